@@ -1,0 +1,43 @@
+# The two commands: `make demo` (the main job) and `make test` (the whole suite).
+# Each sets up what it needs: a .venv from requirements*.txt and Azurite in node_modules.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+AZURITE := node_modules/.bin/azurite-table
+AZURITE_VERSION := 3.35.0
+
+.PHONY: demo test lint typecheck unit setup venv azurite clean
+
+demo: setup
+	$(PY) -m localdev.demo
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+setup: venv azurite
+
+venv: $(VENV)/.installed
+
+# Reinstalled only when a requirements file or pyproject changes: a second run is fast.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+azurite: $(AZURITE)
+
+$(AZURITE):
+	npm install --no-audit --no-fund --silent --no-save azurite@$(AZURITE_VERSION)
+
+clean:
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,156 @@
+"""Settings from environment variables (Function App application settings in Azure).
+
+Every setting is named ``PPGDR_*``; the README and ``local.settings.example.json`` list them. Parsing is
+pure (``Settings.from_env(mapping)``) so a bad value is reported with the setting's name and what is
+allowed, at start-up, instead of failing later inside a failover.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
+DEFAULT_TARGET_RESOURCE_GROUP = "{source_resource_group}-asr"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the setting and the expected form."""
+
+
+def _pairs(name: str, raw: str, *, separator: str) -> dict[str, str]:
+    """Parse ``a<sep>b,c<sep>d`` into a dict, rejecting half-written entries."""
+    result: dict[str, str] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        key, sep, value = item.partition(separator)
+        if not sep or not key.strip() or not value.strip():
+            raise SettingsError(f"{name}: entry {item!r} is not of the form 'key{separator}value'")
+        result[key.strip().lower() if separator == ":" else key.strip()] = value.strip()
+    return result
+
+
+def _bool(name: str, raw: str | None, default: bool) -> bool:
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name}: {raw!r} is not a boolean (use true or false)")
+
+
+def _int(name: str, raw: str | None, default: int, *, minimum: int = 0) -> int:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {raw!r} is not a whole number") from exc
+    if value < minimum:
+        raise SettingsError(f"{name}: {value} is below the minimum of {minimum}")
+    return value
+
+
+def _list(raw: str | None) -> tuple[str, ...]:
+    if not raw:
+        return ()
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What ppg-dr needs to know about its environment; desired state per VM comes from tags."""
+
+    arm_endpoint: str = PUBLIC_ARM_ENDPOINT
+    arm_ca_bundle: str | None = None
+    state_connection: str | None = None
+    state_endpoint: str | None = None
+    state_table_prefix: str = "ppgdr"
+    subscriptions: tuple[str, ...] = ()
+    vault_id: str | None = None
+    region_pairs: dict[str, str] = field(default_factory=dict)
+    target_resource_group: str = DEFAULT_TARGET_RESOURCE_GROUP
+    cache_storage_accounts: dict[str, str] = field(default_factory=dict)
+    network_mappings: dict[str, str] = field(default_factory=dict)
+    test_network_ids: dict[str, str] = field(default_factory=dict)
+    recovery_point_retention_minutes: int = 1440
+    app_consistent_frequency_minutes: int = 240
+    failover_mode: str = "approve"
+    max_failovers_per_hour: int = 1
+    dry_run: bool = False
+    lease_seconds: int = 120
+    event_dedup_hours: int = 24
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every ``PPGDR_*`` setting (``os.environ`` by default)."""
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value.strip() if value is not None and value.strip() else None
+
+        failover_mode = (get("PPGDR_FAILOVER_MODE") or "approve").lower()
+        if failover_mode not in {"off", "approve", "auto"}:
+            raise SettingsError(f"PPGDR_FAILOVER_MODE: {failover_mode!r} is not one of off, approve, auto")
+        arm_endpoint = get("PPGDR_ARM_ENDPOINT") or PUBLIC_ARM_ENDPOINT
+        if not arm_endpoint.startswith("https://"):
+            raise SettingsError("PPGDR_ARM_ENDPOINT: ARM is only reachable over https:// (the SDK refuses bearer tokens on http)")
+        return cls(
+            arm_endpoint=arm_endpoint.rstrip("/"),
+            arm_ca_bundle=get("PPGDR_ARM_CA_BUNDLE"),
+            state_connection=get("PPGDR_STATE_CONNECTION"),
+            state_endpoint=get("PPGDR_STATE_ENDPOINT"),
+            state_table_prefix=get("PPGDR_STATE_TABLE_PREFIX") or "ppgdr",
+            subscriptions=_list(get("PPGDR_SUBSCRIPTIONS")),
+            vault_id=get("PPGDR_VAULT_ID"),
+            region_pairs=_pairs("PPGDR_REGION_PAIRS", get("PPGDR_REGION_PAIRS") or "", separator=":"),
+            target_resource_group=get("PPGDR_TARGET_RESOURCE_GROUP") or DEFAULT_TARGET_RESOURCE_GROUP,
+            cache_storage_accounts={
+                k.lower(): v
+                for k, v in _pairs(
+                    "PPGDR_CACHE_STORAGE_ACCOUNTS", get("PPGDR_CACHE_STORAGE_ACCOUNTS") or "", separator="="
+                ).items()
+            },
+            network_mappings=_pairs("PPGDR_NETWORK_MAPPINGS", get("PPGDR_NETWORK_MAPPINGS") or "", separator="="),
+            test_network_ids={
+                k.lower(): v
+                for k, v in _pairs("PPGDR_TEST_NETWORK_IDS", get("PPGDR_TEST_NETWORK_IDS") or "", separator="=").items()
+            },
+            recovery_point_retention_minutes=_int(
+                "PPGDR_RECOVERY_POINT_RETENTION_MINUTES", get("PPGDR_RECOVERY_POINT_RETENTION_MINUTES"), 1440, minimum=60
+            ),
+            app_consistent_frequency_minutes=_int(
+                "PPGDR_APP_CONSISTENT_FREQUENCY_MINUTES", get("PPGDR_APP_CONSISTENT_FREQUENCY_MINUTES"), 240
+            ),
+            failover_mode=failover_mode,
+            max_failovers_per_hour=_int("PPGDR_MAX_FAILOVERS_PER_HOUR", get("PPGDR_MAX_FAILOVERS_PER_HOUR"), 1),
+            dry_run=_bool("PPGDR_DRY_RUN", get("PPGDR_DRY_RUN"), False),
+            lease_seconds=_int("PPGDR_LEASE_SECONDS", get("PPGDR_LEASE_SECONDS"), 120, minimum=10),
+            event_dedup_hours=_int("PPGDR_EVENT_DEDUP_HOURS", get("PPGDR_EVENT_DEDUP_HOURS"), 24, minimum=1),
+        )
+
+    def target_region(self, source_region: str) -> str | None:
+        """The DR region paired with a source region (pairs are usable in both directions)."""
+        region = source_region.lower()
+        if region in self.region_pairs:
+            return self.region_pairs[region]
+        for source, target in self.region_pairs.items():
+            if target.lower() == region:
+                return source
+        return None
+
+    def target_resource_group_for(self, source_resource_group: str) -> str:
+        """The recovery resource group for a VM's source resource group."""
+        return self.target_resource_group.replace("{source_resource_group}", source_resource_group)
+
+    def require_state(self) -> None:
+        if not (self.state_connection or self.state_endpoint):
+            raise SettingsError(
+                "Table storage is not configured: set PPGDR_STATE_CONNECTION (e.g. Azurite's connection string) "
+                "or PPGDR_STATE_ENDPOINT (the account's table endpoint, used with managed identity)"
+            )
