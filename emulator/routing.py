@@ -115,7 +115,7 @@ class Router:
             self.add(route.method, route.template, route.handler)
 
 
-DEFAULT_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 1000  # ARM list APIs return up to 1,000 items a page
 
 
 def page(request: ArmRequest, items: Sequence[dict[str, Any]], page_size: int = DEFAULT_PAGE_SIZE) -> ArmResponse:

@@ -1,0 +1,218 @@
+"""The admin API under ``/_emulator/``: what tests, benchmarks and the demo use to steer the emulator.
+
+It lives outside the ARM namespace (no subscription, no token) so nothing the app sends can reach it
+by accident, and its requests are not in the request log unless the caller asks with the header
+``X-Emulator-Log: 1``. Bodies are JSON objects; names are camelCase like ARM's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from emulator.clock import iso
+from emulator.errors import ArmError
+from emulator.routing import ArmRequest, ArmResponse, Router
+
+if TYPE_CHECKING:
+    from emulator.state import Emulator
+
+PREFIX = "/_emulator"
+
+
+def _body(req: ArmRequest) -> dict[str, Any]:
+    return {} if req.body is None else req.json_body()
+
+
+def _int(value: Any, name: str, *, default: int | None = None) -> int | None:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ArmError(400, "InvalidParameter", f"'{name}' must be a number.")
+    return int(value)
+
+
+def build_router(emulator: Emulator) -> Router:
+    router = Router()
+
+    @router.route("GET", PREFIX + "/health")
+    def health(req: ArmRequest) -> ArmResponse:
+        return ArmResponse(
+            200,
+            {
+                "status": "ok",
+                "now": iso(emulator.clock.now()),
+                "asr": emulator.asr is not None,
+                "asrError": emulator.asr_error,
+                "virtualMachines": len(emulator.compute.vms),
+            },
+        )
+
+    # --------------------------------------------------------------------------- request log
+    @router.route("GET", PREFIX + "/requests")
+    def requests(req: ArmRequest) -> ArmResponse:
+        status = req.query.get("status")
+        entries = emulator.request_log.entries(
+            method=req.query.get("method"), path=req.query.get("path"), status=int(status) if status else None
+        )
+        return ArmResponse(200, {"value": [e.as_dict() for e in entries], "count": len(entries)})
+
+    @router.route("DELETE", PREFIX + "/requests")
+    def clear_requests(req: ArmRequest) -> ArmResponse:
+        emulator.request_log.clear()
+        return ArmResponse(204)
+
+    # --------------------------------------------------------------------------- faults
+    @router.route("GET", PREFIX + "/faults")
+    def list_faults(req: ArmRequest) -> ArmResponse:
+        return ArmResponse(200, {"value": emulator.faults.describe()})
+
+    @router.route("POST", PREFIX + "/faults")
+    def add_fault(req: ArmRequest) -> ArmResponse:
+        body = _body(req)
+        count = body.get("count", 1)
+        count = None if count is None else _int(count, "count")
+        try:
+            if body.get("operationKind"):
+                op_rule = emulator.faults.add_operation_fault(
+                    kind=str(body["operationKind"]),
+                    code=str(body.get("code") or "InternalError"),
+                    message=str(body.get("message") or "Injected operation failure."),
+                    count=count,
+                )
+                return ArmResponse(201, op_rule.describe())
+            rule = emulator.faults.add_request_fault(
+                path=str(body.get("path") or ".*"),
+                method=str(body.get("method") or "*"),
+                status=_int(body.get("status"), "status"),
+                code=str(body.get("code") or ""),
+                message=str(body.get("message") or ""),
+                retry_after=_int(body.get("retryAfter"), "retryAfter"),
+                latency_ms=_int(body.get("latencyMs"), "latencyMs", default=0) or 0,
+                count=count,
+            )
+        except ValueError as exc:
+            raise ArmError(400, "InvalidParameter", str(exc)) from exc
+        return ArmResponse(201, rule.describe())
+
+    @router.route("DELETE", PREFIX + "/faults")
+    def clear_faults(req: ArmRequest) -> ArmResponse:
+        emulator.faults.clear()
+        return ArmResponse(204)
+
+    # --------------------------------------------------------------------------- clock
+    def clock_body() -> dict[str, Any]:
+        return {"now": iso(emulator.clock.now()), "speed": emulator.clock.speed}
+
+    @router.route("GET", PREFIX + "/clock")
+    def get_clock(req: ArmRequest) -> ArmResponse:
+        return ArmResponse(200, clock_body())
+
+    @router.route("POST", PREFIX + "/clock")
+    def set_clock(req: ArmRequest) -> ArmResponse:
+        body = _body(req)
+        try:
+            if body.get("speed") is not None:
+                emulator.clock.set_speed(float(body["speed"]))
+            if body.get("advance") is not None:
+                emulator.clock.advance(float(body["advance"]))
+        except (TypeError, ValueError) as exc:
+            raise ArmError(400, "InvalidParameter", str(exc)) from exc
+        emulator.operations.advance()
+        return ArmResponse(200, clock_body())
+
+    # --------------------------------------------------------------------------- capacity + placement
+    def capacity_body() -> dict[str, Any]:
+        return {"capacity": emulator.compute.placement.capacity(), "fallbacks": list(emulator.compute.placement_fallbacks)}
+
+    @router.route("GET", PREFIX + "/capacity")
+    def get_capacity(req: ArmRequest) -> ArmResponse:
+        return ArmResponse(200, capacity_body())
+
+    @router.route("POST", PREFIX + "/capacity")
+    def set_capacity(req: ArmRequest) -> ArmResponse:
+        body = _body(req)
+        target = body.get("proximityPlacementGroupId")
+        sizes = body.get("refusedSizes")
+        if not isinstance(target, str) or not target or not isinstance(sizes, list):
+            raise ArmError(
+                400, "InvalidParameter", "Give 'proximityPlacementGroupId' (an id or '*') and 'refusedSizes' (a list)."
+            )
+        emulator.compute.set_capacity(target, [str(s) for s in sizes])
+        return ArmResponse(200, capacity_body())
+
+    @router.route("POST", PREFIX + "/compute/durations")
+    def set_durations(req: ArmRequest) -> ArmResponse:
+        for name, seconds in _body(req).items():
+            if name not in emulator.compute.durations:
+                raise ArmError(
+                    400, "InvalidParameter", f"Unknown operation '{name}'; known: {sorted(emulator.compute.durations)}."
+                )
+            emulator.compute.durations[name] = float(seconds)
+        return ArmResponse(200, dict(emulator.compute.durations))
+
+    @router.route("GET", PREFIX + "/operations")
+    def operations(req: ArmRequest) -> ArmResponse:
+        return ArmResponse(
+            200,
+            {
+                "value": [
+                    dict(op.status_body(), kind=op.kind, due=iso(op.due), context=op.context) for op in emulator.operations.all()
+                ]
+            },
+        )
+
+    # --------------------------------------------------------------------------- reset
+    @router.route("POST", PREFIX + "/reset")
+    def reset(req: ArmRequest) -> ArmResponse:
+        emulator.reset()
+        return ArmResponse(200, {"reset": True})
+
+    # --------------------------------------------------------------------------- events
+    @router.route("GET", PREFIX + "/events")
+    def events(req: ArmRequest) -> ArmResponse:
+        kept = emulator.events.events(event_type=req.query.get("eventType"), subject_contains=req.query.get("subject"))
+        return ArmResponse(200, {"value": kept, "delivery": emulator.events.stats()})
+
+    @router.route("GET", PREFIX + "/events/pending")
+    def pending_events(req: ArmRequest) -> ArmResponse:
+        return ArmResponse(200, {"pending": emulator.events.stats()["pending"]})
+
+    @router.route("DELETE", PREFIX + "/events")
+    def clear_events(req: ArmRequest) -> ArmResponse:
+        emulator.events.clear()
+        return ArmResponse(204)
+
+    @router.route("POST", PREFIX + "/events/subscriber")
+    def subscriber(req: ArmRequest) -> ArmResponse:
+        url = _body(req).get("url")
+        if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+            raise ArmError(400, "InvalidParameter", "'url' must be an http(s) URL or null.")
+        emulator.events.set_subscriber(url)
+        return ArmResponse(200, emulator.events.stats())
+
+    # --------------------------------------------------------------------------- seeding
+    @router.route("POST", PREFIX + "/seed/vms")
+    def seed_vms(req: ArmRequest) -> ArmResponse:
+        body = _body(req)
+        subscription = body.get("subscriptionId")
+        group = body.get("resourceGroup")
+        count = _int(body.get("count"), "count")
+        if not subscription or not group or not count or count < 0:
+            raise ArmError(400, "InvalidParameter", "Give 'subscriptionId', 'resourceGroup' and a positive 'count'.")
+        location = str(body.get("location") or "westeurope")
+        emulator.resources.ensure_group(subscription, group, location)
+        ids = emulator.compute.seed_vms(
+            subscription,
+            group,
+            count,
+            location=location,
+            vm_size=str(body.get("vmSize") or "Standard_D2s_v5"),
+            name_prefix=str(body.get("namePrefix") or "vm"),
+            start_index=_int(body.get("startIndex"), "startIndex", default=0) or 0,
+            proximity_placement_group_id=body.get("proximityPlacementGroupId"),
+            tags=body.get("tags"),
+            zones=body.get("zones"),
+        )
+        return ArmResponse(201, {"created": len(ids), "first": ids[0] if ids else None, "last": ids[-1] if ids else None})
+
+    return router

@@ -1,0 +1,1 @@
+"""Microsoft.Compute: VMs, disks, PPGs, availability sets, capacity reservation groups."""

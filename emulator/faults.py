@@ -1,0 +1,180 @@
+"""Fault injection: what Azure does on a bad day, on demand.
+
+Retries and back-off are only tested if the failures happen. A request rule matches method + path
+regex and answers (``count`` times, or always) with a throttle (429 + ``Retry-After``), a server
+error (5xx), or added latency before the real answer. An operation rule fails long-running jobs by
+kind (e.g. ``failover``) when they complete. Allocation failures live in the compute capacity model
+(``ComputeBackend.set_capacity``), because they depend on the PPG and VM size, not on the URL.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.errors import ArmError
+from emulator.operations import Operation
+
+
+@dataclass
+class RequestFault:
+    """One request rule; ``remaining`` None means unlimited."""
+
+    method: str
+    path: re.Pattern[str]
+    status: int | None = None
+    code: str = ""
+    message: str = ""
+    retry_after: int | None = None
+    latency_ms: int = 0
+    remaining: int | None = 1
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        if self.method not in ("*", method.upper()):
+            return False
+        return self.path.search(path) is not None
+
+    def error(self) -> ArmError | None:
+        if self.status is None:
+            return None
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
+        code = self.code or _default_code(self.status)
+        message = self.message or f"Injected fault: {code}."
+        return ArmError(self.status, code, message, headers=headers)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": "request",
+            "method": self.method,
+            "path": self.path.pattern,
+            "status": self.status,
+            "code": self.code,
+            "retryAfter": self.retry_after,
+            "latencyMs": self.latency_ms,
+            "remaining": self.remaining,
+            "hits": self.hits,
+        }
+
+
+@dataclass
+class OperationFault:
+    """Fail long-running operations whose kind matches ``kind`` (regex) when they complete."""
+
+    kind: re.Pattern[str]
+    code: str = "InternalError"
+    message: str = "Injected operation failure."
+    status: int = 500
+    remaining: int | None = 1
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    hits: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": "operation",
+            "operationKind": self.kind.pattern,
+            "code": self.code,
+            "message": self.message,
+            "remaining": self.remaining,
+            "hits": self.hits,
+        }
+
+
+def _default_code(status: int) -> str:
+    return {
+        429: "TooManyRequests",
+        500: "InternalServerError",
+        502: "BadGateway",
+        503: "ServiceUnavailable",
+        504: "GatewayTimeout",
+    }.get(status, "InjectedFault")
+
+
+class FaultRegistry:
+    """All active fault rules; thread-safe because the HTTP layer consults it outside the state lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[RequestFault] = []
+        self._operations: list[OperationFault] = []
+
+    def add_request_fault(
+        self,
+        *,
+        path: str = ".*",
+        method: str = "*",
+        status: int | None = None,
+        code: str = "",
+        message: str = "",
+        retry_after: int | None = None,
+        latency_ms: int = 0,
+        count: int | None = 1,
+    ) -> RequestFault:
+        if status is None and latency_ms <= 0:
+            raise ValueError("a request fault needs a status, a latency, or both")
+        if status is not None and not 400 <= status <= 599:
+            raise ValueError("a fault status must be 4xx or 5xx")
+        if status == 429 and retry_after is None:
+            retry_after = 1
+        rule = RequestFault(
+            method=method.upper(),
+            path=re.compile(path, re.IGNORECASE),
+            status=status,
+            code=code,
+            message=message,
+            retry_after=retry_after,
+            latency_ms=latency_ms,
+            remaining=count,
+        )
+        with self._lock:
+            self._requests.append(rule)
+        return rule
+
+    def add_operation_fault(
+        self, *, kind: str, code: str = "InternalError", message: str = "Injected operation failure.", count: int | None = 1
+    ) -> OperationFault:
+        rule = OperationFault(kind=re.compile(kind, re.IGNORECASE), code=code, message=message, remaining=count)
+        with self._lock:
+            self._operations.append(rule)
+        return rule
+
+    def take_request_fault(self, method: str, path: str) -> RequestFault | None:
+        """The first matching rule, consumed once (its count decremented)."""
+        with self._lock:
+            for rule in self._requests:
+                if rule.matches(method, path):
+                    rule.hits += 1
+                    if rule.remaining is not None:
+                        rule.remaining -= 1
+                    return rule
+        return None
+
+    def operation_failure(self, op: Operation) -> ArmError | None:
+        """The ``Operations.failure_hook``: an error for a completing operation, or None."""
+        with self._lock:
+            for rule in self._operations:
+                if rule.remaining is not None and rule.remaining <= 0:
+                    continue
+                if rule.kind.search(op.kind):
+                    rule.hits += 1
+                    if rule.remaining is not None:
+                        rule.remaining -= 1
+                    return ArmError(rule.status, rule.code, rule.message)
+        return None
+
+    def describe(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r.describe() for r in self._requests] + [r.describe() for r in self._operations]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._operations.clear()

@@ -1,0 +1,1 @@
+"""Minimal Microsoft.Network and Microsoft.Storage resources (ids are what ASR mappings refer to)."""

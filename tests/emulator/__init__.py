@@ -1,0 +1,1 @@
+"""Tests of the local ARM emulator: real SDK clients against the running server, and backends without HTTP."""
