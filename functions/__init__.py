@@ -1,0 +1,1 @@
+"""Function triggers: each module decodes its input, calls ``shared/`` and encodes the result."""

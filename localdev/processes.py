@@ -79,8 +79,7 @@ class Azurite:
     @property
     def connection_string(self) -> str:
         return (
-            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-            f"TableEndpoint={self.endpoint};"
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};TableEndpoint={self.endpoint};"
         )
 
     def stop(self) -> None:
@@ -98,8 +97,10 @@ def start_azurite(port: int | None = None, *, log_dir: Path | None = None, timeo
         process = subprocess.Popen(  # noqa: S603 - fixed local binary and arguments
             [
                 str(AZURITE_TABLE),
-                "--tableHost", "127.0.0.1",
-                "--tablePort", str(port),
+                "--tableHost",
+                "127.0.0.1",
+                "--tablePort",
+                str(port),
                 "--inMemoryPersistence",
                 "--skipApiVersionCheck",
                 "--disableTelemetry",
@@ -140,19 +141,26 @@ class Emulator:
 
 
 def start_emulator(
-    *, cert_dir: Path | None = None, clock_speed: float | None = None, events_url: str | None = None,
-    timeout: float = 30, log: IO[str] | None = None,
+    *,
+    cert_dir: Path | None = None,
+    clock_speed: float | None = None,
+    events_url: str | None = None,
+    timeout: float = 30,
+    log: IO[str] | None = None,
 ) -> Emulator:
     """Start ``python -m emulator serve`` on a free port and read its ready line."""
     cert_dir = cert_dir or Path(tempfile.mkdtemp(prefix="ppgdr-emulator-"))
-    args = [sys.executable, "-m", "emulator", "serve", "--port", "0", "--identity-port", "0",
-            "--cert-dir", str(cert_dir)]
+    args = [sys.executable, "-m", "emulator", "serve", "--port", "0", "--identity-port", "0", "--cert-dir", str(cert_dir)]
     if clock_speed is not None:
         args += ["--clock-speed", str(clock_speed)]
     if events_url:
         args += ["--events-url", events_url]
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        args, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=log or subprocess.DEVNULL, text=True,
+        args,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=log or subprocess.DEVNULL,
+        text=True,
         start_new_session=True,
     )
     deadline = time.monotonic() + timeout
@@ -173,7 +181,6 @@ def start_emulator(
             return Emulator(process, ready, cert_dir)
     stop(process)
     raise TimeoutError("the emulator did not report ready in time")
-
 
 
 def _drain(stream: IO[str], sink: IO[str] | None) -> None:

@@ -142,8 +142,9 @@ class StateStore:
             return None
         return _record(entity)
 
-    def query(self, table: str, *, partition: str | None = None, where: str | None = None,
-              parameters: dict[str, Any] | None = None) -> Iterator[Record]:
+    def query(
+        self, table: str, *, partition: str | None = None, where: str | None = None, parameters: dict[str, Any] | None = None
+    ) -> Iterator[Record]:
         """Records of a table, optionally one partition and an OData filter (parameterised, never formatted)."""
         clauses = []
         params = dict(parameters or {})
@@ -176,9 +177,7 @@ class StateStore:
         """Delete (conditionally when an ETag is given); ``False`` when the condition failed."""
         try:
             if etag:
-                self.table(table).delete_entity(
-                    partition, row, etag=etag, match_condition=MatchConditions.IfNotModified
-                )
+                self.table(table).delete_entity(partition, row, etag=etag, match_condition=MatchConditions.IfNotModified)
             else:
                 self.table(table).delete_entity(partition, row)
         except ResourceModifiedError:

@@ -57,8 +57,7 @@ def test_update_returning_none_writes_nothing(store: StateStore) -> None:
 def test_racing_threads_exactly_one_wins_each_round(azurite: Azurite, table_prefix: str) -> None:
     """Eight writers race a compare-and-swap on one entity; each round exactly one swap succeeds."""
     stores = [
-        StateStore(TableServiceClient.from_connection_string(azurite.connection_string), prefix=table_prefix)
-        for _ in range(8)
+        StateStore(TableServiceClient.from_connection_string(azurite.connection_string), prefix=table_prefix) for _ in range(8)
     ]
     stores[0].put(VMS, "race", "one", {"round": 0, "winner": None})
     for round_no in range(1, 6):
@@ -87,8 +86,7 @@ def test_racing_threads_exactly_one_wins_each_round(azurite: Azurite, table_pref
 
 def test_concurrent_updates_lose_no_increment(azurite: Azurite, table_prefix: str) -> None:
     stores = [
-        StateStore(TableServiceClient.from_connection_string(azurite.connection_string), prefix=table_prefix)
-        for _ in range(4)
+        StateStore(TableServiceClient.from_connection_string(azurite.connection_string), prefix=table_prefix) for _ in range(4)
     ]
     stores[0].put(VMS, "count", "c", {"n": 0})
 
@@ -142,8 +140,7 @@ def test_lease_is_exclusive_until_it_expires(azurite: Azurite, table_prefix: str
 
 def test_lease_race_has_one_winner(azurite: Azurite, table_prefix: str) -> None:
     stores = [
-        StateStore(TableServiceClient.from_connection_string(azurite.connection_string), prefix=table_prefix)
-        for _ in range(6)
+        StateStore(TableServiceClient.from_connection_string(azurite.connection_string), prefix=table_prefix) for _ in range(6)
     ]
     stores[0].table("leases")
     barrier = threading.Barrier(len(stores))

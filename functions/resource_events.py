@@ -1,0 +1,35 @@
+"""Event Grid trigger for the subscription's resource events (VM writes, tag writes, deletes)."""
+
+import logging
+
+import azure.functions as func
+
+from shared.context import get_context
+from shared.reconciler import handle_resource_hint
+from shared.resource_events import classify_resource_event
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+
+@bp.function_name("resource_events")
+@bp.event_grid_trigger(arg_name="event")
+def resource_events(event: func.EventGridEvent) -> str:
+    """Reconcile the VM (or resource group) an event names; malformed events are logged and dropped."""
+    try:
+        data = event.get_json()
+    except ValueError:
+        data = None
+    hint = classify_resource_event(event.id, event.event_type, event.subject, data)
+    if not hint.actionable:
+        # Rejected and ignored events never touch storage or Azure.
+        return handle_resource_hint_offline(hint.kind.value, hint.reason, hint.event_id)
+    outcome = handle_resource_hint(get_context(), hint)
+    log.info("resource event %s: %s", event.id, outcome, extra={"step": "event", "event_id": event.id})
+    return outcome
+
+
+def handle_resource_hint_offline(kind: str, reason: str, event_id: str) -> str:
+    level = logging.WARNING if kind == "rejected" else logging.DEBUG
+    log.log(level, "%s resource event %s: %s", kind, event_id or "(no id)", reason, extra={"step": "event"})
+    return f"{kind}: {reason}"

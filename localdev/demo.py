@@ -1,0 +1,169 @@
+"""``make demo``: the whole product, working, against the local Azure.
+
+Starts Azurite and the ARM emulator, seeds a two-region estate through the Azure SDK, then drives
+ppg-dr the way Azure would: tag writes become Event Grid events delivered to the registered
+``resource_events`` function, and the ``pulse`` and ``reconcile`` timers fire. Everything it started is
+stopped at the end, also on Ctrl-C or failure.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+from localdev import estate as est
+from localdev.runner import LocalRunner, local_azure
+
+STEPS = 9
+
+
+class Demo:
+    def __init__(self, runner: LocalRunner) -> None:
+        from shared.context import get_context
+
+        self.runner = runner
+        self.ctx = get_context()
+        self.step_no = 0
+        self.started = time.monotonic()
+
+    # --------------------------------------------------------------------------------------- output
+
+    def step(self, title: str) -> None:
+        self.step_no += 1
+        print(f"\n[{self.step_no}/{STEPS}] {title}", flush=True)
+
+    def say(self, text: str) -> None:
+        print(f"      {text}", flush=True)
+
+    def status_table(self, names: list[str] | None = None) -> None:
+        from shared.status import all_statuses
+
+        rows = sorted(all_statuses(self.ctx.store), key=lambda s: (s.group, s.vm_name))
+        for s in rows:
+            if names and s.vm_name not in names:
+                continue
+            target = s.target_ppg_id.rsplit("/", 1)[-1] if s.target_ppg_id else "-"
+            detail = "; ".join(s.problems) or s.reason
+            print(f"        {s.vm_name:<15} {s.group or '-':<10} {s.state:<20} target PPG {target:<14} {detail[:90]}")
+
+    # ----------------------------------------------------------------------------------------- time
+
+    def settle(self, done: Callable[[], bool], *, label: str, step_seconds: float = 60, max_rounds: int = 60) -> int:
+        """Deliver events, move the emulator clock and fire the pulse until ``done()``; returns rounds."""
+        for round_no in range(1, max_rounds + 1):
+            self.runner.drain()
+            if done():
+                return round_no
+            self.runner.advance(step_seconds)
+            self.runner.fire_timer("pulse")
+            if round_no % 5 == 0:
+                print(f"      ... {label}: {round_no * step_seconds / 60:.0f} emulated minutes", flush=True)
+        raise RuntimeError(f"{label}: not done after {max_rounds} rounds")
+
+    def states(self) -> dict[str, str]:
+        from shared.status import all_statuses
+
+        return {s.vm_name: s.state for s in all_statuses(self.ctx.store)}
+
+    def tag(self, resource_id: str, tags: dict[str, str], operation: str = "Merge") -> None:
+        est.tag(self.ctx.clients, resource_id, tags, operation=operation)
+        name = resource_id.rsplit("/", 1)[-1]
+        self.say(f"tag {name}: {', '.join(f'{k}={v}' for k, v in tags.items())} ({operation.lower()})")
+
+    # ---------------------------------------------------------------------------------------- story
+
+    def run(self) -> None:
+        e = est.DEMO_ESTATE
+        self.step("Seeding a two-region estate through the Azure SDK (westeurope -> northeurope)")
+        est.seed(self.ctx.clients, progress=self.say)
+
+        self.step("Tagging for protection: the Tags API emits events, the resource_events function reacts")
+        sap_rg = f"/subscriptions/{est.SUBSCRIPTION}/resourceGroups/sap-prod"
+        self.tag(sap_rg, {"ppgdr-protect": "true"})
+        self.say("(resource-group tags apply to every VM in sap-prod)")
+        for name in ("trade-engine-1", "trade-cache-1"):
+            self.tag(e.vm(name).id, {"ppgdr-protect": "true", "ppgdr-target-zone": "2"})
+        self.tag(e.vm("legacy-1").id, {"ppgdr-protect": "true"})
+        self.runner.drain()
+        handled = [outcome for _, outcome in self.runner.delivered]
+        self.say(f"{len(handled)} events delivered to resource_events")
+
+        self.step("Vault preparation and enablement, advanced by the pulse timer")
+        protected_set = {"sap-app-1", "sap-app-2", "sap-db-1", "trade-engine-1", "trade-cache-1"}
+        rounds = self.settle(
+            lambda: all(self.states().get(n) in ("initial-replication", "protected") for n in protected_set),
+            label="enabling",
+        )
+        self.say(f"replication enabled for {len(protected_set)} VMs after {rounds} pulses")
+        self.status_table()
+
+        self.step("Initial replication -> protected")
+        self.settle(lambda: all(self.states().get(n) == "protected" for n in protected_set), label="initial replication")
+        self.status_table()
+        self.show_target_ppgs()
+
+        self.step("Changing trade-cache-1's target PPG to trade-ppg-b (A2A update of the protected item)")
+        self.tag(e.vm("trade-cache-1").id, {"ppgdr-target-ppg": "trade-ppg-b"})
+        self.settle(
+            lambda: self._target_of("trade-cache-1").endswith("/trade-ppg-b") and self.states()["trade-cache-1"] == "protected",
+            label="target PPG update",
+        )
+        self.status_table(["trade-cache-1"])
+
+        self.step("ppgdr-target-ppg=none on sap-db-1: ASR cannot remove a target PPG, so disable + re-enable")
+        self.tag(e.vm("sap-db-1").id, {"ppgdr-target-ppg": "none"})
+        self.settle(
+            lambda: self.states().get("sap-db-1") == "protected" and not self._target_of("sap-db-1"),
+            label="disable + re-enable",
+        )
+        self.status_table(["sap-db-1"])
+        self.say("history: " + " | ".join(self._history("sap-db-1")[-4:]))
+
+        self.step("Unprotecting trade-engine-1 (ppgdr-protect=false): replication disabled, unused targets removed")
+        self.tag(e.vm("trade-engine-1").id, {"ppgdr-protect": "false"})
+        self.settle(lambda: self.states().get("trade-engine-1") == "not-protected", label="disable")
+        self.status_table(["trade-engine-1", "legacy-1"])
+
+        self.step("Full reconcile timer: the estate is as tagged, nothing to do")
+        before = len(self.runner.admin("GET", "/_emulator/requests").json()["value"])
+        self.runner.fire_timer("reconcile")
+        log = self.runner.admin("GET", "/_emulator/requests").json()["value"][before:]
+        writes = [r for r in log if r["method"] not in ("GET", "HEAD")]
+        self.say(f"reconcile issued {len(log)} ARM requests, {len(writes)} of them writes")
+
+        self.step("Done")
+        self.status_table()
+        self.say(f"demo finished in {time.monotonic() - self.started:.1f}s; stopping Azurite and the emulator")
+
+    def _target_of(self, vm_name: str) -> str:
+        from shared.status import all_statuses
+
+        return next((s.target_ppg_id for s in all_statuses(self.ctx.store) if s.vm_name == vm_name), "")
+
+    def _history(self, vm_name: str) -> list[str]:
+        from shared.status import all_statuses
+
+        return next((s.history for s in all_statuses(self.ctx.store) if s.vm_name == vm_name), [])
+
+    def show_target_ppgs(self) -> None:
+        compute = self.ctx.clients.compute(est.SUBSCRIPTION)
+        for ppg in compute.proximity_placement_groups.list_by_subscription():
+            if (ppg.location or "") == est.TARGET_REGION:
+                props = ppg.properties
+                sizes = ", ".join(props.intent.vm_sizes or []) if props and props.intent else "-"
+                zones = ",".join(ppg.zones or []) or "-"
+                self.say(f"target PPG {ppg.name} in {est.TARGET_REGION}: zones {zones}, intent {sizes}")
+
+
+def main() -> int:
+    print("ppg-dr demo: starting the local Azure (Azurite + ARM emulator) ...", flush=True)
+    with local_azure(extra_env=est.app_settings()) as (runner, env):
+        print(f"      ARM emulator {env['PPGDR_ARM_ENDPOINT']}, Table storage on Azurite", flush=True)
+        Demo(runner).run()
+    print("all local services stopped.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""The local runner: the Functions host's job, done locally against the local Azure.
+
+Core Tools (``func``) cannot be installed offline, so this runner does what the host does for ppg-dr:
+it receives the emulator's Event Grid deliveries and invokes the registered ``resource_events``
+function with ``azure.functions.EventGridEvent`` objects, and it fires the timer functions. It calls
+the very function objects ``function_app.app`` registers, so the demo and the end-to-end tests run the
+code that runs in Azure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from localdev.processes import Azurite, Emulator, start_azurite, start_emulator
+
+log = logging.getLogger("ppgdr.local")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+_FUNCTIONS: dict[str, Any] | None = None
+
+
+def function_map() -> dict[str, Any]:
+    """The registered functions by name. ``app.get_functions()`` may be called once per app, so cache it."""
+    global _FUNCTIONS
+    if _FUNCTIONS is None:
+        from function_app import app
+
+        _FUNCTIONS = {str(f.get_function_name()): f for f in app.get_functions()}
+    return _FUNCTIONS
+
+
+def app_environment(azurite: Azurite, emulator: Emulator, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The application settings that point ppg-dr at the local Azure (as a Function App's settings would)."""
+    env = {
+        "PPGDR_ARM_ENDPOINT": emulator.base_url,
+        "PPGDR_ARM_CA_BUNDLE": emulator.cert,
+        "PPGDR_STATE_CONNECTION": azurite.connection_string,
+        # The emulator serves the App Service managed-identity protocol: DefaultAzureCredential works as in Azure.
+        "IDENTITY_ENDPOINT": str(emulator.ready["identity_endpoint"]),
+        "IDENTITY_HEADER": str(emulator.ready.get("identity_header", "local")),
+        "AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential",
+    }
+    env.update(extra or {})
+    return env
+
+
+class _EventSink(BaseHTTPRequestHandler):
+    """The Event Grid subscriber endpoint: accepts a batch, queues it, answers at once."""
+
+    server: _SinkServer
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        try:
+            batch = json.loads(raw or b"[]")
+        except json.JSONDecodeError:
+            self.send_response(400)
+            self.end_headers()
+            return
+        events = batch if isinstance(batch, list) else [batch]
+        for event in events:
+            self.server.events.put(event)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+class _SinkServer(ThreadingHTTPServer):
+    events: queue.Queue[Any]
+
+
+@dataclass
+class LocalRunner:
+    """Invokes the registered functions: Event Grid deliveries as they come, timers on request."""
+
+    functions: dict[str, Any]
+    emulator: Emulator
+    delivered: list[tuple[str, str]] = field(default_factory=list)  # (event type, outcome)
+    _server: _SinkServer | None = None
+    _worker: threading.Thread | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _idle: threading.Event = field(default_factory=threading.Event)
+    on_event: Callable[[dict[str, Any], str], None] | None = None
+
+    @classmethod
+    def from_app(cls, emulator: Emulator) -> LocalRunner:
+
+        return cls(function_map(), emulator)
+
+    # ------------------------------------------------------------------------------------ functions
+
+    def call(self, name: str, *args: Any) -> Any:
+        return self.functions[name].get_user_function()(*args)
+
+    def deliver(self, event: dict[str, Any]) -> str:
+        """Invoke ``resource_events`` for one Event Grid event (schema as the system topic sends it)."""
+        import azure.functions as func
+
+        grid_event = func.EventGridEvent(
+            id=str(event.get("id", "")),
+            data=event.get("data"),  # type: ignore[arg-type]  # the host passes whatever the payload holds
+            topic=str(event.get("topic", "")),
+            subject=str(event.get("subject", "")),
+            event_type=str(event.get("eventType", "")),
+            event_time=_parse_time(event.get("eventTime")),
+            data_version=str(event.get("dataVersion", "")),
+        )
+        try:
+            outcome = str(self.call("resource_events", grid_event))
+        except Exception as exc:  # the host would log and retry; the runner logs and goes on
+            log.exception("resource_events failed for event %s", event.get("id"))
+            outcome = f"error: {exc}"
+        self.delivered.append((str(event.get("eventType", "")), outcome))
+        if self.on_event is not None:
+            self.on_event(event, outcome)
+        return outcome
+
+    def fire_timer(self, name: str, *, past_due: bool = False) -> None:
+        from azure.functions.timer import TimerRequest
+
+        self.call(name, TimerRequest(past_due=past_due))
+
+    # ------------------------------------------------------------------------------- event delivery
+
+    def start(self) -> str:
+        """Listen for Event Grid deliveries and register as the emulator's subscriber; returns the URL."""
+        server = _SinkServer(("127.0.0.1", 0), _EventSink)
+        server.events = queue.Queue()
+        self._server = server
+        threading.Thread(target=server.serve_forever, daemon=True, name="event-sink").start()
+        self._worker = threading.Thread(target=self._work, daemon=True, name="event-worker")
+        self._worker.start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/api/events"
+        self.admin("POST", "/_emulator/events/subscriber", json={"url": url})
+        return url
+
+    def _work(self) -> None:
+        assert self._server is not None
+        while not self._stop.is_set():
+            try:
+                event = self._server.events.get(timeout=0.1)
+            except queue.Empty:
+                self._idle.set()
+                continue
+            self._idle.clear()
+            self.deliver(event)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait until every event the emulator emitted so far has been delivered and handled."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pending = self.admin("GET", "/_emulator/events", params={"eventType": "none"}).json()["delivery"]["pending"]
+            if pending == 0 and self._server is not None and self._server.events.empty():
+                self._idle.clear()
+                if self._idle.wait(1.0) and self._server.events.empty():
+                    return
+            time.sleep(0.05)
+        raise TimeoutError("events were still being delivered after the timeout")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    # ---------------------------------------------------------------------------------------- admin
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        with httpx.Client(base_url=self.emulator.base_url, verify=self.emulator.cert, timeout=30) as client:
+            response = client.request(method, path, **kwargs)
+        response.raise_for_status()
+        return response
+
+    def advance(self, seconds: float) -> None:
+        """Move the emulator's clock (replication and failover jobs finish on it)."""
+        self.admin("POST", "/_emulator/clock", json={"advance": seconds})
+
+
+@contextmanager
+def local_azure(
+    *, extra_env: Mapping[str, str] | None = None, clock_speed: float | None = None, log_dir: Path | None = None
+) -> Iterator[tuple[LocalRunner, dict[str, str]]]:
+    """Start Azurite, the emulator and the runner; point this process's settings at them; stop all after."""
+    from shared.context import set_context
+
+    azurite = start_azurite(log_dir=log_dir)
+    emulator: Emulator | None = None
+    runner: LocalRunner | None = None
+    saved = dict(os.environ)
+    try:
+        emulator = start_emulator(clock_speed=clock_speed)
+        env = app_environment(azurite, emulator, extra_env)
+        os.environ.update(env)
+        set_context(None)
+        runner = LocalRunner.from_app(emulator)
+        runner.start()
+        yield runner, env
+    finally:
+        if runner is not None:
+            runner.stop()
+        set_context(None)
+        os.environ.clear()
+        os.environ.update(saved)
+        if emulator is not None:
+            emulator.stop()
+        azurite.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``ppgdr-local``: run the functions against the local Azure until interrupted."""
+    parser = argparse.ArgumentParser(description="Run ppg-dr's functions against Azurite and the ARM emulator.")
+    parser.add_argument("--pulse-seconds", type=float, default=5.0, help="how often to fire the pulse timer")
+    parser.add_argument("--reconcile-seconds", type=float, default=60.0, help="how often to fire the reconcile timer")
+    parser.add_argument("--clock-speed", type=float, default=60.0, help="emulator clock speed (60 = a minute a second)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra app setting")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    extra = dict(item.split("=", 1) for item in args.env)
+    with local_azure(extra_env=extra, clock_speed=args.clock_speed) as (runner, env):
+        print(json.dumps({"arm": env["PPGDR_ARM_ENDPOINT"], "ca": env["PPGDR_ARM_CA_BUNDLE"]}), flush=True)
+        last_reconcile = 0.0
+        try:
+            while True:
+                runner.fire_timer("pulse")
+                if time.monotonic() - last_reconcile >= args.reconcile_seconds:
+                    runner.fire_timer("reconcile")
+                    last_reconcile = time.monotonic()
+                time.sleep(args.pulse_seconds)
+        except KeyboardInterrupt:
+            return 0

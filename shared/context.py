@@ -1,0 +1,49 @@
+"""The per-process application context: settings, state store and Azure clients, built once.
+
+A Functions worker process serves many invocations; building SDK clients and the credential once per
+process keeps each invocation cheap. Built lazily on first use, so importing ``function_app`` stays
+fast (cold start) and a bad setting is reported by the first invocation that needs it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from shared.azure_clients import AzureClients
+from shared.settings import Settings
+from shared.store import StateStore, new_holder_id
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    store: StateStore
+    clients: AzureClients
+    holder: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AppContext:
+        return cls(settings, StateStore.from_settings(settings), AzureClients(settings), new_holder_id())
+
+
+_lock = threading.Lock()
+_current: AppContext | None = None
+
+
+def get_context() -> AppContext:
+    """The context of this process, built from the environment on first use."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = AppContext.from_settings(Settings.from_env())
+        return _current
+
+
+def set_context(context: AppContext | None) -> None:
+    """Replace the process context (a runner or CLI that built its own, or ``None`` to rebuild from env)."""
+    global _current
+    with _lock:
+        if _current is not None and _current is not context:
+            _current.clients.close()
+        _current = context

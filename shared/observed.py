@@ -1,0 +1,174 @@
+"""Observed state: what Azure says a VM and its protection look like, as plain data.
+
+SDK models are converted at the edge so the planner stays a pure function of plain dataclasses (and
+its unit tests need no SDK objects). Only the fields ppg-dr decides on are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.keys import normalize_arm_id
+from shared.resource_ids import parse_resource_id
+
+
+@dataclass(frozen=True)
+class ManagedDisk:
+    id: str
+    sku: str | None
+    is_os: bool
+
+
+@dataclass(frozen=True)
+class ObservedVm:
+    """A source VM as Compute reports it."""
+
+    id: str
+    name: str
+    subscription: str
+    resource_group: str
+    location: str
+    size: str
+    zones: tuple[str, ...] = ()
+    ppg_id: str | None = None
+    availability_set_id: str | None = None
+    disks: tuple[ManagedDisk, ...] = ()
+    unmanaged_disks: tuple[str, ...] = ()
+    scale_set_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key_id(self) -> str:
+        return normalize_arm_id(self.id)
+
+    @property
+    def ppg_name(self) -> str | None:
+        parsed = parse_resource_id(self.ppg_id) if self.ppg_id else None
+        return parsed.name if parsed else None
+
+    @property
+    def availability_set_name(self) -> str | None:
+        parsed = parse_resource_id(self.availability_set_id) if self.availability_set_id else None
+        return parsed.name if parsed else None
+
+
+@dataclass(frozen=True)
+class ObservedItem:
+    """A replicated protected item in the vault (any provider)."""
+
+    name: str
+    id: str
+    provider: str
+    fabric_name: str
+    container_name: str
+    source_vm_id: str | None
+    protection_state: str | None
+    protection_description: str | None
+    replication_health: str | None
+    health_errors: tuple[str, ...] = ()
+    recovery_ppg_id: str | None = None
+    recovery_availability_set_id: str | None = None
+    recovery_zone: str | None = None
+    recovery_resource_group_id: str | None = None
+    active_location: str | None = None
+    allowed_operations: tuple[str, ...] = ()
+    percent_complete: int | None = None
+    friendly_name: str | None = None
+    recovery_vm_size: str | None = None
+
+    @property
+    def protected(self) -> bool:
+        return (self.protection_state or "").lower() == "protected"
+
+
+def text(value: Any) -> str | None:
+    """SDK enums are ``str`` subclasses whose ``str()`` is ``Class.MEMBER`` on Python 3.11: use the value."""
+    if value is None:
+        return None
+    return str(getattr(value, "value", value))
+
+
+def _attr(obj: Any, *path: str) -> Any:
+    for name in path:
+        if obj is None:
+            return None
+        obj = getattr(obj, name, None)
+    return obj
+
+
+def vm_from_sdk(vm: Any) -> ObservedVm:
+    """Convert an ``azure.mgmt.compute`` ``VirtualMachine``."""
+    parsed = parse_resource_id(vm.id)
+    if parsed is None or parsed.resource_group is None:
+        raise ValueError(f"Compute returned a VM with an unusable id {vm.id!r}")
+    storage = vm.storage_profile
+    disks: list[ManagedDisk] = []
+    unmanaged: list[str] = []
+    os_disk = _attr(storage, "os_disk")
+    all_disks = [(os_disk, True)] + [(d, False) for d in (_attr(storage, "data_disks") or [])]
+    for disk, is_os in all_disks:
+        if disk is None:
+            continue
+        managed = _attr(disk, "managed_disk")
+        if managed is not None and managed.id:
+            disks.append(ManagedDisk(managed.id, text(managed.storage_account_type), is_os))
+        elif _attr(disk, "vhd", "uri"):
+            unmanaged.append(str(disk.name or disk.vhd.uri))
+    return ObservedVm(
+        id=vm.id,
+        name=vm.name,
+        subscription=parsed.subscription,
+        resource_group=parsed.resource_group,
+        location=(vm.location or "").lower().replace(" ", ""),
+        size=text(_attr(vm, "hardware_profile", "vm_size")) or "",
+        zones=tuple(vm.zones or ()),
+        ppg_id=_attr(vm, "proximity_placement_group", "id"),
+        availability_set_id=_attr(vm, "availability_set", "id"),
+        disks=tuple(disks),
+        unmanaged_disks=tuple(unmanaged),
+        scale_set_id=_attr(vm, "virtual_machine_scale_set", "id"),
+        tags=dict(vm.tags or {}),
+    )
+
+
+def _segment_after(resource_id: str, segment: str) -> str:
+    parts = resource_id.split("/")
+    lowered = [p.lower() for p in parts]
+    try:
+        return parts[lowered.index(segment.lower()) + 1]
+    except (ValueError, IndexError):
+        return ""
+
+
+def item_from_sdk(item: Any) -> ObservedItem:
+    """Convert an ASR ``ReplicationProtectedItem`` (A2A, InMageRcm, HyperVReplicaAzure, ...)."""
+    props = item.properties
+    details = _attr(props, "provider_specific_details")
+    provider = text(_attr(details, "instance_type") or _attr(props, "replication_provider")) or ""
+    errors = tuple(str(e.error_message or e.error_code or "unknown health error") for e in (_attr(props, "health_errors") or []))
+    recovery_ppg = _attr(details, "recovery_proximity_placement_group_id") or _attr(
+        details, "target_proximity_placement_group_id"
+    )
+    percent = _attr(details, "monitoring_percentage_completion")
+    return ObservedItem(
+        name=item.name,
+        id=item.id,
+        provider=provider,
+        fabric_name=_segment_after(item.id, "replicationFabrics"),
+        container_name=_segment_after(item.id, "replicationProtectionContainers"),
+        source_vm_id=_attr(details, "fabric_object_id"),
+        protection_state=text(_attr(props, "protection_state")),
+        protection_description=text(_attr(props, "protection_state_description")),
+        replication_health=text(_attr(props, "replication_health")),
+        health_errors=errors,
+        recovery_ppg_id=recovery_ppg or None,
+        recovery_availability_set_id=_attr(details, "recovery_availability_set") or None,
+        recovery_zone=_attr(details, "recovery_availability_zone") or None,
+        recovery_resource_group_id=_attr(details, "recovery_azure_resource_group_id") or None,
+        active_location=text(_attr(props, "active_location")),
+        allowed_operations=tuple(str(text(op)) for op in (_attr(props, "allowed_operations") or ())),
+        percent_complete=int(percent) if isinstance(percent, int | float) else None,
+        friendly_name=_attr(props, "friendly_name"),
+        recovery_vm_size=text(_attr(details, "recovery_azure_vm_size")),
+    )

@@ -1,0 +1,312 @@
+"""The protection planner: (desired, observed, stored state) -> one action with its reason. Pure.
+
+This is where Azure's rules for PPG-aware replication live, checked *before* any call to Azure so a
+refused request never leaves a half-done state:
+- the target PPG and the target VM must be in the same resource group (and so must the availability set);
+- VMs with unmanaged disks cannot be protected by ppg-dr;
+- ASR cannot remove a target PPG from a protected item: that is done as disable, then re-enable;
+- a multi-VM consistency group holds at most 16 VMs;
+- a VM that loses its ``ppgdr-protect`` tag keeps its protection (drift is reported, DR is never
+  dropped by accident).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from shared.keys import normalize_arm_id
+from shared.observed import ObservedItem, ObservedVm
+from shared.resource_ids import (
+    CAPACITY_RESERVATION_GROUPS,
+    PROXIMITY_PLACEMENT_GROUPS,
+    compute_id,
+    parse_typed_id,
+)
+from shared.settings import Settings
+from shared.tags import (
+    Consistency,
+    ProtectMode,
+    TagIntent,
+    TagParseResult,
+    TargetPpgKind,
+    auto_target_ppg_name,
+    check_multi_vm_group_size,
+    default_group,
+)
+
+A2A = "A2A"
+
+
+class ActionKind(StrEnum):
+    ENABLE = "enable"
+    UPDATE_TARGET_PPG = "update-target-ppg"
+    REENABLE_WITHOUT_PPG = "reenable-without-ppg"
+    DISABLE = "disable"
+    REFUSE = "refuse"
+    DRIFT = "drift"
+    OBSERVE = "observe"
+    WAIT = "wait"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class TargetPpgPlan:
+    """The recovery PPG: where it is, and whether ppg-dr should create it when missing."""
+
+    id: str
+    name: str
+    resource_group: str
+    create_if_missing: bool
+    ppg_type: str = "Standard"
+    zone: str | None = None
+    vm_sizes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AvailabilitySetPlan:
+    """The recovery availability set (``<source>-asr``), pinned to the recovery PPG."""
+
+    id: str
+    name: str
+    resource_group: str
+    ppg_id: str | None
+
+
+@dataclass(frozen=True)
+class DiskPlan:
+    disk_id: str
+    replica_disk_type: str
+    target_disk_type: str
+    staging_account_id: str
+
+
+@dataclass(frozen=True)
+class EnableSpec:
+    """Everything an ``EnableProtectionInput`` needs, decided and validated up front."""
+
+    vm_id: str
+    vm_name: str
+    item_name: str
+    group: str
+    source_region: str
+    target_region: str
+    target_resource_group: str
+    target_resource_group_id: str
+    target_ppg: TargetPpgPlan | None
+    target_availability_set: AvailabilitySetPlan | None
+    target_zone: str | None
+    capacity_reservation_group_id: str | None
+    disks: tuple[DiskPlan, ...]
+    multi_vm_group: str | None
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    reason: str
+    vm_id: str
+    spec: EnableSpec | None = None
+    item: ObservedItem | None = None
+    problems: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class PlanInput:
+    """One VM's desired and observed state (``vm`` is None when the VM no longer exists)."""
+
+    vm_id: str
+    vm: ObservedVm | None
+    tags: TagParseResult | None
+    item: ObservedItem | None
+    settings: Settings
+    in_flight: str | None = None
+    group_members: int = 1
+    group_vm_sizes: tuple[str, ...] = ()
+    source_ppg_type: str | None = None
+
+
+def replicated_item_name(vm_id: str, vm_name: str) -> str:
+    """Deterministic ASR item name from the VM id: a retried enable is the same PUT, never a second item."""
+    digest = hashlib.sha256(normalize_arm_id(vm_id).encode()).hexdigest()[:12]
+    return f"{vm_name.lower()[:40]}-{digest}"
+
+
+def plan_vm(inp: PlanInput) -> Action:
+    """Decide the one next step for a VM."""
+    vm, item = inp.vm, inp.item
+    if vm is None:
+        if item is not None:
+            return Action(
+                ActionKind.DISABLE, "the VM was deleted: its replication is disabled and cleaned up", inp.vm_id, item=item
+            )
+        return Action(ActionKind.NONE, "the VM no longer exists and is not protected", inp.vm_id)
+    if inp.in_flight:
+        return Action(ActionKind.WAIT, f"waiting for {inp.in_flight} to finish", vm.id, item=item)
+    if inp.tags is None or inp.tags.intent is None:
+        problems = tuple(str(p) for p in (inp.tags.problems if inp.tags else ()))
+        return Action(ActionKind.REFUSE, "invalid ppgdr-* tags: nothing was changed", vm.id, item=item, problems=problems)
+    intent = inp.tags.intent
+    if intent.protect == ProtectMode.UNPROTECT:
+        if item is not None:
+            return Action(ActionKind.DISABLE, "ppgdr-protect=false: replication is disabled", vm.id, item=item)
+        return Action(ActionKind.NONE, "ppgdr-protect=false and not protected", vm.id)
+    if intent.protect == ProtectMode.UNSET:
+        if item is not None:
+            return Action(
+                ActionKind.DRIFT,
+                "the VM is protected but has no ppgdr-protect tag: protection is kept; "
+                "tag it ppgdr-protect=true to manage it or ppgdr-protect=false to disable replication",
+                vm.id,
+                item=item,
+            )
+        return Action(ActionKind.NONE, "not tagged for protection", vm.id)
+
+    spec_or_problems = build_enable_spec(inp, vm, intent)
+    if isinstance(spec_or_problems, tuple):
+        return Action(ActionKind.REFUSE, "this VM cannot be protected as tagged", vm.id, item=item, problems=spec_or_problems)
+    spec = spec_or_problems
+    if item is None:
+        return Action(ActionKind.ENABLE, "tagged ppgdr-protect=true and not yet protected", vm.id, spec=spec)
+    if item.provider != A2A or (item.active_location or "").lower() == "recovery":
+        return Action(
+            ActionKind.OBSERVE, "protected; failover state is managed by the group workflow", vm.id, spec=spec, item=item
+        )
+    desired_ppg = spec.target_ppg.id if spec.target_ppg else None
+    current_ppg = item.recovery_ppg_id or None
+    if _same(desired_ppg, current_ppg):
+        return Action(ActionKind.OBSERVE, "protected as desired", vm.id, spec=spec, item=item)
+    if desired_ppg is None:
+        return Action(
+            ActionKind.REENABLE_WITHOUT_PPG,
+            "ASR cannot remove a target PPG from a protected item: disabling, then re-enabling without a PPG",
+            vm.id,
+            spec=spec,
+            item=item,
+        )
+    return Action(
+        ActionKind.UPDATE_TARGET_PPG,
+        f"target PPG changes from {current_ppg or 'none'} to {desired_ppg}",
+        vm.id,
+        spec=spec,
+        item=item,
+    )
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return normalize_arm_id(a or "") == normalize_arm_id(b or "")
+
+
+def build_enable_spec(inp: PlanInput, vm: ObservedVm, intent: TagIntent) -> EnableSpec | tuple[str, ...]:
+    """The validated enable input, or every reason it cannot be built."""
+    settings = inp.settings
+    problems: list[str] = []
+    if vm.unmanaged_disks:
+        problems.append(
+            f"the VM has unmanaged disks ({', '.join(vm.unmanaged_disks)}); ppg-dr protects VMs with managed disks "
+            "only: convert them (az vm convert) and the VM is protected on the next reconcile"
+        )
+    if vm.scale_set_id:
+        problems.append("the VM belongs to a scale set; protect scale-set VMs through the scale set, not per VM")
+    target_region = settings.target_region(vm.location)
+    if target_region is None:
+        problems.append(f"no DR region is paired with {vm.location}: add it to PPGDR_REGION_PAIRS")
+    staging = settings.cache_storage_accounts.get(vm.location)
+    if staging is None:
+        problems.append(f"no cache storage account for {vm.location}: add it to PPGDR_CACHE_STORAGE_ACCOUNTS")
+
+    target_rg = settings.target_resource_group_for(vm.resource_group)
+    target_rg_id = f"/subscriptions/{vm.subscription}/resourceGroups/{target_rg}"
+    group = default_group(intent, vm.ppg_name, vm.name)
+    target_ppg = _target_ppg(inp, vm, intent, target_rg, problems)
+
+    avset: AvailabilitySetPlan | None = None
+    if vm.availability_set_id and vm.availability_set_name:
+        name = f"{vm.availability_set_name}-asr"
+        avset = AvailabilitySetPlan(
+            id=compute_id(vm.subscription, target_rg, "availabilitySets", name),
+            name=name,
+            resource_group=target_rg,
+            ppg_id=target_ppg.id if target_ppg else None,
+        )
+        if intent.target_zone:
+            problems.append("ppgdr-target-zone cannot be used for a VM in an availability set (a set is not zonal)")
+
+    capacity: str | None = None
+    if intent.capacity_reservation:
+        if intent.capacity_reservation.startswith("/"):
+            parsed = parse_typed_id(intent.capacity_reservation, CAPACITY_RESERVATION_GROUPS)
+            if parsed is None:
+                problems.append(
+                    f"ppgdr-capacity-reservation {intent.capacity_reservation!r} is not a capacity reservation group id"
+                )
+            else:
+                capacity = str(parsed)
+        else:
+            capacity = compute_id(vm.subscription, target_rg, "capacityReservationGroups", intent.capacity_reservation)
+
+    multi_vm: str | None = None
+    if intent.consistency == Consistency.MULTI_VM:
+        refusal = check_multi_vm_group_size(group, inp.group_members)
+        if refusal:
+            problems.append(refusal)
+        multi_vm = group
+
+    if problems or target_region is None or staging is None:
+        return tuple(problems)
+    disks = tuple(DiskPlan(d.id, d.sku or "Standard_LRS", d.sku or "Standard_LRS", staging) for d in vm.disks)
+    return EnableSpec(
+        vm_id=vm.id,
+        vm_name=vm.name,
+        item_name=replicated_item_name(vm.id, vm.name),
+        group=group,
+        source_region=vm.location,
+        target_region=target_region,
+        target_resource_group=target_rg,
+        target_resource_group_id=target_rg_id,
+        target_ppg=target_ppg,
+        target_availability_set=avset,
+        target_zone=intent.target_zone,
+        capacity_reservation_group_id=capacity,
+        disks=disks,
+        multi_vm_group=multi_vm,
+    )
+
+
+def _target_ppg(inp: PlanInput, vm: ObservedVm, intent: TagIntent, target_rg: str, problems: list[str]) -> TargetPpgPlan | None:
+    choice = intent.target_ppg
+    sizes = tuple(sorted(set(inp.group_vm_sizes) | {vm.size}))
+    zone = intent.target_zone
+    ppg_type = inp.source_ppg_type or "Standard"
+    if choice.kind == TargetPpgKind.NONE:
+        return None
+    if choice.kind == TargetPpgKind.AUTO:
+        if vm.ppg_name is None:
+            return None  # nothing to mirror: the VM is not in a PPG
+        name = auto_target_ppg_name(vm.ppg_name)
+        return TargetPpgPlan(
+            compute_id(vm.subscription, target_rg, "proximityPlacementGroups", name), name, target_rg, True, ppg_type, zone, sizes
+        )
+    if choice.kind == TargetPpgKind.NAME and choice.value:
+        return TargetPpgPlan(
+            compute_id(vm.subscription, target_rg, "proximityPlacementGroups", choice.value),
+            choice.value,
+            target_rg,
+            True,
+            ppg_type,
+            zone,
+            sizes,
+        )
+    parsed = parse_typed_id(choice.value, PROXIMITY_PLACEMENT_GROUPS)
+    if parsed is None:
+        problems.append(f"ppgdr-target-ppg {choice.value!r} is not a proximity placement group id")
+        return None
+    if parsed.subscription.lower() != vm.subscription.lower() or (parsed.resource_group or "").lower() != target_rg.lower():
+        problems.append(
+            f"the target PPG {parsed.name} is in resource group {parsed.resource_group}, but the VM fails over into "
+            f"{target_rg}: Azure requires the target PPG and the target VM (and availability set) in the same "
+            "resource group; use a PPG in that group or change PPGDR_TARGET_RESOURCE_GROUP"
+        )
+        return None
+    return TargetPpgPlan(str(parsed), parsed.name, target_rg, False, ppg_type, zone, sizes)

@@ -1,0 +1,543 @@
+"""Reconcile: read the world, plan, act, record. Safe to call any number of times for any VM.
+
+Three entry points, one per trigger:
+- :func:`handle_resource_hint` (Event Grid): an event names a VM or resource group; reconcile it now.
+- :func:`reconcile_all` (timer): list every VM and protected item in pages, plan each VM, act only
+  where something differs, write status only where it changed. Lost or out-of-order events are
+  repaired here.
+- :func:`pulse` (timer, every minute): advance operations in flight from the journal (poll the ASR
+  job, then reconcile the VM so the next step is taken).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+from shared import status as st
+from shared.context import AppContext
+from shared.keys import normalize_arm_id
+from shared.observed import ObservedItem, ObservedVm, item_from_sdk, text, vm_from_sdk
+from shared.planner import A2A, Action, ActionKind, PlanInput, plan_vm, replicated_item_name
+from shared.protection import (
+    StepRefused,
+    cleanup_unused,
+    journal_scope,
+    start_disable,
+    start_enable,
+    start_update_target_ppg,
+    topology,
+)
+from shared.resource_events import HintKind, ResourceHint
+from shared.resource_ids import parse_resource_id
+from shared.store import FAILED, OPEN_STATUSES, SUCCEEDED, JournalEntry
+from shared.tags import TAG_PREFIX, parse_tags
+from shared.vault import RegionPair, prepare_vault
+
+log = logging.getLogger(__name__)
+
+# An intent without a job older than this was lost between journal and Azure (the instance died).
+LOST_INTENT_AFTER = timedelta(minutes=2)
+
+
+@dataclass
+class ReconcileReport:
+    """What one reconcile did; printed by the CLI and the demo, logged by the timers."""
+
+    vms_seen: int = 0
+    actions: list[tuple[str, str, str]] = field(default_factory=list)  # (vm name, action, reason)
+    status_writes: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, vm_name: str, action: Action) -> None:
+        if action.kind not in (ActionKind.NONE, ActionKind.OBSERVE):
+            self.actions.append((vm_name, action.kind.value, action.reason))
+
+
+def _has_ppgdr_tags(tags: dict[str, str] | None) -> bool:
+    return any(key.lower().startswith(TAG_PREFIX) for key in (tags or {}))
+
+
+# ------------------------------------------------------------------------------------------- observing
+
+
+def _get_vm(ctx: AppContext, vm_id: str) -> ObservedVm | None:
+    parsed = parse_resource_id(vm_id)
+    if parsed is None or parsed.resource_group is None:
+        return None
+    try:
+        vm = ctx.clients.compute(parsed.subscription).virtual_machines.get(parsed.resource_group, parsed.name)
+    except ResourceNotFoundError:
+        return None
+    return vm_from_sdk(vm)
+
+
+def _rg_tags(ctx: AppContext, subscription: str, resource_group: str) -> dict[str, str]:
+    try:
+        group = ctx.clients.resources(subscription).resource_groups.get(resource_group)
+    except ResourceNotFoundError:
+        return {}
+    return dict(group.tags or {})
+
+
+def _get_item(ctx: AppContext, fabric: str, container: str, item_name: str) -> ObservedItem | None:
+    vault = ctx.clients.vault()
+    try:
+        item = ctx.clients.site_recovery(vault.subscription).replication_protected_items.get(
+            *vault.args, fabric, container, item_name
+        )
+    except ResourceNotFoundError:
+        return None
+    return item_from_sdk(item)
+
+
+def _find_item_for(ctx: AppContext, vm: ObservedVm | None, stored: st.VmStatus | None) -> ObservedItem | None:
+    """The VM's protected item: where we put it (stored status) or under its deterministic name."""
+    if stored is not None and stored.item_name and stored.fabric:
+        found = _get_item(ctx, stored.fabric, stored.container, stored.item_name)
+        if found is not None or vm is None:
+            return found
+    if vm is None:
+        return None
+    target = ctx.settings.target_region(vm.location)
+    if target is None or not ctx.settings.vault_id:
+        return None
+    topo = topology(ctx, vm.location, target)
+    return _get_item(ctx, topo.source_fabric, topo.source_container, replicated_item_name(vm.id, vm.name))
+
+
+def _open_operations(ctx: AppContext, vm_id: str) -> list[JournalEntry]:
+    return [e for e in ctx.store.journal_for(journal_scope(vm_id)) if e.status in OPEN_STATUSES]
+
+
+# --------------------------------------------------------------------------------------------- planning
+
+
+def _group_context(statuses: Iterable[st.VmStatus], group: str, vm: ObservedVm) -> tuple[int, tuple[str, ...]]:
+    members = {normalize_arm_id(vm.id)}
+    sizes = {vm.size}
+    for other in statuses:
+        if other.group and other.group.lower() == group.lower() and other.state != st.NOT_PROTECTED:
+            members.add(normalize_arm_id(other.vm_id))
+            if other.size:
+                sizes.add(other.size)
+    return len(members), tuple(sorted(sizes))
+
+
+def plan_for(
+    ctx: AppContext,
+    vm_id: str,
+    vm: ObservedVm | None,
+    rg_tags: dict[str, str] | None,
+    item: ObservedItem | None,
+    in_flight: str | None,
+    statuses: list[st.VmStatus],
+    ppg_types: dict[str, str] | None = None,
+) -> Action:
+    tags = parse_tags(vm.tags, rg_tags) if vm is not None else None
+    members: int = 1
+    sizes: tuple[str, ...] = ()
+    ppg_type = None
+    if vm is not None and tags is not None and tags.intent is not None:
+        from shared.tags import default_group
+
+        group = default_group(tags.intent, vm.ppg_name, vm.name)
+        same_ppg = [s for s in statuses if vm.ppg_id and normalize_arm_id(s.source_ppg_id) == normalize_arm_id(vm.ppg_id)]
+        members, sizes = _group_context(statuses, group, vm)
+        sizes = tuple(sorted(set(sizes) | {s.size for s in same_ppg if s.size}))
+        if vm.ppg_id and ppg_types:
+            ppg_type = ppg_types.get(normalize_arm_id(vm.ppg_id))
+    return plan_vm(
+        PlanInput(
+            vm_id=vm_id,
+            vm=vm,
+            tags=tags,
+            item=item,
+            settings=ctx.settings,
+            in_flight=in_flight,
+            group_members=members,
+            group_vm_sizes=sizes,
+            source_ppg_type=ppg_type,
+        )
+    )
+
+
+# --------------------------------------------------------------------------------------------- acting
+
+
+def _status_from(vm: ObservedVm | None, vm_id: str, stored: st.VmStatus | None) -> st.VmStatus:
+    status = st.VmStatus.from_data(stored.to_data()) if stored else st.VmStatus(vm_id=vm_id)
+    if vm is not None:
+        status.vm_id = vm.id
+        status.vm_name = vm.name
+        status.subscription = vm.subscription
+        status.resource_group = vm.resource_group
+        status.location = vm.location
+        status.size = vm.size
+        status.source_ppg_id = vm.ppg_id or ""
+    return status
+
+
+def _observe_item(status: st.VmStatus, item: ObservedItem | None) -> None:
+    if item is None:
+        for name in (
+            "item_name",
+            "fabric",
+            "container",
+            "protection_state",
+            "protection_description",
+            "replication_health",
+            "target_ppg_id",
+            "target_availability_set_id",
+        ):
+            setattr(status, name, "")
+        status.health_errors = []
+        status.percent_complete = None
+        return
+    status.item_name = item.name
+    status.fabric = item.fabric_name
+    status.container = item.container_name
+    status.protection_state = item.protection_state or ""
+    status.protection_description = item.protection_description or ""
+    status.replication_health = item.replication_health or ""
+    status.health_errors = list(item.health_errors)
+    status.percent_complete = item.percent_complete
+    status.target_ppg_id = item.recovery_ppg_id or ""
+    status.target_availability_set_id = item.recovery_availability_set_id or ""
+
+
+def _state_of(item: ObservedItem) -> str:
+    if (item.active_location or "").lower() == "recovery":
+        return st.FAILED_OVER
+    if item.protected:
+        return st.PROTECTED
+    return st.INITIAL_REPLICATION
+
+
+def execute(
+    ctx: AppContext, action: Action, vm: ObservedVm | None, stored: st.VmStatus | None, *, dry_run: bool = False
+) -> st.VmStatus:
+    """Carry out one planned action and return the VM's new status (not yet saved)."""
+    status = _status_from(vm, action.vm_id, stored)
+    status.reason = action.reason
+    status.problems = list(action.problems)
+    if action.spec is not None:
+        status.group = action.spec.group
+        status.target_resource_group = action.spec.target_resource_group
+    if vm is not None:
+        tags = parse_tags(vm.tags)
+        status.warnings = list(tags.warnings)
+    kind = action.kind
+    if kind in (ActionKind.NONE, ActionKind.OBSERVE, ActionKind.DRIFT, ActionKind.WAIT, ActionKind.REFUSE):
+        if action.item is not None or kind != ActionKind.WAIT:
+            _observe_item(status, action.item)
+        if kind == ActionKind.NONE:
+            status.state = st.NOT_PROTECTED if action.item is None else status.state
+        elif kind == ActionKind.OBSERVE and action.item is not None:
+            status.state = _state_of(action.item)
+        elif kind == ActionKind.DRIFT:
+            status.state = st.DRIFT
+        elif kind == ActionKind.REFUSE:
+            status.state = st.REFUSED if action.item is None else status.state or st.REFUSED
+            if action.item is not None:
+                status.reason = "invalid ppgdr-* tags: protection kept as it is, nothing changed"
+        return status
+    if dry_run or ctx.settings.dry_run:
+        status.reason = f"dry run: would {kind.value}: {action.reason}"
+        return status
+
+    try:
+        if kind == ActionKind.ENABLE:
+            assert action.spec is not None
+            pair = RegionPair(action.spec.source_region, action.spec.target_region)
+            ready = prepare_vault(ctx.clients, ctx.store, ctx.settings, pair)
+            if not ready.ready:
+                status.state = st.WAITING
+                status.reason = f"preparing the vault: {ready.waiting_for}"
+                return status
+            step = start_enable(ctx, action.spec, vm.availability_set_id if vm else None)
+            status.state = st.ENABLING
+            status.item_name = action.spec.item_name
+            topo = topology(ctx, action.spec.source_region, action.spec.target_region)
+            status.fabric, status.container = topo.source_fabric, topo.source_container
+            status.target_ppg_id = action.spec.target_ppg.id if action.spec.target_ppg else ""
+            status.target_ppg_created = bool(action.spec.target_ppg and action.spec.target_ppg.create_if_missing)
+            status.in_flight = {"operation": step.operation, "job": step.job_id or ""}
+        elif kind == ActionKind.UPDATE_TARGET_PPG:
+            assert action.spec is not None and action.item is not None
+            step = start_update_target_ppg(ctx, action.spec, action.item, vm.availability_set_id if vm else None)
+            status.state = st.UPDATING
+            status.in_flight = {"operation": step.operation, "job": step.job_id or ""}
+        elif kind in (ActionKind.DISABLE, ActionKind.REENABLE_WITHOUT_PPG):
+            assert action.item is not None
+            step = start_disable(ctx, action.vm_id, action.item, action.reason)
+            status.state = st.REENABLING if kind == ActionKind.REENABLE_WITHOUT_PPG else st.DISABLING
+            status.in_flight = {
+                "operation": step.operation,
+                "job": step.job_id or "",
+                "then": "enable" if kind == ActionKind.REENABLE_WITHOUT_PPG else "",
+            }
+    except StepRefused as exc:
+        status.state = st.REFUSED
+        status.reason = str(exc)
+    except HttpResponseError as exc:
+        code = exc.error.code if exc.error is not None else str(exc.status_code)
+        message = exc.error.message if exc.error is not None else str(exc)
+        status.state = st.FAILED
+        status.reason = f"Azure refused {kind.value}: {code}: {message}"
+        log.warning("Azure refused %s for %s: %s", kind.value, action.vm_id, status.reason, extra={"vm": action.vm_id})
+    return status
+
+
+def reconcile_vm(ctx: AppContext, vm_id: str, *, dry_run: bool = False) -> tuple[Action, st.VmStatus]:
+    """Reconcile one VM now (event path): read it, its resource group's tags and its item; act."""
+    stored = st.get_status(ctx.store, vm_id)
+    vm = _get_vm(ctx, vm_id)
+    if vm is None and stored is None:
+        action = Action(ActionKind.NONE, "the VM does not exist and ppg-dr never managed it", vm_id)
+        return action, st.VmStatus(vm_id=vm_id, reason=action.reason)
+    rg_tags = _rg_tags(ctx, vm.subscription, vm.resource_group) if vm else {}
+    if vm is not None and stored is None and not _has_ppgdr_tags(vm.tags) and not _has_ppgdr_tags(rg_tags):
+        action = Action(ActionKind.NONE, "not tagged for protection", vm.id)
+        return action, st.VmStatus(vm_id=vm.id, vm_name=vm.name, reason=action.reason)
+    item = _find_item_for(ctx, vm, stored)
+    open_ops = _open_operations(ctx, vm_id)
+    in_flight = open_ops[0].operation if open_ops else None
+    action = plan_for(ctx, vm_id, vm, rg_tags, item, in_flight, st.all_statuses(ctx.store))
+    return action, _apply(ctx, action, vm, stored, dry_run=dry_run)
+
+
+def _apply(ctx: AppContext, action: Action, vm: ObservedVm | None, stored: st.VmStatus | None, *, dry_run: bool) -> st.VmStatus:
+    new = execute(ctx, action, vm, stored, dry_run=dry_run)
+    if dry_run:
+        return new
+    if vm is None and action.kind == ActionKind.NONE:
+        if stored is not None:
+            st.delete_status(ctx.store, action.vm_id)
+        return new
+    note = None
+    if action.kind not in (ActionKind.NONE, ActionKind.OBSERVE) and (
+        stored is None or stored.state != new.state or stored.reason != new.reason
+    ):
+        note = f"{action.kind.value}: {new.reason}"
+    elif stored is not None and stored.state != new.state:
+        note = f"{stored.state} -> {new.state}"
+    st.save_status(ctx.store, new, note=note)
+    return new
+
+
+def handle_resource_hint(ctx: AppContext, hint: ResourceHint) -> str:
+    """The Event Grid path: reject, ignore, de-duplicate, then reconcile what the event names."""
+    if hint.kind == HintKind.REJECTED:
+        log.warning("rejected resource event %s: %s", hint.event_id or "(no id)", hint.reason, extra={"step": "event"})
+        return f"rejected: {hint.reason}"
+    if hint.kind == HintKind.IGNORED:
+        log.debug("ignored resource event %s: %s", hint.event_id, hint.reason)
+        return f"ignored: {hint.reason}"
+    if not ctx.store.first_sighting(hint.event_id, ctx.settings.event_dedup_hours):
+        log.info("duplicate event %s: already handled", hint.event_id, extra={"step": "event"})
+        return "duplicate"
+    assert hint.resource is not None
+    if hint.kind == HintKind.RESOURCE_GROUP_CHANGED:
+        rg = hint.resource
+        assert rg.resource_group is not None
+        vms = ctx.clients.compute(rg.subscription).virtual_machines.list(rg.resource_group)
+        results = [reconcile_vm(ctx, vm.id)[0].kind.value for vm in vms if vm.id]
+        return f"resource group {rg.resource_group}: reconciled {len(results)} VMs"
+    action, status = reconcile_vm(ctx, str(hint.resource))
+    return f"{action.kind.value}: {status.state}"
+
+
+# ---------------------------------------------------------------------------------------- full reconcile
+
+
+def _list_items(ctx: AppContext) -> list[ObservedItem]:
+    if not ctx.settings.vault_id:
+        return []
+    vault = ctx.clients.vault()
+    return [item_from_sdk(i) for i in ctx.clients.site_recovery(vault.subscription).replication_protected_items.list(*vault.args)]
+
+
+def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
+    """Reconcile every VM of every configured subscription with O(pages) reads and no idle writes."""
+    report = ReconcileReport()
+    items = _list_items(ctx)
+    items_by_vm: dict[str, ObservedItem] = {}
+    for listed in items:
+        if listed.source_vm_id and listed.provider == A2A:
+            items_by_vm[normalize_arm_id(listed.source_vm_id)] = listed
+    statuses = st.all_statuses(ctx.store)
+    stored_by_vm = {normalize_arm_id(s.vm_id): s for s in statuses}
+    open_by_vm: dict[str, str] = {}
+    for entry in ctx.store.journal_open():
+        vm_id = entry.request.get("vm_id")
+        if isinstance(vm_id, str):
+            open_by_vm[normalize_arm_id(vm_id)] = entry.operation
+    seen: set[str] = set()
+    for subscription in ctx.settings.subscriptions:
+        resources = ctx.clients.resources(subscription)
+        rg_tags = {(g.name or "").lower(): dict(g.tags or {}) for g in resources.resource_groups.list()}
+        compute = ctx.clients.compute(subscription)
+        ppg_types = {
+            normalize_arm_id(p.id or ""): text(p.properties.proximity_placement_group_type if p.properties else None)
+            or "Standard"
+            for p in compute.proximity_placement_groups.list_by_subscription()
+        }
+        for sdk_vm in compute.virtual_machines.list_all():
+            report.vms_seen += 1
+            try:
+                vm = vm_from_sdk(sdk_vm)
+            except ValueError as exc:
+                report.errors.append(str(exc))
+                continue
+            key = normalize_arm_id(vm.id)
+            seen.add(key)
+            tags_rg = rg_tags.get(vm.resource_group.lower(), {})
+            item = items_by_vm.get(key)
+            stored = stored_by_vm.get(key)
+            if item is None and stored is None and not _has_ppgdr_tags(vm.tags) and not _has_ppgdr_tags(tags_rg):
+                continue  # the common case: a VM ppg-dr has nothing to do with
+            action = plan_for(ctx, vm.id, vm, tags_rg, item, open_by_vm.get(key), statuses, ppg_types)
+            report.add(vm.name, action)
+            _apply_counted(ctx, report, action, vm, stored, dry_run)
+    # VMs ppg-dr managed that no longer exist: disable their replication.
+    for key, stored in stored_by_vm.items():
+        if key in seen or stored.subscription.lower() not in {s.lower() for s in ctx.settings.subscriptions}:
+            continue
+        item = items_by_vm.get(key)
+        action = plan_for(ctx, stored.vm_id, None, None, item, open_by_vm.get(key), statuses)
+        report.add(stored.vm_name or stored.vm_id, action)
+        _apply_counted(ctx, report, action, None, stored, dry_run)
+    return report
+
+
+def _apply_counted(
+    ctx: AppContext, report: ReconcileReport, action: Action, vm: ObservedVm | None, stored: st.VmStatus | None, dry_run: bool
+) -> None:
+    before = stored.to_data() if stored else None
+    try:
+        new = _apply(ctx, action, vm, stored, dry_run=dry_run)
+    except HttpResponseError as exc:
+        report.errors.append(f"{action.vm_id}: {exc.message}")
+        return
+    if not dry_run and (before is None or {**new.to_data(), "history": before.get("history")} != before):
+        report.status_writes += 1
+
+
+# ------------------------------------------------------------------------------------------------ pulse
+
+
+@dataclass
+class PulseReport:
+    polled: int = 0
+    finished: list[tuple[str, str, str]] = field(default_factory=list)  # (vm, operation, outcome)
+    refreshed: int = 0
+
+
+def pulse(ctx: AppContext) -> PulseReport:
+    """Advance operations in flight: poll each journaled ASR job, then reconcile its VM."""
+    from shared.protection import job_state
+
+    report = PulseReport()
+    now = ctx.store.now()
+    for entry in ctx.store.journal_open():
+        vm_id = str(entry.request.get("vm_id", ""))
+        job = str(entry.result.get("job", ""))
+        report.polled += 1
+        if not job:
+            if entry.created is not None and now - entry.created < LOST_INTENT_AFTER:
+                continue  # another instance may be sending it right now
+            ctx.store.journal_set(entry.scope, entry.key, FAILED, {"error": "lost before Azure accepted it; re-planned"})
+            outcome = FAILED
+        else:
+            try:
+                state, errors = job_state(ctx, job)
+            except ResourceNotFoundError:
+                state, errors = "Failed", [f"job {job} not found"]
+            if state in ("InProgress", "NotStarted", "Suspended"):
+                continue
+            outcome = SUCCEEDED if state == "Succeeded" else FAILED
+            ctx.store.journal_set(entry.scope, entry.key, outcome, {"state": state, "errors": errors})
+        report.finished.append((vm_id, entry.operation, outcome))
+        _finish(ctx, entry, vm_id, outcome)
+    report.refreshed = _refresh_replicating(ctx)
+    return report
+
+
+def _finish(ctx: AppContext, entry: JournalEntry, vm_id: str, outcome: str) -> None:
+    if entry.scope == "vault":
+        # A vault prerequisite ended: VMs waiting for the vault take their next step now.
+        for waiting in st.all_statuses(ctx.store):
+            if waiting.state == st.WAITING:
+                reconcile_vm(ctx, waiting.vm_id)
+        return
+    stored = st.get_status(ctx.store, vm_id)
+    if stored is not None:
+        stored.in_flight = {}
+        if outcome == FAILED:
+            stored.state = st.FAILED
+            errors = entry.result.get("errors") or [entry.result.get("error", "")]
+            stored.reason = f"{entry.operation} failed: {'; '.join(str(e) for e in errors if e)}"
+            st.save_status(ctx.store, stored, note=stored.reason)
+            return
+        st.save_status(ctx.store, stored, note=f"{entry.operation} succeeded")
+    if entry.operation == "disable-protection" and outcome == SUCCEEDED:
+        still_used = _targets_in_use(ctx, exclude_vm=vm_id)
+        targets = [str(entry.request.get(k, "")) for k in ("target_availability_set", "target_ppg")]
+        cleanup_unused(ctx, [t for t in targets if t], still_used)
+    reconcile_vm(ctx, vm_id)
+
+
+def _targets_in_use(ctx: AppContext, *, exclude_vm: str) -> set[str]:
+    used: set[str] = set()
+    for s in st.all_statuses(ctx.store):
+        if normalize_arm_id(s.vm_id) == normalize_arm_id(exclude_vm):
+            continue
+        for rid in (s.target_ppg_id, s.target_availability_set_id):
+            if rid:
+                used.add(normalize_arm_id(rid))
+    return used
+
+
+def _refresh_replicating(ctx: AppContext) -> int:
+    """Follow initial replication to ``protected`` between full reconciles (one GET per such VM)."""
+    refreshed = 0
+    for status in st.all_statuses(ctx.store):
+        if status.state not in (st.ENABLING, st.INITIAL_REPLICATION, st.UPDATING) or status.in_flight:
+            continue
+        if not status.item_name:
+            continue
+        try:
+            item = _get_item(ctx, status.fabric, status.container, status.item_name)
+        except HttpResponseError as exc:
+            log.warning("could not refresh %s: %s", status.vm_name, exc.message)
+            continue
+        if item is None:
+            continue
+        new = st.VmStatus.from_data(status.to_data())
+        _observe_item(new, item)
+        new.state = _state_of(item)
+        if new.to_data() != status.to_data():
+            st.save_status(ctx.store, new, note=f"{status.state} -> {new.state}" if new.state != status.state else None)
+            refreshed += 1
+    return refreshed
+
+
+def describe(action: Action) -> dict[str, Any]:
+    """A JSON-friendly view of a planned action (CLI ``plan``, status API)."""
+    spec = action.spec
+    return {
+        "vm": action.vm_id,
+        "action": action.kind.value,
+        "reason": action.reason,
+        "problems": list(action.problems),
+        "target_ppg": spec.target_ppg.id if spec and spec.target_ppg else None,
+        "target_availability_set": spec.target_availability_set.id if spec and spec.target_availability_set else None,
+        "target_zone": spec.target_zone if spec else None,
+        "group": spec.group if spec else None,
+    }
