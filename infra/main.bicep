@@ -1,0 +1,348 @@
+// ppg-dr infrastructure: entry point.
+//
+// Deployed at SUBSCRIPTION scope (az deployment sub create) because it has to:
+//   - create the ppg-dr resource group,
+//   - define one narrow custom role (PPG read/write) whose assignable scopes are resource groups,
+//   - reach resource groups in other subscriptions (VM, vault, network and cache-storage scopes),
+//   - create Event Grid system topics for every monitored subscription (modules/subscription-monitoring.bicep,
+//     itself targetScope = 'subscription', deployed once per subscription).
+// No role is ASSIGNED at subscription scope: every role assignment lives in a resource-group-scoped module and
+// targets a resource group or a single resource (see docs/infra.md, "Scopes").
+targetScope = 'subscription'
+
+// ---------------------------------------------------------------------------------------------------------------
+// Placement and naming
+// ---------------------------------------------------------------------------------------------------------------
+
+@description('Region of the ppg-dr Function App. Put it OUTSIDE the primary (source) region, ideally in the DR region or a third region: the orchestrator must survive the outage it reacts to. Must be a region that offers Flex Consumption.')
+param location string
+
+@description('Resource group for the Function App, its storage, monitoring and the action group (created if missing).')
+param appResourceGroupName string = 'rg-ppgdr'
+
+@minLength(3)
+@maxLength(12)
+@description('Short lowercase prefix used to derive resource names.')
+param namePrefix string = 'ppgdr'
+
+@description('Function App name (globally unique DNS label).')
+param functionAppName string = '${namePrefix}-func-${uniqueString(subscription().id, appResourceGroupName)}'
+
+@maxLength(24)
+@description('Storage account name for the Functions host, the deployment package and ppg-dr state (tables). 3-24 lowercase letters/digits.')
+param storageAccountName string = take('${namePrefix}st${uniqueString(subscription().id, appResourceGroupName)}', 24)
+
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+])
+@description('Redundancy of the state storage account. ZRS keeps ppg-dr state through a zone outage in the app region.')
+param storageSku string = 'Standard_ZRS'
+
+@minValue(40)
+@maxValue(1000)
+@description('Flex Consumption: maximum instance count (40 is the platform minimum for this setting). ppg-dr is not throughput-bound; leases in Table storage serialise work per group.')
+param maximumInstanceCount int = 40
+
+@allowed([
+  512
+  2048
+  4096
+])
+@description('Flex Consumption: instance memory size in MB.')
+param instanceMemoryMB int = 2048
+
+@description('Tags applied to every resource created by this deployment.')
+param tags object = {
+  application: 'ppg-dr'
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scopes the managed identity is allowed to act on (resource ids; all lists may span subscriptions)
+// ---------------------------------------------------------------------------------------------------------------
+
+@description('Resource id of the existing Recovery Services vault (Site Recovery Contributor is granted on this vault only).')
+param recoveryVaultId string
+
+@description('Resource group ids that contain protected (source) VMs, their PPGs and availability sets.')
+param sourceResourceGroupIds array
+
+@description('Resource group ids where failed-over VMs, target PPGs and target availability sets live.')
+param targetResourceGroupIds array
+
+@description('Subscriptions ppg-dr watches (Event Grid system topics, alerts) and reconciles. Defaults to the deployment subscription.')
+param monitoredSubscriptionIds array = [
+  subscription().subscriptionId
+]
+
+// ---------------------------------------------------------------------------------------------------------------
+// ppg-dr application settings (one parameter per PPGDR_* setting)
+// ---------------------------------------------------------------------------------------------------------------
+
+@description('PPGDR_ARM_ENDPOINT: Azure Resource Manager endpoint.')
+param armEndpoint string = 'https://management.azure.com'
+
+@description('PPGDR_REGION_PAIRS: comma-separated source:target region pairs, e.g. westeurope:northeurope,eastus:westus2.')
+param regionPairs string
+
+@description('PPGDR_TARGET_RESOURCE_GROUP: default target resource group (id) for failed-over VMs and target PPGs. Defaults to the first target resource group.')
+param targetResourceGroup string = empty(targetResourceGroupIds) ? '' : targetResourceGroupIds[0]
+
+@description('PPGDR_CACHE_STORAGE_ACCOUNTS: comma-separated region=storageAccountResourceId list (ASR cache accounts in the source regions). The account ids are also the scopes of the cache-account role assignments.')
+param cacheStorageAccounts string = ''
+
+@description('PPGDR_NETWORK_MAPPINGS: comma-separated sourceVnetId=targetVnetId list. Both vnets of every pair get the subnet-join permission (failover and failback).')
+param networkMappings string = ''
+
+@description('PPGDR_TEST_NETWORK_ID: isolated vnet id used for test failovers (drills).')
+param testNetworkId string = ''
+
+@allowed([
+  'off'
+  'approve'
+  'auto'
+])
+@description('PPGDR_FAILOVER_MODE: default per-group failover mode.')
+param failoverMode string = 'approve'
+
+@minValue(0)
+@description('PPGDR_MAX_FAILOVERS_PER_HOUR: blast-radius cap on group failovers started per hour.')
+param maxFailoversPerHour int = 1
+
+@description('PPGDR_DRY_RUN: plan and audit but never write to Azure. Defaults to true for a first deployment; set false once the plans look right.')
+param dryRun bool = true
+
+// ---------------------------------------------------------------------------------------------------------------
+// Events and alerting
+// ---------------------------------------------------------------------------------------------------------------
+
+@description('Create the Event Grid event subscriptions. Leave false on the first deployment: an AzureFunction destination must already contain the resource_events / health_events functions, which exist only after the code is published.')
+param deployEventSubscriptions bool = false
+
+@description('Resource group (created in each monitored subscription) for the Event Grid system topics and alert rules.')
+param monitoringResourceGroupName string = appResourceGroupName
+
+@description('Name of the Microsoft.Resources.Subscriptions system topic in each monitored subscription. Azure allows ONE system topic per source: if one exists, put its name here and its resource group in monitoringResourceGroupName.')
+param armSystemTopicName string = '${namePrefix}-arm-events'
+
+@description('Name of the Microsoft.ResourceNotifications.HealthResources system topic in each monitored subscription (same one-per-source rule).')
+param healthSystemTopicName string = '${namePrefix}-health-events'
+
+@description('Regions of the VMs to watch with the VmAvailabilityMetric alert (multi-resource metric alerts are per region). Usually the source regions of PPGDR_REGION_PAIRS.')
+param vmAlertRegions array = []
+
+@allowed([
+  'aad'
+  'functionKey'
+])
+@description('How the action group authenticates to /api/alerts: aad (secure webhook, Entra token, no secret) or functionKey (function key in the URL).')
+param alertWebhookAuthMode string = 'aad'
+
+@description('aad mode: object id of the Entra application that represents the ppg-dr alert API (the secure-webhook app registration).')
+param alertWebhookAadObjectId string = ''
+
+@description('aad mode: Application ID URI of that Entra application (the token audience, e.g. api://ppgdr-alerts).')
+param alertWebhookAadIdentifierUri string = ''
+
+@secure()
+@description('functionKey mode only: function key for the alerts route. Pass it from Key Vault (see main.parameters.example.json); never commit it.')
+param alertWebhookFunctionKey string = ''
+
+@description('Optional e-mail addresses of DR operators added to the action group.')
+param operatorEmails array = []
+
+// ---------------------------------------------------------------------------------------------------------------
+// Built-in role definitions used by this deployment: the complete allow-list (tests/unit/test_infra_static.py).
+// ---------------------------------------------------------------------------------------------------------------
+
+var builtInRoles = {
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  siteRecoveryContributor: '6670b86e-a3f7-4917-ac9b-5d6ab1be4567'
+  virtualMachineContributor: '9980e02c-c2be-4d73-94e8-173b1dc7cf3c'
+}
+
+// Resource groups holding VMs. DR is symmetric: after a failover the target becomes the source of reprotect and
+// failback, so both lists get the same roles.
+var vmResourceGroupIds = union(
+  map(sourceResourceGroupIds, id => toLower(id)),
+  map(targetResourceGroupIds, id => toLower(id))
+)
+
+// Custom role (PPG read/write only): Virtual Machine Contributor does not include Microsoft.Compute/proximityPlacementGroups/*.
+var ppgOperatorRoleGuid = guid(subscription().id, appResourceGroupName, functionAppName, 'ppgdr-ppg-operator')
+
+// Ids parsed from the same strings the app reads, so settings and permissions cannot drift apart.
+var cacheStorageAccountIds = union(
+  map(filter(split(cacheStorageAccounts, ','), entry => contains(entry, '=')), entry => toLower(trim(split(entry, '=')[1]))),
+  []
+)
+var networkIds = filter(
+  union(
+    map(flatten(map(filter(split(networkMappings, ','), entry => contains(entry, '=')), entry => split(entry, '='))), id => toLower(trim(id))),
+    empty(testNetworkId) ? [] : [toLower(trim(testNetworkId))]
+  ),
+  id => !empty(id)
+)
+
+// PPGDR_STATE_ENDPOINT (the storage account's table endpoint) is added inside modules/app.bicep, where the account is created.
+var ppgdrSettings = {
+  PPGDR_ARM_ENDPOINT: armEndpoint
+  PPGDR_VAULT_ID: recoveryVaultId
+  PPGDR_REGION_PAIRS: regionPairs
+  PPGDR_TARGET_RESOURCE_GROUP: targetResourceGroup
+  PPGDR_CACHE_STORAGE_ACCOUNTS: cacheStorageAccounts
+  PPGDR_NETWORK_MAPPINGS: networkMappings
+  PPGDR_TEST_NETWORK_ID: testNetworkId
+  PPGDR_SUBSCRIPTIONS: join(monitoredSubscriptionIds, ',')
+  PPGDR_FAILOVER_MODE: failoverMode
+  PPGDR_MAX_FAILOVERS_PER_HOUR: string(maxFailoversPerHour)
+  PPGDR_DRY_RUN: dryRun ? 'true' : 'false'
+  PPGDR_ALERT_AUTH_MODE: alertWebhookAuthMode
+  PPGDR_ALERT_AUDIENCE: alertWebhookAadIdentifierUri
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Resources
+// ---------------------------------------------------------------------------------------------------------------
+
+resource appRg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
+  name: appResourceGroupName
+  location: location
+  tags: tags
+}
+
+// Function App, storage, monitoring, action group, and the roles on its OWN storage / Application Insights.
+module app 'modules/app.bicep' = {
+  name: 'ppgdr-app'
+  scope: appRg
+  params: {
+    location: location
+    tags: tags
+    functionAppName: functionAppName
+    storageAccountName: storageAccountName
+    storageSku: storageSku
+    planName: '${namePrefix}-plan'
+    logAnalyticsName: '${namePrefix}-logs'
+    appInsightsName: '${namePrefix}-appi'
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    storageBlobDataOwnerRoleId: builtInRoles.storageBlobDataOwner
+    storageTableDataContributorRoleId: builtInRoles.storageTableDataContributor
+    monitoringMetricsPublisherRoleId: builtInRoles.monitoringMetricsPublisher
+    ppgdrSettings: ppgdrSettings
+  }
+}
+
+module alerting 'modules/action-group.bicep' = {
+  name: 'ppgdr-action-group'
+  scope: appRg
+  params: {
+    tags: tags
+    actionGroupName: '${namePrefix}-alerts'
+    groupShortName: take('${namePrefix}dr', 12)
+    alertsUri: 'https://${app.outputs.defaultHostName}/api/alerts'
+    authMode: alertWebhookAuthMode
+    aadObjectId: alertWebhookAadObjectId
+    aadIdentifierUri: alertWebhookAadIdentifierUri
+    aadTenantId: subscription().tenantId
+    functionKey: alertWebhookFunctionKey
+    operatorEmails: operatorEmails
+  }
+}
+
+// Site Recovery Contributor on the vault only (not its resource group).
+module vaultRole 'modules/rbac-vault.bicep' = {
+  name: 'ppgdr-rbac-vault'
+  scope: resourceGroup(split(recoveryVaultId, '/')[2], split(recoveryVaultId, '/')[4])
+  params: {
+    vaultName: last(split(recoveryVaultId, '/'))
+    principalId: app.outputs.principalId
+    roleDefinitionGuid: builtInRoles.siteRecoveryContributor
+  }
+}
+
+// Narrow custom role: read/write proximity placement groups; assignable only to the VM resource groups.
+module ppgRole 'modules/ppg-role-definition.bicep' = {
+  name: 'ppgdr-ppg-role'
+  params: {
+    roleGuid: ppgOperatorRoleGuid
+    roleName: 'ppg-dr PPG operator (${functionAppName})'
+    assignableScopes: vmResourceGroupIds
+  }
+}
+
+// Virtual Machine Contributor + the PPG custom role on each source/target VM resource group.
+module vmRgRoles 'modules/rbac-resource-group.bicep' = [
+  for (rgId, i) in vmResourceGroupIds: {
+    name: 'ppgdr-rbac-rg-${i}-${uniqueString(rgId)}'
+    scope: resourceGroup(split(rgId, '/')[2], split(rgId, '/')[4])
+    params: {
+      principalId: app.outputs.principalId
+      roleDefinitionGuids: [
+        builtInRoles.virtualMachineContributor
+        ppgRole.outputs.roleGuid
+      ]
+    }
+  }
+]
+
+// ASR linked-access check on the cache storage accounts (storageAccounts/read + listKeys): granted on each account.
+module cacheRoles 'modules/rbac-storage-account.bicep' = [
+  for (accountId, i) in cacheStorageAccountIds: {
+    name: 'ppgdr-rbac-cache-${i}-${uniqueString(accountId)}'
+    scope: resourceGroup(split(accountId, '/')[2], split(accountId, '/')[4])
+    params: {
+      storageAccountName: last(split(accountId, '/'))
+      principalId: app.outputs.principalId
+      roleDefinitionGuid: builtInRoles.virtualMachineContributor
+    }
+  }
+]
+
+// ASR linked-access check on mapped and test networks (virtualNetworks/read + subnets/join): granted on each vnet.
+module networkRoles 'modules/rbac-virtual-network.bicep' = [
+  for (vnetId, i) in networkIds: {
+    name: 'ppgdr-rbac-vnet-${i}-${uniqueString(vnetId)}'
+    scope: resourceGroup(split(vnetId, '/')[2], split(vnetId, '/')[4])
+    params: {
+      virtualNetworkName: last(split(vnetId, '/'))
+      principalId: app.outputs.principalId
+      roleDefinitionGuid: builtInRoles.virtualMachineContributor
+    }
+  }
+]
+
+// Event Grid system topics + event subscriptions + alert rules, once per monitored subscription.
+module monitoring 'modules/subscription-monitoring.bicep' = [
+  for (subscriptionId, i) in monitoredSubscriptionIds: {
+    name: 'ppgdr-monitoring-${i}-${uniqueString(subscriptionId)}'
+    scope: subscription(subscriptionId)
+    params: {
+      location: location
+      tags: tags
+      resourceGroupName: monitoringResourceGroupName
+      functionAppId: app.outputs.functionAppId
+      actionGroupId: alerting.outputs.actionGroupId
+      deployEventSubscriptions: deployEventSubscriptions
+      watchedResourceGroupIds: vmResourceGroupIds
+      vmAlertRegions: vmAlertRegions
+      armSystemTopicName: armSystemTopicName
+      healthSystemTopicName: healthSystemTopicName
+      namePrefix: namePrefix
+    }
+  }
+]
+
+// ---------------------------------------------------------------------------------------------------------------
+// Outputs (identifiers only: no keys, no connection strings)
+// ---------------------------------------------------------------------------------------------------------------
+
+output functionAppName string = app.outputs.functionAppName
+output functionAppId string = app.outputs.functionAppId
+output functionAppHostName string = app.outputs.defaultHostName
+output principalId string = app.outputs.principalId
+output stateTableEndpoint string = app.outputs.tableEndpoint
+output actionGroupId string = alerting.outputs.actionGroupId
+output ppgOperatorRoleDefinitionGuid string = ppgRole.outputs.roleGuid
