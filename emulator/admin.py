@@ -32,7 +32,10 @@ def _int(value: Any, name: str, *, default: int | None = None) -> int | None:
 
 
 def build_router(emulator: Emulator) -> Router:
+    from emulator.asr.responses import build_admin_router as asr_admin_router
+
     router = Router()
+    router.include(asr_admin_router(emulator))
 
     @router.route("GET", PREFIX + "/health")
     def health(req: ArmRequest) -> ArmResponse:
@@ -41,8 +44,6 @@ def build_router(emulator: Emulator) -> Router:
             {
                 "status": "ok",
                 "now": iso(emulator.clock.now()),
-                "asr": emulator.asr is not None,
-                "asrError": emulator.asr_error,
                 "virtualMachines": len(emulator.compute.vms),
             },
         )

@@ -60,7 +60,8 @@ class EventEmitter:
         self._now = now
         self._lock = threading.Lock()
         self._kept: deque[dict[str, Any]] = deque(maxlen=_MAX_KEPT)
-        self._queue: queue.Queue[tuple[str, list[dict[str, Any]]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[int, str, list[dict[str, Any]]] | None] = queue.Queue()
+        self._generation = 0  # bumped by reset(): batches queued before it are dropped, not delivered
         self._subscriber_url = subscriber_url
         self._max_attempts = max_attempts
         self.delivered = 0
@@ -168,11 +169,12 @@ class EventEmitter:
         with self._lock:
             self._kept.extend(batch)
             url = self._subscriber_url
+            generation = self._generation
             if url:
                 self._pending += 1
                 self._ensure_thread()
         if url:
-            self._queue.put((url, list(batch)))
+            self._queue.put((generation, url, list(batch)))
 
     def events(self, *, event_type: str | None = None, subject_contains: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -187,6 +189,15 @@ class EventEmitter:
     def clear(self) -> None:
         with self._lock:
             self._kept.clear()
+
+    def reset(self) -> None:
+        """Forget kept events, counters and every batch not yet delivered (emulator reset)."""
+        with self._lock:
+            self._kept.clear()
+            self._generation += 1
+            self._pending = 0
+            self.delivered = 0
+            self.failed = 0
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -224,9 +235,13 @@ class EventEmitter:
             item = self._queue.get()
             if item is None:
                 return
-            url, batch = item
-            ok = self._post_with_retry(url, batch)
+            generation, url, batch = item
             with self._lock:
+                stale = generation != self._generation
+            ok = False if stale else self._post_with_retry(url, batch)
+            with self._lock:
+                if generation != self._generation:
+                    continue  # reset while this batch waited: it belongs to a world that is gone
                 self._pending -= 1
                 if ok:
                     self.delivered += len(batch)

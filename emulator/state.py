@@ -8,12 +8,10 @@ a test starts from an empty Azure whatever the previous test did.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
 import threading
 from typing import Any
 
+from emulator.asr.models import AsrBackend
 from emulator.clock import Clock
 from emulator.compute.models import ComputeBackend
 from emulator.errors import ArmError
@@ -24,11 +22,6 @@ from emulator.operations import Operations
 from emulator.requestlog import RequestLog
 from emulator.resources.models import ResourcesBackend, TagTarget
 from emulator.routing import Router
-
-
-def _asr_available() -> bool:
-    """Whether the Site Recovery part (written separately) is present in this checkout."""
-    return importlib.util.find_spec("emulator.asr") is not None and importlib.util.find_spec("emulator.asr.models") is not None
 
 
 class Emulator:
@@ -53,18 +46,11 @@ class Emulator:
         self.resources = ResourcesBackend(events=self.events, targets=self.tag_targets)
         self.resources.on_group_deleted.append(self.compute.delete_group)
         self.resources.on_group_deleted.append(self.network.delete_group)
-        self.asr: Any = None
-        self.asr_error: str | None = None
-        if _asr_available():
-            try:
-                models = importlib.import_module("emulator.asr.models")
-                self.asr = models.AsrBackend(clock=self.clock, operations=self.operations, compute=self.compute)
-            except Exception as exc:  # the ASR part is developed separately: report it, serve the rest
-                self.asr_error = f"{type(exc).__name__}: {exc}"
-                print(f"emulator: Site Recovery backend unavailable: {self.asr_error}", file=sys.stderr)
+        self.asr = AsrBackend(clock=self.clock, operations=self.operations, compute=self.compute)
         self.router = self._build_router()
 
     def _build_router(self) -> Router:
+        from emulator.asr.responses import build_router as asr_router
         from emulator.compute.responses import build_router as compute_router
         from emulator.network.responses import build_router as network_router
         from emulator.resources.responses import build_router as resources_router
@@ -73,21 +59,12 @@ class Emulator:
         router.include(resources_router(self))
         router.include(compute_router(self))
         router.include(network_router(self))
-        if self.asr is not None and importlib.util.find_spec("emulator.asr.responses") is not None:
-            try:
-                responses = importlib.import_module("emulator.asr.responses")
-                router.include(responses.build_router(self))
-            except Exception as exc:  # see _build: keep Compute/Resources usable while ASR is in progress
-                self.asr_error = f"{type(exc).__name__}: {exc}"
-                print(f"emulator: Site Recovery routes unavailable: {self.asr_error}", file=sys.stderr)
+        router.include(asr_router(self))
         return router
 
     def tag_targets(self) -> list[TagTarget]:
         """Backends whose resources the tags API can write (ASR's too, if it supports tags)."""
-        targets: list[TagTarget] = [self.compute, self.network]
-        if self.asr is not None and hasattr(self.asr, "set_tags") and hasattr(self.asr, "find"):
-            targets.append(self.asr)
-        return targets
+        return [self.compute, self.network]
 
     def find_resource(self, resource_id: str) -> dict[str, Any] | None:
         """Any emulated resource by id (case-insensitive), or None."""
@@ -107,7 +84,7 @@ class Emulator:
         with self.lock:
             self.faults.clear()
             self.request_log.clear()
-            self.events.clear()
+            self.events.reset()
             self.events.set_subscriber(self._initial_events_url)
             self.clock.set_speed(self._initial_speed)
             self.group_delete_seconds = 0.0

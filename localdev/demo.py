@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from localdev import estate as est
+from localdev.driver import Driver
 from localdev.runner import LocalRunner, local_azure
 
 STEPS = 9
@@ -24,6 +25,7 @@ class Demo:
 
         self.runner = runner
         self.ctx = get_context()
+        self.driver = Driver(runner, self.ctx, progress=self.say)
         self.step_no = 0
         self.started = time.monotonic()
 
@@ -47,27 +49,16 @@ class Demo:
             detail = "; ".join(s.problems) or s.reason
             print(f"        {s.vm_name:<15} {s.group or '-':<10} {s.state:<20} target PPG {target:<14} {detail[:90]}")
 
-    # ----------------------------------------------------------------------------------------- time
+    # ---------------------------------------------------------------------------------------- drive
 
-    def settle(self, done: Callable[[], bool], *, label: str, step_seconds: float = 60, max_rounds: int = 60) -> int:
-        """Deliver events, move the emulator clock and fire the pulse until ``done()``; returns rounds."""
-        for round_no in range(1, max_rounds + 1):
-            self.runner.drain()
-            if done():
-                return round_no
-            self.runner.advance(step_seconds)
-            self.runner.fire_timer("pulse")
-            if round_no % 5 == 0:
-                print(f"      ... {label}: {round_no * step_seconds / 60:.0f} emulated minutes", flush=True)
-        raise RuntimeError(f"{label}: not done after {max_rounds} rounds")
+    def settle(self, done: Callable[[], bool], *, label: str) -> int:
+        return self.driver.settle(done, label=label)
 
     def states(self) -> dict[str, str]:
-        from shared.status import all_statuses
-
-        return {s.vm_name: s.state for s in all_statuses(self.ctx.store)}
+        return self.driver.states()
 
     def tag(self, resource_id: str, tags: dict[str, str], operation: str = "Merge") -> None:
-        est.tag(self.ctx.clients, resource_id, tags, operation=operation)
+        self.driver.tag(resource_id, tags, operation)
         name = resource_id.rsplit("/", 1)[-1]
         self.say(f"tag {name}: {', '.join(f'{k}={v}' for k, v in tags.items())} ({operation.lower()})")
 
@@ -118,7 +109,8 @@ class Demo:
             label="disable + re-enable",
         )
         self.status_table(["sap-db-1"])
-        self.say("history: " + " | ".join(self._history("sap-db-1")[-4:]))
+        for note in self._history("sap-db-1")[-6:]:
+            self.say(f"history: {note[:110]}")
 
         self.step("Unprotecting trade-engine-1 (ppgdr-protect=false): replication disabled, unused targets removed")
         self.tag(e.vm("trade-engine-1").id, {"ppgdr-protect": "false"})
@@ -126,9 +118,9 @@ class Demo:
         self.status_table(["trade-engine-1", "legacy-1"])
 
         self.step("Full reconcile timer: the estate is as tagged, nothing to do")
-        before = len(self.runner.admin("GET", "/_emulator/requests").json()["value"])
+        before = len(self.driver.arm_requests())
         self.runner.fire_timer("reconcile")
-        log = self.runner.admin("GET", "/_emulator/requests").json()["value"][before:]
+        log = self.driver.arm_requests()[before:]
         writes = [r for r in log if r["method"] not in ("GET", "HEAD")]
         self.say(f"reconcile issued {len(log)} ARM requests, {len(writes)} of them writes")
 
@@ -137,14 +129,12 @@ class Demo:
         self.say(f"demo finished in {time.monotonic() - self.started:.1f}s; stopping Azurite and the emulator")
 
     def _target_of(self, vm_name: str) -> str:
-        from shared.status import all_statuses
-
-        return next((s.target_ppg_id for s in all_statuses(self.ctx.store) if s.vm_name == vm_name), "")
+        found = self.driver.statuses().get(vm_name)
+        return found.target_ppg_id if found else ""
 
     def _history(self, vm_name: str) -> list[str]:
-        from shared.status import all_statuses
-
-        return next((s.history for s in all_statuses(self.ctx.store) if s.vm_name == vm_name), [])
+        found = self.driver.statuses().get(vm_name)
+        return found.history if found else []
 
     def show_target_ppgs(self) -> None:
         compute = self.ctx.clients.compute(est.SUBSCRIPTION)

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import queue
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -193,7 +194,8 @@ class LocalRunner:
     # ---------------------------------------------------------------------------------------- admin
 
     def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        with httpx.Client(base_url=self.emulator.base_url, verify=self.emulator.cert, timeout=30) as client:
+        tls = ssl.create_default_context(cafile=self.emulator.cert)
+        with httpx.Client(base_url=self.emulator.base_url, verify=tls, timeout=30) as client:
             response = client.request(method, path, **kwargs)
         response.raise_for_status()
         return response

@@ -242,6 +242,8 @@ def execute(
             status.state = _state_of(action.item)
         elif kind == ActionKind.DRIFT:
             status.state = st.DRIFT
+        elif kind == ActionKind.WAIT and status.state in (st.NOT_PROTECTED, st.REFUSED, st.FAILED):
+            status.state = st.WAITING
         elif kind == ActionKind.REFUSE:
             status.state = st.REFUSED if action.item is None else status.state or st.REFUSED
             if action.item is not None:
@@ -453,7 +455,12 @@ def pulse(ctx: AppContext) -> PulseReport:
             if entry.created is not None and now - entry.created < LOST_INTENT_AFTER:
                 continue  # another instance may be sending it right now
             ctx.store.journal_set(entry.scope, entry.key, FAILED, {"error": "lost before Azure accepted it; re-planned"})
-            outcome = FAILED
+            report.finished.append((vm_id, entry.operation, "lost"))
+            if vm_id:
+                # Unknown whether it reached Azure: read the world and plan again. Names are
+                # deterministic, so if it did, the plan sees the item; if not, the same PUT is sent.
+                reconcile_vm(ctx, vm_id)
+            continue
         else:
             try:
                 state, errors = job_state(ctx, job)

@@ -22,7 +22,7 @@ def test_full_configuration() -> None:
             "PPGDR_STATE_CONNECTION": "UseDevelopmentStorage=true",
             "PPGDR_SUBSCRIPTIONS": "sub-a, sub-b",
             "PPGDR_REGION_PAIRS": "WestEurope:northeurope, eastus:westus2",
-            "PPGDR_CACHE_STORAGE_ACCOUNTS": "WestEurope=/subscriptions/s/resourceGroups/r/providers/Microsoft.Storage/storageAccounts/c",
+            "PPGDR_CACHE_STORAGE_ACCOUNTS": "WestEurope=/subscriptions/s/resourceGroups/r/providers/Microsoft.Storage/storageAccounts/c",  # noqa: E501
             "PPGDR_NETWORK_MAPPINGS": "/a/vnet1=/b/vnet2",
             "PPGDR_TARGET_RESOURCE_GROUP": "dr-{source_resource_group}",
             "PPGDR_DRY_RUN": "true",

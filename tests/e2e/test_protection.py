@@ -1,0 +1,262 @@
+"""End to end: tag -> Event Grid -> resource_events -> ASR replication into a PPG, through the functions.
+
+Everything runs against Azurite and the ARM emulator with the real SDK clients; the runner delivers
+the emulator's events to the registered Event Grid function and fires the registered timers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import azure.functions as func
+
+from localdev import estate as est
+from shared.keys import normalize_arm_id
+from shared.planner import replicated_item_name
+from shared.store import OPEN_STATUSES
+from shared.vault import container_name, fabric_name
+from tests.fixtures.app import Ppgdr
+
+E = est.DEMO_ESTATE
+SAP_RG = f"/subscriptions/{est.SUBSCRIPTION}/resourceGroups/sap-prod"
+SAP = {"sap-app-1", "sap-app-2", "sap-db-1"}
+
+
+def _item(app: Ppgdr, vm_name: str) -> Any:
+    vm = E.vm(vm_name)
+    vault = app.ctx.clients.vault()
+    asr = app.ctx.clients.site_recovery(vault.subscription)
+    return asr.replication_protected_items.get(
+        *vault.args,
+        fabric_name(est.SOURCE_REGION),
+        container_name(est.SOURCE_REGION),
+        replicated_item_name(vm.id, vm.name),
+    )
+
+
+def _protect_sap(app: Ppgdr) -> None:
+    app.driver.tag(SAP_RG, {"ppgdr-protect": "true"})
+    app.driver.settle(lambda: all(app.driver.states().get(n) == "protected" for n in SAP), label="protect sap")
+
+
+def test_tagging_a_resource_group_protects_its_vms_into_a_target_ppg(seeded: Ppgdr) -> None:
+    app = seeded
+    _protect_sap(app)
+    statuses = app.driver.statuses()
+    assert {n for n, s in statuses.items() if s.state == "protected"} == SAP
+    history = statuses["sap-db-1"].history
+    assert any(h.startswith("enable:") for h in history) and "initial-replication -> protected" in history
+
+    target_ppg = est.rid("sap-prod-asr", "Microsoft.Compute/proximityPlacementGroups", "sap-ppg-asr")
+    for name in SAP:
+        details = _item(app, name).properties.provider_specific_details
+        assert normalize_arm_id(details.recovery_proximity_placement_group_id) == normalize_arm_id(target_ppg)
+        assert details.recovery_azure_resource_group_id.lower().endswith("/resourcegroups/sap-prod-asr")
+        # every managed disk (OS + data) is replicated
+        vm = E.vm(name)
+        assert len(details.protected_managed_disks) == 1 + len(vm.data_disks)
+    avset = _item(app, "sap-app-1").properties.provider_specific_details.recovery_availability_set
+    assert avset and avset.lower().endswith("/availabilitysets/sap-avset-asr")
+
+    compute = app.ctx.clients.compute(est.SUBSCRIPTION)
+    ppg = compute.proximity_placement_groups.get("sap-prod-asr", "sap-ppg-asr")
+    assert ppg.location == est.TARGET_REGION
+    assert set(ppg.properties.intent.vm_sizes) == {"Standard_E16s_v5", "Standard_M64s"}
+    assert ppg.tags["ppgdr-created-by"] == "ppg-dr"
+    recovery_set = compute.availability_sets.get("sap-prod-asr", "sap-avset-asr")
+    assert normalize_arm_id(recovery_set.properties.proximity_placement_group.id) == normalize_arm_id(target_ppg)
+
+
+def test_zone_to_zone_replication_uses_the_recovery_zone(seeded: Ppgdr) -> None:
+    app = seeded
+    app.driver.tag(E.vm("trade-engine-1").id, {"ppgdr-protect": "true", "ppgdr-target-zone": "2"})
+    app.driver.settle(lambda: app.driver.states().get("trade-engine-1") == "protected", label="zonal")
+    details = _item(app, "trade-engine-1").properties.provider_specific_details
+    assert details.recovery_availability_zone == "2"
+    ppg = app.ctx.clients.compute(est.SUBSCRIPTION).proximity_placement_groups.get("trading-asr", "trade-ppg-asr")
+    assert ppg.zones == ["2"]
+
+
+def test_unmanaged_disks_are_refused_without_any_azure_write(seeded: Ppgdr) -> None:
+    app = seeded
+    app.emulator.clear_requests()
+    app.driver.tag(E.vm("legacy-1").id, {"ppgdr-protect": "true"})
+    app.runner.drain()
+    status = app.driver.statuses()["legacy-1"]
+    assert status.state == "refused"
+    assert any("unmanaged disks" in p for p in status.problems)
+    writes = [r for r in app.emulator.requests() if r["method"] != "GET" and "tags/default" not in r["path"]]
+    assert writes == [], writes
+
+
+def test_target_ppg_change_updates_the_protected_item(seeded: Ppgdr) -> None:
+    app = seeded
+    _protect_sap(app)
+    app.driver.tag(E.vm("sap-db-1").id, {"ppgdr-target-ppg": "sap-ppg-b"})
+    app.driver.settle(
+        lambda: app.driver.statuses()["sap-db-1"].target_ppg_id.endswith("/sap-ppg-b")
+        and app.driver.states()["sap-db-1"] == "protected",
+        label="update",
+    )
+    details = _item(app, "sap-db-1").properties.provider_specific_details
+    assert details.recovery_proximity_placement_group_id.endswith("/sap-ppg-b")
+    journal = app.ctx.store.journal_for("vm:" + normalize_arm_id(E.vm("sap-db-1").id))
+    assert {e.operation for e in journal} == {"enable-protection", "update-target-ppg"}
+
+
+def test_target_ppg_none_is_disable_then_reenable_and_both_steps_are_recorded(seeded: Ppgdr) -> None:
+    app = seeded
+    _protect_sap(app)
+    app.driver.tag(E.vm("sap-app-2").id, {"ppgdr-target-ppg": "none"})
+    app.driver.settle(
+        lambda: app.driver.states().get("sap-app-2") == "protected" and not app.driver.statuses()["sap-app-2"].target_ppg_id,
+        label="reenable",
+    )
+    details = _item(app, "sap-app-2").properties.provider_specific_details
+    assert not details.recovery_proximity_placement_group_id
+    journal = app.ctx.store.journal_for("vm:" + normalize_arm_id(E.vm("sap-app-2").id))
+    operations = sorted(e.operation for e in journal)
+    assert operations == ["disable-protection", "enable-protection", "enable-protection"]
+    assert all(e.status == "succeeded" for e in journal)
+    history = app.driver.statuses()["sap-app-2"].history
+    assert any(h.startswith("reenable-without-ppg:") for h in history)
+    assert "disable-protection succeeded" in history
+
+
+def test_unprotect_disables_and_removes_targets_nothing_else_uses(seeded: Ppgdr) -> None:
+    app = seeded
+    for name in ("trade-engine-1", "trade-cache-1"):
+        app.driver.tag(E.vm(name).id, {"ppgdr-protect": "true"})
+    app.driver.settle(
+        lambda: all(app.driver.states().get(n) == "protected" for n in ("trade-engine-1", "trade-cache-1")), label="protect"
+    )
+    compute = app.ctx.clients.compute(est.SUBSCRIPTION)
+    app.driver.tag(E.vm("trade-engine-1").id, {"ppgdr-protect": "false"})
+    app.driver.settle(lambda: app.driver.states()["trade-engine-1"] == "not-protected", label="disable one")
+    assert compute.proximity_placement_groups.get("trading-asr", "trade-ppg-asr")  # still used by trade-cache-1
+    app.driver.tag(E.vm("trade-cache-1").id, {"ppgdr-protect": "false"})
+    app.driver.settle(lambda: app.driver.states()["trade-cache-1"] == "not-protected", label="disable two")
+    names = [p.name for p in compute.proximity_placement_groups.list_by_resource_group("trading-asr")]
+    assert "trade-ppg-asr" not in names
+    # the source VMs are untouched
+    assert compute.virtual_machines.get("trading", "trade-engine-1").properties.proximity_placement_group is not None
+
+
+def test_deleting_a_protected_vm_disables_its_replication(seeded: Ppgdr) -> None:
+    app = seeded
+    app.driver.tag(E.vm("trade-cache-1").id, {"ppgdr-protect": "true"})
+    app.driver.settle(lambda: app.driver.states().get("trade-cache-1") == "protected", label="protect")
+    compute = app.ctx.clients.compute(est.SUBSCRIPTION)
+    compute.virtual_machines.begin_delete("trading", "trade-cache-1", polling_interval=0).result()
+    app.driver.settle(lambda: "trade-cache-1" not in app.driver.states(), label="delete")
+    vault = app.ctx.clients.vault()
+    items = list(app.ctx.clients.site_recovery(vault.subscription).replication_protected_items.list(*vault.args))
+    assert items == []
+
+
+def test_losing_the_protect_tag_is_drift_and_keeps_protection(seeded: Ppgdr) -> None:
+    app = seeded
+    app.driver.tag(E.vm("trade-cache-1").id, {"ppgdr-protect": "true"})
+    app.driver.settle(lambda: app.driver.states().get("trade-cache-1") == "protected", label="protect")
+    app.driver.tag(E.vm("trade-cache-1").id, {"ppgdr-protect": "true"}, operation="Delete")
+    app.runner.drain()
+    status = app.driver.statuses()["trade-cache-1"]
+    assert status.state == "drift" and "protection is kept" in status.reason
+    assert _item(app, "trade-cache-1").properties.protection_state == "Protected"
+
+
+def test_invalid_tags_are_refused_with_reasons_and_nothing_is_done(seeded: Ppgdr) -> None:
+    app = seeded
+    app.emulator.clear_requests()
+    app.driver.tag(E.vm("trade-cache-1").id, {"ppgdr-protect": "true", "ppgdr-target-zone": "9", "ppgdr-group": "bad group!"})
+    app.runner.drain()
+    status = app.driver.statuses()["trade-cache-1"]
+    assert status.state == "refused" and len(status.problems) == 2
+    assert [r for r in app.emulator.requests() if r["method"] != "GET" and "tags/default" not in r["path"]] == []
+
+
+def test_duplicate_and_malformed_events_do_nothing(seeded: Ppgdr) -> None:
+    app = seeded
+    app.driver.tag(E.vm("trade-cache-1").id, {"ppgdr-protect": "true"})
+    app.runner.drain()
+    tag_event = app.emulator.events(eventType="Microsoft.Resources.ResourceWriteSuccess", subject="trade-cache-1")[-1]
+    app.emulator.clear_requests()
+    assert app.runner.deliver(tag_event) == "duplicate"
+    bad = dict(tag_event, id="evil-1", data={"resourceUri": tag_event["subject"] + "/../../../x", "operationName": "x"})
+    assert app.runner.deliver(bad).startswith("rejected")
+    not_json = dict(tag_event, id="evil-2", data="<xml/>")
+    assert app.runner.deliver(not_json).startswith("rejected")
+    other = dict(tag_event, id="storage-1", eventType="Microsoft.Resources.ResourceWriteSuccess",
+                 subject="/subscriptions/x/resourceGroups/y/providers/Microsoft.Storage/storageAccounts/z",
+                 data={"resourceUri": "/subscriptions/x/resourceGroups/y/providers/Microsoft.Storage/storageAccounts/z"})
+    assert app.runner.deliver(other).startswith("ignored")
+    assert app.emulator.requests() == []
+
+
+def test_full_reconcile_repairs_a_lost_event_and_then_writes_nothing(seeded: Ppgdr) -> None:
+    app = seeded
+    app.runner.admin("POST", "/_emulator/events/subscriber", json={"url": None})  # events get lost
+    app.driver.tag(E.vm("trade-cache-1").id, {"ppgdr-protect": "true"})
+    assert "trade-cache-1" not in app.driver.states()
+    app.runner.fire_timer("reconcile")
+    app.driver.settle(lambda: app.driver.states().get("trade-cache-1") == "protected", label="repair")
+    app.runner.fire_timer("reconcile")  # settle any observed-state change
+    app.emulator.clear_requests()
+    store_writes_before = _entity_count(app)
+    app.runner.fire_timer("reconcile")
+    requests = app.emulator.requests()
+    assert [r for r in requests if r["method"] != "GET"] == []
+    assert len(requests) < 30
+    assert _entity_count(app) == store_writes_before
+
+
+def _entity_count(app: Ppgdr) -> int:
+    return len([r.etag for r in app.ctx.store.query("vms")])
+
+
+def test_throttling_is_retried_honouring_retry_after(seeded: Ppgdr) -> None:
+    app = seeded
+    app.emulator.fault(path="replicationProtectedItems", method="PUT", status=429, retryAfter=1, count=1)
+    app.driver.tag(E.vm("trade-cache-1").id, {"ppgdr-protect": "true"})
+    app.driver.settle(lambda: app.driver.states().get("trade-cache-1") == "protected", label="throttled")
+    puts = [r for r in app.emulator.requests() if r["method"] == "PUT" and "replicationProtectedItems" in r["path"]]
+    assert [r["status"] for r in puts][:2] == [429, 202]
+
+
+def test_a_lost_intent_is_replanned_and_sends_the_same_put(seeded: Ppgdr) -> None:
+    """Crash between journal intent and the Azure call: the pulse marks it lost, the retry is one item."""
+    app = seeded
+    vm = E.vm("trade-cache-1")
+    scope = "vm:" + normalize_arm_id(vm.id)
+    app.ctx.store.journal_intent(scope, "enable-protection:crashed", "enable-protection", {"vm_id": vm.id})
+    app.driver.tag(vm.id, {"ppgdr-protect": "true"})
+    app.runner.drain()
+    assert app.driver.states()["trade-cache-1"] == "waiting"  # an operation is (apparently) in flight
+    real_clock = app.ctx.store._clock
+    app.ctx.store._clock = lambda: real_clock() + __import__("datetime").timedelta(minutes=5)
+    try:
+        app.runner.fire_timer("pulse")
+    finally:
+        app.ctx.store._clock = real_clock
+    app.driver.settle(lambda: app.driver.states().get("trade-cache-1") == "protected", label="after crash")
+    journal = app.ctx.store.journal_for(scope)
+    assert [e.status for e in journal if e.key == "enable-protection:crashed"] == ["failed"]
+    assert not [e for e in journal if e.status in OPEN_STATUSES]
+    vault = app.ctx.clients.vault()
+    items = list(app.ctx.clients.site_recovery(vault.subscription).replication_protected_items.list(*vault.args))
+    assert len(items) == 1
+
+
+def test_status_http_function(seeded: Ppgdr) -> None:
+    app = seeded
+    app.driver.tag(E.vm("legacy-1").id, {"ppgdr-protect": "true"})
+    app.runner.drain()
+    response = app.call("status", func.HttpRequest("GET", "/api/status", params={}, body=b""))
+    assert isinstance(response, func.HttpResponse) and response.status_code == 200
+    body = json.loads(response.get_body())
+    assert [s["vm_name"] for s in body["value"]] == ["legacy-1"]
+    one = app.call("status", func.HttpRequest("GET", "/api/status", params={"vm": E.vm("legacy-1").id.upper()}, body=b""))
+    assert isinstance(one, func.HttpResponse) and json.loads(one.get_body())["state"] == "refused"
+    missing = app.call("status", func.HttpRequest("GET", "/api/status", params={"vm": "/nope"}, body=b""))
+    assert isinstance(missing, func.HttpResponse) and missing.status_code == 404
