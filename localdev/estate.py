@@ -26,6 +26,8 @@ def rid(resource_group: str, provider_type: str, name: str, subscription: str = 
 
 VAULT_ID = rid(VAULT_RG, "Microsoft.RecoveryServices/vaults", VAULT_NAME)
 CACHE_ACCOUNT_ID = rid(VAULT_RG, "Microsoft.Storage/storageAccounts", "ppgdrcachewe")
+# The DR region's cache account: reprotect (replicating back after a failover) stages there.
+DR_CACHE_ACCOUNT_ID = rid(VAULT_RG, "Microsoft.Storage/storageAccounts", "ppgdrcachene")
 SOURCE_VNET_ID = rid(NETWORK_RG, "Microsoft.Network/virtualNetworks", "prod-we-vnet")
 TARGET_VNET_ID = rid(NETWORK_RG, "Microsoft.Network/virtualNetworks", "prod-ne-vnet")
 TEST_VNET_ID = rid(NETWORK_RG, "Microsoft.Network/virtualNetworks", "drill-ne-vnet")
@@ -78,7 +80,7 @@ def app_settings() -> dict[str, str]:
         "PPGDR_SUBSCRIPTIONS": SUBSCRIPTION,
         "PPGDR_VAULT_ID": VAULT_ID,
         "PPGDR_REGION_PAIRS": f"{SOURCE_REGION}:{TARGET_REGION}",
-        "PPGDR_CACHE_STORAGE_ACCOUNTS": f"{SOURCE_REGION}={CACHE_ACCOUNT_ID}",
+        "PPGDR_CACHE_STORAGE_ACCOUNTS": f"{SOURCE_REGION}={CACHE_ACCOUNT_ID},{TARGET_REGION}={DR_CACHE_ACCOUNT_ID}",
         "PPGDR_NETWORK_MAPPINGS": f"{SOURCE_VNET_ID}={TARGET_VNET_ID}",
         "PPGDR_TEST_NETWORK_IDS": f"{TARGET_REGION}={TEST_VNET_ID}",
     }
@@ -104,19 +106,20 @@ def seed(clients: Any, estate: Estate = DEMO_ESTATE, progress: Callable[[str], N
         resources.resources.begin_create_or_update_by_id(
             resource_id, {"location": location, "properties": props}, api_version="2024-05-01", polling_interval=0
         ).result()
-    resources.resources.begin_create_or_update_by_id(
-        CACHE_ACCOUNT_ID,
-        {"location": SOURCE_REGION, "kind": "StorageV2", "sku": {"name": "Standard_LRS"}},
-        api_version="2023-05-01",
-        polling_interval=0,
-    ).result()
+    for account, region in ((CACHE_ACCOUNT_ID, SOURCE_REGION), (DR_CACHE_ACCOUNT_ID, TARGET_REGION)):
+        resources.resources.begin_create_or_update_by_id(
+            account,
+            {"location": region, "kind": "StorageV2", "sku": {"name": "Standard_LRS"}},
+            api_version="2023-05-01",
+            polling_interval=0,
+        ).result()
     resources.resources.begin_create_or_update_by_id(
         VAULT_ID,
         {"location": TARGET_REGION, "sku": {"name": "Standard"}, "properties": {}},
         api_version="2024-04-01",
         polling_interval=0,
     ).result()
-    progress(f"networks, cache storage account and Recovery Services vault {VAULT_NAME} ({TARGET_REGION})")
+    progress(f"networks, cache storage accounts and Recovery Services vault {VAULT_NAME} ({TARGET_REGION})")
 
     for name, (group, zone) in estate.ppgs.items():
         sizes = sorted({v.size for v in estate.vms if v.ppg == name})

@@ -100,6 +100,8 @@ class EnableSpec:
     capacity_reservation_group_id: str | None
     disks: tuple[DiskPlan, ...]
     multi_vm_group: str | None
+    failover_mode: str = "approve"
+    boot_order: int | None = None
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,8 @@ def build_enable_spec(inp: PlanInput, vm: ObservedVm, intent: TagIntent) -> Enab
         capacity_reservation_group_id=capacity,
         disks=disks,
         multi_vm_group=multi_vm,
+        failover_mode=intent.failover.value if "ppgdr-failover" in intent.sources else settings.failover_mode,
+        boot_order=intent.boot_order,
     )
 
 

@@ -26,7 +26,7 @@ from shared.vault import RegionPair, VaultTopology
 
 log = logging.getLogger(__name__)
 
-CREATED_BY_TAG = "ppgdr-created-by"
+CREATED_BY_TAG = "managed-by"  # not a ppgdr-* key: those are the operator's tag contract
 CREATED_BY_VALUE = "ppg-dr"
 
 

@@ -180,6 +180,8 @@ def _status_from(vm: ObservedVm | None, vm_id: str, stored: st.VmStatus | None) 
         status.location = vm.location
         status.size = vm.size
         status.source_ppg_id = vm.ppg_id or ""
+        status.source_availability_set_id = vm.availability_set_id or ""
+        status.source_zone = vm.zones[0] if vm.zones else ""
     return status
 
 
@@ -194,6 +196,7 @@ def _observe_item(status: st.VmStatus, item: ObservedItem | None) -> None:
             "replication_health",
             "target_ppg_id",
             "target_availability_set_id",
+            "target_zone",
         ):
             setattr(status, name, "")
         status.health_errors = []
@@ -209,6 +212,7 @@ def _observe_item(status: st.VmStatus, item: ObservedItem | None) -> None:
     status.percent_complete = item.percent_complete
     status.target_ppg_id = item.recovery_ppg_id or ""
     status.target_availability_set_id = item.recovery_availability_set_id or ""
+    status.target_zone = item.recovery_zone or ""
 
 
 def _state_of(item: ObservedItem) -> str:
@@ -229,6 +233,8 @@ def execute(
     if action.spec is not None:
         status.group = action.spec.group
         status.target_resource_group = action.spec.target_resource_group
+        status.failover_mode = action.spec.failover_mode
+        status.boot_order = action.spec.boot_order
     if vm is not None:
         tags = parse_tags(vm.tags)
         status.warnings = list(tags.warnings)
@@ -307,6 +313,12 @@ def reconcile_vm(ctx: AppContext, vm_id: str, *, dry_run: bool = False) -> tuple
     if vm is not None and stored is None and not _has_ppgdr_tags(vm.tags) and not _has_ppgdr_tags(rg_tags):
         action = Action(ActionKind.NONE, "not tagged for protection", vm.id)
         return action, st.VmStatus(vm_id=vm.id, vm_name=vm.name, reason=action.reason)
+    from shared.workflows import locked_vm_ids
+
+    locked = locked_vm_ids(ctx).get(normalize_arm_id(vm_id))
+    if locked:
+        action = Action(ActionKind.WAIT, f"managed by the group workflow: {locked}", vm_id)
+        return action, stored or st.VmStatus(vm_id=vm_id, reason=action.reason)
     item = _find_item_for(ctx, vm, stored)
     open_ops = _open_operations(ctx, vm_id)
     in_flight = open_ops[0].operation if open_ops else None
@@ -318,10 +330,10 @@ def _apply(ctx: AppContext, action: Action, vm: ObservedVm | None, stored: st.Vm
     new = execute(ctx, action, vm, stored, dry_run=dry_run)
     if dry_run:
         return new
-    if vm is None and action.kind == ActionKind.NONE:
+    if action.kind == ActionKind.NONE and action.item is None and (vm is None or stored is None):
         if stored is not None:
             st.delete_status(ctx.store, action.vm_id)
-        return new
+        return new  # nothing ppg-dr manages: keep no record (and write nothing)
     note = None
     if action.kind not in (ActionKind.NONE, ActionKind.OBSERVE) and (
         stored is None or stored.state != new.state or stored.reason != new.reason
@@ -369,6 +381,10 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
     """Reconcile every VM of every configured subscription with O(pages) reads and no idle writes."""
     report = ReconcileReport()
     items = _list_items(ctx)
+    if not dry_run:
+        from shared.placement_rules import apply_placement_rules
+
+        report.actions.extend(apply_placement_rules(ctx, items))
     items_by_vm: dict[str, ObservedItem] = {}
     for listed in items:
         if listed.source_vm_id and listed.provider == A2A:
@@ -380,6 +396,9 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
         vm_id = entry.request.get("vm_id")
         if isinstance(vm_id, str):
             open_by_vm[normalize_arm_id(vm_id)] = entry.operation
+    from shared.workflows import locked_vm_ids
+
+    locked = locked_vm_ids(ctx)
     seen: set[str] = set()
     for subscription in ctx.settings.subscriptions:
         resources = ctx.clients.resources(subscription)
@@ -399,6 +418,8 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
                 continue
             key = normalize_arm_id(vm.id)
             seen.add(key)
+            if key in locked:
+                continue  # a group workflow owns this VM (failed over, or a recovery copy)
             tags_rg = rg_tags.get(vm.resource_group.lower(), {})
             item = items_by_vm.get(key)
             stored = stored_by_vm.get(key)
@@ -409,7 +430,7 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
             _apply_counted(ctx, report, action, vm, stored, dry_run)
     # VMs ppg-dr managed that no longer exist: disable their replication.
     for key, stored in stored_by_vm.items():
-        if key in seen or stored.subscription.lower() not in {s.lower() for s in ctx.settings.subscriptions}:
+        if key in seen or key in locked or stored.subscription.lower() not in {s.lower() for s in ctx.settings.subscriptions}:
             continue
         item = items_by_vm.get(key)
         action = plan_for(ctx, stored.vm_id, None, None, item, open_by_vm.get(key), statuses)
@@ -439,6 +460,7 @@ class PulseReport:
     polled: int = 0
     finished: list[tuple[str, str, str]] = field(default_factory=list)  # (vm, operation, outcome)
     refreshed: int = 0
+    workflow_notes: list[str] = field(default_factory=list)
 
 
 def pulse(ctx: AppContext) -> PulseReport:
@@ -473,6 +495,9 @@ def pulse(ctx: AppContext) -> PulseReport:
         report.finished.append((vm_id, entry.operation, outcome))
         _finish(ctx, entry, vm_id, outcome)
     report.refreshed = _refresh_replicating(ctx)
+    from shared.workflows import advance_all
+
+    report.workflow_notes = advance_all(ctx)
     return report
 
 

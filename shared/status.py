@@ -50,10 +50,15 @@ class VmStatus:
     health_errors: list[str] = field(default_factory=list)
     percent_complete: int | None = None
     source_ppg_id: str = ""
+    source_availability_set_id: str = ""
+    source_zone: str = ""
+    target_zone: str = ""
     target_ppg_id: str = ""
     target_ppg_created: bool = False
     target_availability_set_id: str = ""
     target_resource_group: str = ""
+    failover_mode: str = ""
+    boot_order: int | None = None
     in_flight: dict[str, Any] = field(default_factory=dict)
     history: list[str] = field(default_factory=list)
 

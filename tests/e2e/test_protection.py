@@ -63,7 +63,7 @@ def test_tagging_a_resource_group_protects_its_vms_into_a_target_ppg(seeded: Ppg
     ppg = compute.proximity_placement_groups.get("sap-prod-asr", "sap-ppg-asr")
     assert ppg.location == est.TARGET_REGION
     assert set(ppg.properties.intent.vm_sizes) == {"Standard_E16s_v5", "Standard_M64s"}
-    assert ppg.tags["ppgdr-created-by"] == "ppg-dr"
+    assert ppg.tags["managed-by"] == "ppg-dr"
     recovery_set = compute.availability_sets.get("sap-prod-asr", "sap-avset-asr")
     assert normalize_arm_id(recovery_set.properties.proximity_placement_group.id) == normalize_arm_id(target_ppg)
 

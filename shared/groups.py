@@ -1,0 +1,129 @@
+"""DR groups: the VMs that fail over, commit, reprotect and fail back together. Pure.
+
+A group is, by default, the VMs that share a source PPG (``ppgdr-group`` names another). Its members
+and their placement facts come from the per-VM status ppg-dr keeps; the recovery plan's boot order is
+computed here: the VM sizes hardest to place start first, because the first VM allocated in a PPG
+pins its datacenter, and a large or rare size that comes last may find no capacity there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from shared.status import PROTECTED, VmStatus
+
+# ASR recovery plan limits (documented: up to 100 protected items per plan and 7 boot groups).
+MAX_ITEMS_PER_PLAN = 100
+MAX_BOOT_GROUPS = 7
+
+_SIZE = re.compile(r"^(?:standard|basic)_(?P<family>[a-z]+)(?P<vcpus>\d+)(?P<rest>[a-z_0-9-]*)$", re.IGNORECASE)
+# Memory-optimised and HPC families are scarce per datacenter: anchor them first at equal vCPUs.
+_SCARCE_FAMILIES = {"m": 3, "mv": 3, "hb": 3, "hc": 3, "nd": 3, "nc": 2, "nv": 2, "l": 1, "e": 1}
+
+
+@dataclass(frozen=True)
+class Member:
+    vm_id: str
+    vm_name: str
+    size: str
+    item_name: str
+    fabric: str
+    container: str
+    boot_order: int | None
+    state: str
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    members: tuple[Member, ...]
+    source_region: str
+    failover_mode: str
+
+    @property
+    def protected(self) -> bool:
+        return bool(self.members) and all(m.state == PROTECTED for m in self.members)
+
+    @property
+    def member_ids(self) -> tuple[str, ...]:
+        return tuple(m.vm_id.lower() for m in self.members)
+
+
+def size_rank(size: str) -> tuple[int, int]:
+    """(vCPUs, scarcity) parsed from an Azure size name; unknown names rank lowest."""
+    found = _SIZE.match(size.strip())
+    if not found:
+        return (0, 0)
+    family = found["family"].lower()
+    return (int(found["vcpus"]), _SCARCE_FAMILIES.get(family, 0))
+
+
+def placement_order(members: list[Member]) -> list[list[Member]]:
+    """Boot groups for a recovery plan: hardest-to-place sizes first, then ``ppgdr-boot-order``.
+
+    Sizes are ranked by vCPUs, then scarcity of the family, then rarity within the group (a size
+    only one VM uses is harder to find room for than a common one). Each distinct size gets its own
+    boot group, so the anchor is allocated before the rest; beyond the ASR limit of 7 boot groups the
+    remaining sizes share the last one (still in rank order inside it).
+    """
+    counts = Counter(m.size for m in members)
+
+    def key(member: Member) -> tuple[int, int, int, int, str]:
+        vcpus, scarcity = size_rank(member.size)
+        boot = member.boot_order if member.boot_order is not None else 100
+        return (-vcpus, -scarcity, counts[member.size], boot, member.vm_name)
+
+    ordered = sorted(members, key=key)
+    groups: list[list[Member]] = []
+    sizes: list[str] = []
+    for member in ordered:
+        if member.size in sizes and len(groups) > 0 and sizes[-1] == member.size:
+            groups[-1].append(member)
+        elif len(groups) < MAX_BOOT_GROUPS:
+            groups.append([member])
+            sizes.append(member.size)
+        else:
+            groups[-1].append(member)
+    return groups
+
+
+def plan_limits_problem(group: Group) -> str | None:
+    """Why a group cannot fit one recovery plan, said plainly (never silently drop a VM)."""
+    if len(group.members) > MAX_ITEMS_PER_PLAN:
+        return (
+            f"group {group.name} has {len(group.members)} VMs but an ASR recovery plan holds at most {MAX_ITEMS_PER_PLAN}: "
+            "split it with the ppgdr-group tag"
+        )
+    return None
+
+
+def groups_from_statuses(statuses: list[VmStatus]) -> dict[str, Group]:
+    """Group every VM ppg-dr protects (or is protecting) by its DR group name (case-insensitive)."""
+    by_name: dict[str, list[VmStatus]] = {}
+    for status in statuses:
+        if not status.group or not status.item_name:
+            continue
+        by_name.setdefault(status.group.lower(), []).append(status)
+    groups: dict[str, Group] = {}
+    for key, members in by_name.items():
+        members.sort(key=lambda s: s.vm_name)
+        modes = {m.failover_mode for m in members if m.failover_mode}
+        # The strictest mode any member asks for wins: one VM tagged "off" keeps the group manual.
+        mode = "off" if "off" in modes else "approve" if "approve" in modes or not modes else "auto"
+        groups[key] = Group(
+            name=members[0].group,
+            members=tuple(
+                Member(m.vm_id, m.vm_name, m.size, m.item_name, m.fabric, m.container, m.boot_order, m.state) for m in members
+            ),
+            source_region=members[0].location,
+            failover_mode=mode,
+        )
+    return groups
+
+
+def recovery_plan_name(group: str) -> str:
+    """Deterministic plan name for a group (ASR names: letters, digits, hyphens)."""
+    cleaned = re.sub(r"[^a-z0-9-]", "-", group.lower()).strip("-") or "group"
+    return f"ppgdr-{cleaned}"[:60]

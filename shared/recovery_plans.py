@@ -1,0 +1,138 @@
+"""One ASR recovery plan per DR group, kept in step with the group's protected members.
+
+The plan is what makes a group fail over *together*: one unplanned failover, commit and reprotect for
+all its VMs, with boot groups in placement order (:func:`shared.groups.placement_order`). Members that
+are not protected yet (initial replication) are left out of the plan and listed as such in the group's
+status; a VM is never dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from shared.azure_clients import start_operation
+from shared.context import AppContext
+from shared.groups import Group, Member, placement_order, plan_limits_problem, recovery_plan_name
+from shared.keys import normalize_arm_id
+from shared.status import PROTECTED
+from shared.vault import fabric_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PlanSync:
+    """What syncing a plan found or did: ``job`` when an update was started."""
+
+    plan_name: str
+    in_plan: tuple[str, ...]
+    left_out: tuple[str, ...] = ()
+    problem: str | None = None
+    job: str | None = None
+    boot_groups: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+
+    @property
+    def ready(self) -> bool:
+        return self.problem is None and self.job is None and bool(self.in_plan)
+
+
+def item_id(ctx: AppContext, member: Member) -> str:
+    vault = ctx.clients.vault()
+    return (
+        f"{vault.id}/replicationFabrics/{member.fabric}/replicationProtectionContainers/{member.container}"
+        f"/replicationProtectedItems/{member.item_name}"
+    )
+
+
+def desired_groups(ctx: AppContext, group: Group) -> tuple[list[list[Member]], list[Member]]:
+    protected = [m for m in group.members if m.state == PROTECTED]
+    left_out = [m for m in group.members if m.state != PROTECTED]
+    return placement_order(protected), left_out
+
+
+def _groups_body(ctx: AppContext, boot_groups: list[list[Member]]) -> list[Any]:
+    from azure.mgmt.recoveryservicessiterecovery import models as m
+
+    return [
+        m.RecoveryPlanGroup(group_type="Shutdown", replication_protected_items=[], start_group_actions=[], end_group_actions=[]),
+        m.RecoveryPlanGroup(group_type="Failover", replication_protected_items=[], start_group_actions=[], end_group_actions=[]),
+        *[
+            m.RecoveryPlanGroup(
+                group_type="Boot",
+                replication_protected_items=[
+                    m.RecoveryPlanProtectedItem(id=item_id(ctx, member), virtual_machine_id=member.vm_id) for member in boot
+                ],
+                start_group_actions=[],
+                end_group_actions=[],
+            )
+            for boot in boot_groups
+        ],
+    ]
+
+
+def _current_boot_groups(plan: Any) -> list[list[str]]:
+    groups = []
+    for group in plan.properties.groups or []:
+        if str(getattr(group.group_type, "value", group.group_type)) != "Boot":
+            continue
+        groups.append([str(i.id).rsplit("/", 1)[-1].lower() for i in (group.replication_protected_items or [])])
+    return [g for g in groups if g]
+
+
+def sync_plan(ctx: AppContext, group: Group, target_region: str) -> PlanSync:
+    """Create or update the group's plan when its membership or order changed; otherwise touch nothing."""
+    from azure.mgmt.recoveryservicessiterecovery import models as m
+
+    name = recovery_plan_name(group.name)
+    boot_groups, left_out = desired_groups(ctx, group)
+    in_plan = tuple(member.vm_name for boot in boot_groups for member in boot)
+    left = tuple(f"{member.vm_name} ({member.state})" for member in left_out)
+    shape = tuple(tuple(member.vm_name for member in boot) for boot in boot_groups)
+    problem = plan_limits_problem(group)
+    if problem:
+        return PlanSync(name, in_plan, left, problem, boot_groups=shape)
+    if not boot_groups:
+        return PlanSync(name, (), left, "no member of the group is protected yet", boot_groups=shape)
+    vault = ctx.clients.vault()
+    asr = ctx.clients.site_recovery(vault.subscription)
+    desired = [[member.item_name.lower() for member in boot] for boot in boot_groups]
+    try:
+        existing = asr.replication_recovery_plans.get(*vault.args, name)
+    except ResourceNotFoundError:
+        existing = None
+    if existing is not None and _current_boot_groups(existing) == desired:
+        return PlanSync(name, in_plan, left, boot_groups=shape)
+    groups = _groups_body(ctx, boot_groups)
+    if existing is None:
+        body = m.CreateRecoveryPlanInput(
+            properties=m.CreateRecoveryPlanInputProperties(
+                primary_fabric_id=f"{vault.id}/replicationFabrics/{fabric_name(group.source_region)}",
+                recovery_fabric_id=f"{vault.id}/replicationFabrics/{fabric_name(target_region)}",
+                failover_deployment_model="ResourceManager",
+                groups=groups,
+            )
+        )
+        started = start_operation(asr.replication_recovery_plans.begin_create, *vault.args, name, body)
+        log.info("created recovery plan %s for group %s: boot order %s", name, group.name, shape, extra={"group": group.name})
+    else:
+        update = m.UpdateRecoveryPlanInput(properties=m.UpdateRecoveryPlanInputProperties(groups=groups))
+        started = start_operation(asr.replication_recovery_plans.begin_update, *vault.args, name, update)
+        log.info("updated recovery plan %s for group %s: boot order %s", name, group.name, shape, extra={"group": group.name})
+    return PlanSync(name, in_plan, left, job=None if started.completed else started.job_id, boot_groups=shape)
+
+
+def plan_exists(ctx: AppContext, name: str) -> bool:
+    vault = ctx.clients.vault()
+    try:
+        ctx.clients.site_recovery(vault.subscription).replication_recovery_plans.get(*vault.args, name)
+    except ResourceNotFoundError:
+        return False
+    return True
+
+
+def same(a: str | None, b: str | None) -> bool:
+    return normalize_arm_id(a or "") == normalize_arm_id(b or "")
