@@ -120,8 +120,8 @@ class LocalRunner:
     def call(self, name: str, *args: Any) -> Any:
         return self.functions[name].get_user_function()(*args)
 
-    def deliver(self, event: dict[str, Any]) -> str:
-        """Invoke ``resource_events`` for one Event Grid event (schema as the system topic sends it)."""
+    def deliver(self, event: dict[str, Any], function: str = "resource_events") -> str:
+        """Invoke an Event Grid function (``resource_events`` by default) for one event in the Event Grid schema."""
         import azure.functions as func
 
         grid_event = func.EventGridEvent(
@@ -134,9 +134,9 @@ class LocalRunner:
             data_version=str(event.get("dataVersion", "")),
         )
         try:
-            outcome = str(self.call("resource_events", grid_event))
+            outcome = str(self.call(function, grid_event))
         except Exception as exc:  # the host would log and retry; the runner logs and goes on
-            log.exception("resource_events failed for event %s", event.get("id"))
+            log.exception("%s failed for event %s", function, event.get("id"))
             outcome = f"error: {exc}"
         self.delivered.append((str(event.get("eventType", "")), outcome))
         if self.on_event is not None:

@@ -55,6 +55,18 @@ def _int(name: str, raw: str | None, default: int, *, minimum: int = 0) -> int:
     return value
 
 
+def _fraction(name: str, raw: str | None, default: float) -> float:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {raw!r} is not a number") from exc
+    if not 0 <= value < 1:
+        raise SettingsError(f"{name}: {value} must be at least 0 and below 1 (a fraction of the group's VMs)")
+    return value
+
+
 def _list(raw: str | None) -> tuple[str, ...]:
     if not raw:
         return ()
@@ -84,6 +96,11 @@ class Settings:
     dry_run: bool = False
     lease_seconds: int = 120
     event_dedup_hours: int = 24
+    quorum_fraction: float = 0.5
+    debounce_seconds: int = 300
+    require_all_running: bool = False
+    alert_rule_ids: tuple[str, ...] = ()
+    api_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -132,6 +149,11 @@ class Settings:
             dry_run=_bool("PPGDR_DRY_RUN", get("PPGDR_DRY_RUN"), False),
             lease_seconds=_int("PPGDR_LEASE_SECONDS", get("PPGDR_LEASE_SECONDS"), 120, minimum=10),
             event_dedup_hours=_int("PPGDR_EVENT_DEDUP_HOURS", get("PPGDR_EVENT_DEDUP_HOURS"), 24, minimum=1),
+            quorum_fraction=_fraction("PPGDR_QUORUM_FRACTION", get("PPGDR_QUORUM_FRACTION"), 0.5),
+            debounce_seconds=_int("PPGDR_DEBOUNCE_SECONDS", get("PPGDR_DEBOUNCE_SECONDS"), 300),
+            require_all_running=_bool("PPGDR_REQUIRE_ALL_RUNNING", get("PPGDR_REQUIRE_ALL_RUNNING"), False),
+            alert_rule_ids=tuple(r.lower() for r in _list(get("PPGDR_ALERT_RULE_IDS"))),
+            api_keys=_list(get("PPGDR_API_KEYS")),
         )
 
     def target_region(self, source_region: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from localdev import estate as est
+from localdev import outages
 from shared import workflows as wfl
 from shared.keys import normalize_arm_id
 from tests.fixtures.app import Ppgdr
@@ -51,3 +52,64 @@ def test_group_failover_reprotect_and_failback(seeded: Ppgdr) -> None:
     events = [a["event"] for a in wfl.audit_trail(app.ctx, "sap-ppg")]
     for expected in ("failover-started", "placement", "commit", "reprotect", "reprotected", "failback-started", "failed-back"):
         assert expected in events, events
+
+
+def test_outage_below_quorum_does_not_fail_over(seeded: Ppgdr) -> None:
+    app = seeded
+    protect_sap(app)
+    outcome = app.runner.deliver(outages.health_event(E.vm("sap-app-2").id), "health_events")
+    assert outcome == "sap-ppg: none"
+    record = wfl.group_record(app.ctx, "sap-ppg")
+    assert record["state"] == wfl.PROTECTED and not record.get("pending_decision")
+    assert any("quorum" in r for r in record["last_decision_reasons"])
+
+
+def test_regional_outage_reaches_quorum_waits_for_approval_then_fails_over(seeded: Ppgdr) -> None:
+    app = seeded
+    protect_sap(app)
+    # the webhook rejects junk and unknown alerts without acting
+    code, body = app.http("POST", "/api/alerts", body=b"{not json")
+    assert code == 400
+    code, body = app.http("POST", "/api/alerts", body={"schemaId": "something-else"})
+    assert code == 400
+    code, _ = app.http("POST", "/api/alerts", body=outages.availability_alert([E.vm("sap-db-1").id]), key="spoofed")
+    assert code == 401
+    assert wfl.group_record(app.ctx, "sap-ppg").get("pending_decision") is None
+
+    alert = outages.availability_alert([E.vm(n).id for n in ("sap-app-1", "sap-db-1")])
+    code, body = app.http("POST", "/api/alerts", body=alert)
+    assert code == 202 and body["decisions"][0]["kind"] == "pending-approval"
+    code, again = app.http("POST", "/api/alerts", body=alert)  # redelivered: same evidence, one decision
+    assert code == 202 and again["decisions"][0].get("duplicate") is True
+    code, pending = app.http("GET", "/api/decisions")
+    assert code == 200 and len(pending["value"]) == 1
+    decision = pending["value"][0]["decision_id"]
+    code, approved = app.http("POST", f"/api/decisions/{decision}/approve", body={"by": "sre-on-call"})
+    assert code == 200 and approved["group"] == "sap-ppg"
+    code, _ = app.http("POST", f"/api/decisions/{decision}/approve", body={"by": "sre-on-call"})
+    assert code == 409  # no second failover
+    app.driver.settle(lambda: group_state(app) == wfl.REPROTECTED, label="approved failover", max_rounds=80)
+    events = [a["event"] for a in wfl.audit_trail(app.ctx, "sap-ppg")]
+    assert events.index("decision-pending") < events.index("approved") < events.index("failover-started")
+
+
+def test_auto_mode_fails_over_without_approval_and_the_cap_holds_the_next(seeded: Ppgdr) -> None:
+    app = seeded
+    app.driver.tag(SAP_RG, {"ppgdr-protect": "true", "ppgdr-failover": "auto"})
+    app.driver.settle(lambda: all(app.driver.states().get(n) == "protected" for n in SAP), label="protect sap")
+    alert = outages.availability_alert([E.vm(n).id for n in ("sap-app-1", "sap-app-2", "sap-db-1")])
+    code, body = app.http("POST", "/api/alerts", body=alert)
+    assert code == 202 and body["decisions"][0]["kind"] == "failover" and body["decisions"][0]["workflow_started"]
+    assert group_state(app) == wfl.FAILING_OVER
+
+
+def test_group_operations_dry_run_change_nothing(seeded: Ppgdr) -> None:
+    app = seeded
+    protect_sap(app)
+    app.emulator.clear_requests()
+    code, body = app.http("POST", "/api/groups/sap-ppg/failover", params={"dry_run": "true"})
+    assert code == 202 and body["dry_run"] is True
+    assert group_state(app) == wfl.PROTECTED
+    assert [r for r in app.emulator.requests() if r["method"] != "GET"] == []
+    code, audit_body = app.http("GET", "/api/groups/sap-ppg/audit")
+    assert any(a["event"] == "dry-run" for a in audit_body["value"])

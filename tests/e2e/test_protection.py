@@ -6,10 +6,7 @@ the emulator's events to the registered Event Grid function and fires the regist
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-import azure.functions as func
 
 from localdev import estate as est
 from shared.keys import normalize_arm_id
@@ -248,15 +245,17 @@ def test_a_lost_intent_is_replanned_and_sends_the_same_put(seeded: Ppgdr) -> Non
     assert len(items) == 1
 
 
-def test_status_http_function(seeded: Ppgdr) -> None:
+def test_status_through_the_http_function(seeded: Ppgdr) -> None:
     app = seeded
     app.driver.tag(E.vm("legacy-1").id, {"ppgdr-protect": "true"})
     app.runner.drain()
-    response = app.call("status", func.HttpRequest("GET", "/api/status", params={}, body=b""))
-    assert isinstance(response, func.HttpResponse) and response.status_code == 200
-    body = json.loads(response.get_body())
-    assert [s["vm_name"] for s in body["value"]] == ["legacy-1"]
-    one = app.call("status", func.HttpRequest("GET", "/api/status", params={"vm": E.vm("legacy-1").id.upper()}, body=b""))
-    assert isinstance(one, func.HttpResponse) and json.loads(one.get_body())["state"] == "refused"
-    missing = app.call("status", func.HttpRequest("GET", "/api/status", params={"vm": "/nope"}, body=b""))
-    assert isinstance(missing, func.HttpResponse) and missing.status_code == 404
+    code, body = app.http("GET", "/api/status")
+    assert code == 200 and [s["vm_name"] for s in body["value"]] == ["legacy-1"]
+    code, one = app.http("GET", "/api/status", params={"vm": E.vm("legacy-1").id.upper()})
+    assert code == 200 and one["state"] == "refused"
+    code, _ = app.http("GET", "/api/status", params={"vm": "/nope"})
+    assert code == 404
+    code, _ = app.http("GET", "/api/status", key=None)
+    assert code == 401
+    code, _ = app.http("GET", "/api/status", key="wrong")
+    assert code == 401

@@ -1,0 +1,253 @@
+"""Signals in, group decisions out: storing health signals, deciding, approvals, the audit trail.
+
+The decision itself is pure (:mod:`shared.decisions`); this module is its I/O: it keeps signals in
+Table storage (keyed by signal id, so a redelivered alert is one signal), finds the groups a signal
+concerns, decides for each, records every decision, approval and refusal in the group's audit trail,
+and starts the failover workflow when a decision (or a person) says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared import status as st
+from shared.context import AppContext
+from shared.decisions import Decision, DecisionKind, GroupView, Policy, approval_allowed, decide
+from shared.groups import Group, groups_from_statuses
+from shared.keys import encode_key, normalize_arm_id
+from shared.signals import Signal, SignalKind, SignalSource
+from shared.store import GROUPS, SIGNALS
+from shared.tags import FailoverMode
+from shared.workflows import PROTECTED, WorkflowRefused, audit, group_record, set_group, start_failover
+
+log = logging.getLogger(__name__)
+
+FLEET = "fleet"
+
+
+def policy(ctx: AppContext) -> Policy:
+    s = ctx.settings
+    return Policy(
+        quorum_fraction=s.quorum_fraction,
+        debounce_seconds=s.debounce_seconds,
+        max_failovers_per_hour=s.max_failovers_per_hour,
+        dry_run=s.dry_run,
+    )
+
+
+def _signal_partition(signal: Signal) -> str:
+    if signal.resource_id:
+        return "vm:" + encode_key(normalize_arm_id(signal.resource_id))
+    return "region:" + (signal.region or "unknown")
+
+
+def store_signal(ctx: AppContext, signal: Signal) -> bool:
+    """Keep a signal; ``False`` when the same signal id was already stored (a redelivery)."""
+    data = {
+        "kind": signal.kind.value,
+        "source": signal.source.value,
+        "resource_id": signal.resource_id,
+        "region": signal.region,
+        "observed_at": signal.observed_at.isoformat(),
+        "signal_id": signal.signal_id,
+        "detail": signal.detail,
+    }
+    return ctx.store.insert(SIGNALS, _signal_partition(signal), encode_key(signal.signal_id), data) is not None
+
+
+def _load_signals(ctx: AppContext, group: Group, since: datetime) -> list[Signal]:
+    partitions = ["vm:" + encode_key(normalize_arm_id(vm_id)) for vm_id in group.member_ids]
+    partitions.append("region:" + group.source_region)
+    signals: list[Signal] = []
+    for partition in partitions:
+        for record in ctx.store.query(SIGNALS, partition=partition):
+            data = record.data
+            observed = datetime.fromisoformat(data["observed_at"])
+            if observed < since:
+                continue
+            signals.append(
+                Signal(
+                    kind=SignalKind(data["kind"]),
+                    source=SignalSource(data["source"]),
+                    resource_id=data.get("resource_id"),
+                    region=data.get("region"),
+                    observed_at=observed,
+                    signal_id=data["signal_id"],
+                    detail=data.get("detail", ""),
+                )
+            )
+    return signals
+
+
+def _view(ctx: AppContext, group: Group) -> GroupView:
+    record = group_record(ctx, group.name)
+    return GroupView(
+        name=group.name,
+        source_region=group.source_region,
+        members=group.member_ids,
+        mode=FailoverMode(group.failover_mode),
+        state=str(record.get("state", PROTECTED)),
+    )
+
+
+def _recent_failovers(ctx: AppContext, now: datetime) -> list[datetime]:
+    record = ctx.store.get(GROUPS, FLEET, "failovers")
+    times = [datetime.fromisoformat(t) for t in (record.data.get("times", []) if record else [])]
+    return [t for t in times if now - t < timedelta(hours=1)]
+
+
+def _count_failover(ctx: AppContext, now: datetime) -> None:
+    def mutate(data: dict[str, Any] | None) -> dict[str, Any]:
+        times = [t for t in (data or {}).get("times", []) if now - datetime.fromisoformat(t) < timedelta(hours=24)]
+        return {"times": [*times, now.isoformat()]}
+
+    ctx.store.update(GROUPS, FLEET, "failovers", mutate)
+
+
+def _decision_data(decision: Decision) -> dict[str, Any]:
+    data = asdict(decision)
+    data["kind"] = decision.kind.value
+    data["decided_at"] = decision.decided_at.isoformat()
+    data.pop("evidence", None)
+    return data
+
+
+def groups_for(ctx: AppContext, signal: Signal) -> list[Group]:
+    groups = groups_from_statuses(st.all_statuses(ctx.store))
+    if signal.resource_id:
+        vm = normalize_arm_id(signal.resource_id)
+        return [g for g in groups.values() if vm in g.member_ids]
+    return [g for g in groups.values() if signal.region and g.source_region == signal.region]
+
+
+def ingest(ctx: AppContext, signals: list[Signal]) -> list[dict[str, Any]]:
+    """Store signals and re-decide for every group they concern; returns one outcome per group."""
+    touched: dict[str, Group] = {}
+    fresh = 0
+    for signal in signals:
+        if store_signal(ctx, signal):
+            fresh += 1
+        for group in groups_for(ctx, signal):
+            touched[group.name.lower()] = group
+    if not touched:
+        log.info("%d signals concern no protected group; recorded only", len(signals), extra={"step": "signals"})
+    return [evaluate(ctx, group) for group in touched.values()]
+
+
+def evaluate(ctx: AppContext, group: Group) -> dict[str, Any]:
+    """Decide for one group now and act on the decision (record, wait for approval, or fail over)."""
+    now = ctx.store.now()
+    pol = policy(ctx)
+    signals = _load_signals(ctx, group, now - timedelta(seconds=pol.flap_window_seconds))
+    decision = decide(_view(ctx, group), signals, _recent_failovers(ctx, now), pol, now)
+    record = group_record(ctx, group.name)
+    outcome: dict[str, Any] = {"group": group.name, **_decision_data(decision)}
+    if decision.kind == DecisionKind.NONE:
+        if record.get("last_decision_kind") not in (None, DecisionKind.NONE.value) and record.get("pending_decision"):
+            pass  # a pending approval stays until approved, rejected or it expires
+        if record.get("last_decision") != decision.decision_id:
+            set_group(
+                ctx,
+                group.name,
+                last_decision=decision.decision_id,
+                last_decision_kind=decision.kind.value,
+                last_decision_reasons=list(decision.reasons),
+            )
+            audit(ctx, group.name, "decision", "; ".join(decision.reasons), decision=decision.decision_id, kind="none")
+        return outcome
+    if record.get("last_decision") == decision.decision_id:
+        outcome["duplicate"] = True
+        return outcome  # same evidence as before: already recorded and acted on
+    set_group(
+        ctx,
+        group.name,
+        last_decision=decision.decision_id,
+        last_decision_kind=decision.kind.value,
+        last_decision_reasons=list(decision.reasons),
+    )
+    reasons = "; ".join(decision.reasons)
+    if decision.dry_run:
+        audit(ctx, group.name, "decision-dry-run", f"{decision.kind.value}: {reasons}", decision=decision.decision_id)
+        return outcome
+    if decision.kind == DecisionKind.REFUSED:
+        audit(ctx, group.name, "decision-refused", reasons, decision=decision.decision_id)
+    elif decision.kind == DecisionKind.PENDING_APPROVAL:
+        set_group(ctx, group.name, pending_decision=_decision_data(decision))
+        audit(ctx, group.name, "decision-pending", reasons, decision=decision.decision_id)
+        log.warning(
+            "group %s: failover decision %s waits for approval: %s",
+            group.name,
+            decision.decision_id,
+            reasons,
+            extra={"group": group.name, "step": "decision"},
+        )
+    elif decision.kind == DecisionKind.FAILOVER:
+        audit(ctx, group.name, "decision-failover", reasons, decision=decision.decision_id)
+        try:
+            start_failover(ctx, group.name, reason=reasons, decision_id=decision.decision_id)
+            _count_failover(ctx, now)
+            outcome["workflow_started"] = True
+        except WorkflowRefused as exc:
+            audit(ctx, group.name, "failover-refused", str(exc), decision=decision.decision_id)
+            outcome["refused"] = str(exc)
+    return outcome
+
+
+def pending_decisions(ctx: AppContext) -> list[dict[str, Any]]:
+    pending = []
+    for record in ctx.store.query(GROUPS, partition="group"):
+        decision = record.data.get("pending_decision")
+        if decision:
+            pending.append(decision)
+    return pending
+
+
+def _find_pending(ctx: AppContext, decision_id: str) -> tuple[Group, Decision]:
+    for data in pending_decisions(ctx):
+        if data.get("decision_id") == decision_id:
+            groups = groups_from_statuses(st.all_statuses(ctx.store))
+            group = groups.get(str(data["group"]).lower())
+            if group is None:
+                raise WorkflowRefused(f"group {data['group']} no longer has protected VMs")
+            decision = Decision(
+                kind=DecisionKind(data["kind"]),
+                group=data["group"],
+                reasons=tuple(data["reasons"]),
+                unavailable=tuple(data["unavailable"]),
+                flapping=tuple(data["flapping"]),
+                region_incident=bool(data["region_incident"]),
+                dry_run=bool(data["dry_run"]),
+                decision_id=data["decision_id"],
+                decided_at=datetime.fromisoformat(data["decided_at"]),
+            )
+            return group, decision
+    raise WorkflowRefused(f"no pending decision {decision_id}: `ppgdr decisions` lists them")
+
+
+def approve(ctx: AppContext, decision_id: str, *, by: str, repair: bool = False, dry_run: bool = False) -> dict[str, Any]:
+    """A person approves a pending failover decision: the group fails over (idempotent per decision)."""
+    group, decision = _find_pending(ctx, decision_id)
+    reason = approval_allowed(decision, _view(ctx, group), ctx.store.now())
+    if reason:
+        audit(ctx, group.name, "approval-refused", reason, decision=decision_id, by=by)
+        raise WorkflowRefused(reason)
+    if dry_run:
+        audit(ctx, group.name, "dry-run", f"{by} would approve {decision_id}", decision=decision_id)
+        return {"group": group.name, "decision": decision_id, "dry_run": True}
+    audit(ctx, group.name, "approved", f"approved by {by}", decision=decision_id, by=by)
+    wf = start_failover(
+        ctx, group.name, reason=f"approved by {by}: {'; '.join(decision.reasons)}", decision_id=decision_id, repair=repair
+    )
+    _count_failover(ctx, ctx.store.now())
+    set_group(ctx, group.name, pending_decision=None)
+    return {"group": group.name, "decision": decision_id, "workflow": wf.id}
+
+
+def reject(ctx: AppContext, decision_id: str, *, by: str, comment: str = "") -> dict[str, Any]:
+    group, _ = _find_pending(ctx, decision_id)
+    set_group(ctx, group.name, pending_decision=None)
+    audit(ctx, group.name, "rejected", f"rejected by {by}{': ' + comment if comment else ''}", decision=decision_id, by=by)
+    return {"group": group.name, "decision": decision_id, "rejected": True}
