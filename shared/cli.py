@@ -104,6 +104,15 @@ def reconcile() -> None:
         click.echo(f"  error: {error}", err=True)
 
 
+def _register() -> None:
+    from shared.cli_rules import rules
+
+    cli.add_command(rules)
+
+
+_register()
+
+
 def main() -> None:
     cli(prog_name="ppgdr")
 

@@ -34,7 +34,7 @@ from shared.protection import (
     topology,
 )
 from shared.resource_events import HintKind, ResourceHint
-from shared.resource_ids import parse_resource_id
+from shared.resource_ids import VIRTUAL_MACHINES, parse_resource_id, parse_typed_id
 from shared.store import FAILED, OPEN_STATUSES, SUCCEEDED, JournalEntry
 from shared.tags import TAG_PREFIX, parse_tags
 from shared.vault import RegionPair, prepare_vault
@@ -381,10 +381,9 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
     """Reconcile every VM of every configured subscription with O(pages) reads and no idle writes."""
     report = ReconcileReport()
     items = _list_items(ctx)
-    if not dry_run:
-        from shared.placement_rules import apply_placement_rules
+    from shared.placement_rules import apply_placement_rules
 
-        report.actions.extend(apply_placement_rules(ctx, items))
+    report.actions.extend(apply_placement_rules(ctx, items, dry_run=dry_run))
     items_by_vm: dict[str, ObservedItem] = {}
     for listed in items:
         if listed.source_vm_id and listed.provider == A2A:
@@ -478,7 +477,7 @@ def pulse(ctx: AppContext) -> PulseReport:
                 continue  # another instance may be sending it right now
             ctx.store.journal_set(entry.scope, entry.key, FAILED, {"error": "lost before Azure accepted it; re-planned"})
             report.finished.append((vm_id, entry.operation, "lost"))
-            if vm_id:
+            if parse_typed_id(vm_id, VIRTUAL_MACHINES) is not None:
                 # Unknown whether it reached Azure: read the world and plan again. Names are
                 # deterministic, so if it did, the plan sees the item; if not, the same PUT is sent.
                 reconcile_vm(ctx, vm_id)
@@ -522,7 +521,8 @@ def _finish(ctx: AppContext, entry: JournalEntry, vm_id: str, outcome: str) -> N
         still_used = _targets_in_use(ctx, exclude_vm=vm_id)
         targets = [str(entry.request.get(k, "")) for k in ("target_availability_set", "target_ppg")]
         cleanup_unused(ctx, [t for t in targets if t], still_used)
-    reconcile_vm(ctx, vm_id)
+    if parse_typed_id(vm_id, VIRTUAL_MACHINES) is not None:
+        reconcile_vm(ctx, vm_id)  # on-premises items (placement rules) have no Azure VM to reconcile
 
 
 def _targets_in_use(ctx: AppContext, *, exclude_vm: str) -> set[str]:
