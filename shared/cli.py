@@ -104,6 +104,136 @@ def reconcile() -> None:
         click.echo(f"  error: {error}", err=True)
 
 
+# ----------------------------------------------------------------------------------- groups and failover
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def groups(as_json: bool) -> None:
+    """DR groups: state, members, recovery plan order, pending decision, workflow."""
+    from shared.http_api import group_overview
+
+    rows = group_overview(_context())
+
+    def render(data: list[dict[str, Any]]) -> None:
+        if not data:
+            click.echo("no DR groups yet (protect VMs first)")
+        for row in data:
+            wf = row["workflow"]
+            click.echo(f"{row['name']}: {row['state']} (mode {row['failover_mode']}, {row['source_region']})")
+            click.echo("  members: " + ", ".join(f"{m['vm']} [{m['size']}, {m['state']}]" for m in row["members"]))
+            if row["boot_groups"]:
+                click.echo("  boot order: " + " -> ".join("+".join(b) for b in row["boot_groups"]))
+            if row["pending_decision"]:
+                pending = row["pending_decision"]
+                click.echo(f"  PENDING {pending['decision_id']}: {'; '.join(pending['reasons'])}")
+            if wf:
+                click.echo(f"  {wf['kind']} {wf['id']}: {wf['phase']}{' - ' + wf['error'] if wf['error'] else ''}")
+                if wf["suggestion"]:
+                    click.echo(f"  next: {wf['suggestion']}")
+            for place in row["placement"] or []:
+                where = "ok" if not place.get("problem") else place["problem"]
+                click.echo(f"  {place['vm']}: {place.get('power') or '?'}; {where}")
+
+    _emit(rows, as_json, render)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def decisions(as_json: bool) -> None:
+    """Failover decisions waiting for approval."""
+    from shared.failover_decisions import pending_decisions
+
+    rows = pending_decisions(_context())
+
+    def render(data: list[dict[str, Any]]) -> None:
+        if not data:
+            click.echo("no decisions are waiting for approval")
+        for row in data:
+            click.echo(f"{row['decision_id']}  group {row['group']}  {row['decided_at']}")
+            for reason in row["reasons"]:
+                click.echo(f"    {reason}")
+
+    _emit(rows, as_json, render)
+
+
+def _refused(action: Any) -> Any:
+    from shared.workflows import WorkflowRefused
+
+    try:
+        return action()
+    except WorkflowRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cli.command()
+@click.argument("decision")
+@click.option("--by", default="cli", help="who approves (recorded in the audit trail)")
+@click.option("--repair", is_flag=True, help="repair placement (anchor-first restart) after commit")
+@click.option("--dry-run", is_flag=True, help="record what would happen, change nothing")
+def approve(decision: str, by: str, repair: bool, dry_run: bool) -> None:
+    """Approve a pending failover decision: its group fails over."""
+    from shared.failover_decisions import approve as do_approve
+
+    result = _refused(lambda: do_approve(_context(), decision, by=by, repair=repair, dry_run=dry_run))
+    click.echo(json.dumps(result))
+
+
+@cli.command()
+@click.argument("decision")
+@click.option("--by", default="cli")
+@click.option("--comment", default="")
+def reject(decision: str, by: str, comment: str) -> None:
+    """Reject a pending failover decision (kept in the audit trail)."""
+    from shared.failover_decisions import reject as do_reject
+
+    click.echo(json.dumps(_refused(lambda: do_reject(_context(), decision, by=by, comment=comment))))
+
+
+def _group_command(action: str, help_text: str) -> None:
+    @cli.command(name=action, help=help_text)
+    @click.argument("group")
+    @click.option("--dry-run", is_flag=True, help="record what would happen, change nothing")
+    def command(group: str, dry_run: bool) -> None:
+        from shared import workflows as wfl
+
+        ctx = _context()
+
+        def run() -> Any:
+            if action == "failover":
+                return wfl.start_failover(ctx, group, reason="requested with the CLI", dry_run=dry_run)
+            if action == "failback":
+                return wfl.start_failback(ctx, group, reason="requested with the CLI", dry_run=dry_run)
+            return wfl.request(ctx, group, action, dry_run=dry_run)
+
+        wf = _refused(run)
+        click.echo(f"{wf.group}: {wf.kind} {wf.id} {'(dry run) ' if dry_run else ''}phase {wf.phase}")
+
+
+_group_command("failover", "Fail a protected group over to its DR region (the pulse timer carries it out).")
+_group_command("commit", "Commit a failover whose commit is held (e.g. not every VM runs).")
+_group_command("repair", "Restart the group's VMs anchor-first inside the PPG (Azure's co-location guidance).")
+_group_command("reprotect", "Resume a blocked workflow at reprotect.")
+_group_command("resume", "Resume a blocked workflow at the step that failed.")
+_group_command("failback", "Fail a reprotected group back to its original region and PPG.")
+
+
+@cli.command()
+@click.argument("group")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def audit(group: str, as_json: bool) -> None:
+    """A group's audit trail: decisions, approvals, refusals, steps and placement."""
+    from shared.workflows import audit_trail
+
+    rows = audit_trail(_context(), group)
+
+    def render(data: list[dict[str, Any]]) -> None:
+        for row in data:
+            click.echo(f"{row['time'][:19]}  {row['event']:<18} {row['message']}")
+
+    _emit(rows, as_json, render)
+
+
 def _register() -> None:
     from shared.cli_rules import rules
 
