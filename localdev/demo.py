@@ -8,24 +8,30 @@ stopped at the end, also on Ctrl-C or failure.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import secrets
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from localdev import estate as est
+from localdev import outages
 from localdev.driver import Driver
 from localdev.runner import LocalRunner, local_azure
 
-STEPS = 9
+STEPS = 15
 
 
 class Demo:
-    def __init__(self, runner: LocalRunner) -> None:
+    def __init__(self, runner: LocalRunner, api_key: str) -> None:
         from shared.context import get_context
 
         self.runner = runner
         self.ctx = get_context()
         self.driver = Driver(runner, self.ctx, progress=self.say)
+        self.api_key = api_key
         self.step_no = 0
         self.started = time.monotonic()
 
@@ -51,8 +57,8 @@ class Demo:
 
     # ---------------------------------------------------------------------------------------- drive
 
-    def settle(self, done: Callable[[], bool], *, label: str) -> int:
-        return self.driver.settle(done, label=label)
+    def settle(self, done: Callable[[], bool], *, label: str, max_rounds: int = 60) -> int:
+        return self.driver.settle(done, label=label, max_rounds=max_rounds)
 
     def states(self) -> dict[str, str]:
         return self.driver.states()
@@ -124,9 +130,94 @@ class Demo:
         writes = [r for r in log if r["method"] not in ("GET", "HEAD")]
         self.say(f"reconcile issued {len(log)} ARM requests, {len(writes)} of them writes")
 
+        self.failover_story()
+
         self.step("Done")
         self.status_table()
         self.say(f"demo finished in {time.monotonic() - self.started:.1f}s; stopping Azurite and the emulator")
+
+    # ----------------------------------------------------------------------------- failover story
+
+    def api(self, method: str, path: str, body: object = None, params: dict[str, str] | None = None) -> Any:
+        code, payload = self.runner.http(method, path, key=self.api_key, body=body, params=params)
+        if code >= 400:
+            raise RuntimeError(f"{method} {path}: {code} {payload}")
+        return payload
+
+    def group_state(self) -> dict[str, Any]:
+        from shared.workflows import group_record
+
+        return group_record(self.ctx, "sap-ppg")
+
+    def failover_story(self) -> None:
+        from shared.workflows import audit_trail
+
+        e = est.DEMO_ESTATE
+        sap = [e.vm(n).id for n in ("sap-app-1", "sap-app-2", "sap-db-1")]
+        self.step("Resource Health: one SAP VM unavailable (below quorum) - the group stays put")
+        outcome = self.runner.deliver(outages.health_event(e.vm("sap-app-2").id), "health_events")
+        self.say(f"health_events -> {outcome}")
+        for reason in self.group_state().get("last_decision_reasons", []):
+            self.say(f"decision: {reason}")
+
+        self.step("The DR PPG runs short of Standard_M64s capacity (emulator capacity model)")
+        self.tag(e.vm("sap-db-1").id, {"ppgdr-target-ppg": "auto"})
+        self.settle(
+            lambda: self._target_of("sap-db-1").endswith("/sap-ppg-asr") and self.states().get("sap-db-1") == "protected",
+            label="sap-db-1 back to the group's target PPG",
+        )
+        self.say("sap-db-1 replicates into sap-ppg-asr again (target PPG updated in place)")
+        target_ppg = est.rid("sap-prod-asr", "Microsoft.Compute/proximityPlacementGroups", "sap-ppg-asr")
+        self.runner.admin(
+            "POST", "/_emulator/capacity", json={"proximityPlacementGroupId": target_ppg, "refusedSizes": ["Standard_M64s"]}
+        )
+        self.say("sap-ppg-asr now refuses Standard_M64s: ASR will place sap-db-1 outside the PPG (best effort)")
+
+        self.step("Regional outage: a VM availability alert for the whole SAP group reaches quorum")
+        result = self.api("POST", "/api/alerts", body=outages.availability_alert(sap))
+        decision = result["decisions"][0]
+        self.say(f"webhook: {result['signals']} signals -> {decision['kind']} for group {decision['group']}")
+        for reason in decision["reasons"]:
+            self.say(f"decision: {reason}")
+        pending = self.api("GET", "/api/decisions")["value"]
+        self.say(f"pending decisions: {', '.join(p['decision_id'] for p in pending)} (mode approve: a person decides)")
+
+        self.step("An SRE approves (with placement repair); the pulse timer runs the group failover")
+        approved = self.api(
+            "POST", f"/api/decisions/{pending[0]['decision_id']}/approve", body={"by": "sre-on-call"}, params={"repair": "true"}
+        )
+        self.say(f"approved: workflow {approved['workflow']} for {approved['group']}")
+        self.settle(lambda: bool(self.group_state().get("placement")), label="failover")
+        for row in self.group_state()["placement"]:
+            self.say(f"verify: {row['vm']:<10} {row.get('power', '?'):<8} {self._where(row)}")
+        self.runner.admin("POST", "/_emulator/capacity", json={"proximityPlacementGroupId": target_ppg, "refusedSizes": []})
+        self.say("capacity is back in the DR datacenter: the repair can restart the group anchor-first")
+
+        self.step("Commit, anchor-first repair, reprotect into the original PPG")
+        self.settle(lambda: self.group_state().get("state") == "reprotected", label="commit, repair, reprotect", max_rounds=90)
+        for row in self.group_state()["placement"]:
+            self.say(f"after repair: {row['vm']:<10} {row.get('power', '?'):<8} {self._where(row)}")
+        self.status_table(["sap-app-1", "sap-app-2", "sap-db-1"])
+
+        self.step("Failback: back to westeurope and the original PPG, protected again")
+        self.api("POST", "/api/groups/sap-ppg/failback")
+        self.settle(lambda: self.group_state().get("state") == "protected", label="failback", max_rounds=90)
+        for row in self.group_state()["placement"]:
+            self.say(f"back home: {row['vm']:<10} {row.get('power', '?'):<8} {self._where(row)}")
+        self.say("audit trail of sap-ppg:")
+        for entry in audit_trail(self.ctx, "sap-ppg"):
+            self.say(f"  {entry['event']:<18} {str(entry['message'])[:100]}")
+
+    @staticmethod
+    def _where(row: dict[str, Any]) -> str:
+        if row.get("problem"):
+            return "PLACED OUTSIDE: " + str(row["problem"])
+        if not row.get("expected_ppg"):
+            return "no target PPG asked"
+        where = "in " + str(row["expected_ppg"]).rsplit("/", 1)[-1]
+        if row.get("expected_availability_set"):
+            where += " and " + str(row["expected_availability_set"]).rsplit("/", 1)[-1]
+        return where
 
     def _target_of(self, vm_name: str) -> str:
         found = self.driver.statuses().get(vm_name)
@@ -147,10 +238,14 @@ class Demo:
 
 
 def main() -> int:
+    # ppg-dr's own warnings (placement fallbacks, pending decisions) are part of the story: show them.
+    logging.basicConfig(level=logging.WARNING, format="      ! %(message)s")
     print("ppg-dr demo: starting the local Azure (Azurite + ARM emulator) ...", flush=True)
-    with local_azure(extra_env=est.app_settings()) as (runner, env):
+    api_key = secrets.token_urlsafe(24)  # a fresh key per run: never a secret in code or logs
+    settings = {**est.app_settings(), "PPGDR_API_KEYS": "sha256:" + hashlib.sha256(api_key.encode()).hexdigest()}
+    with local_azure(extra_env=settings) as (runner, env):
         print(f"      ARM emulator {env['PPGDR_ARM_ENDPOINT']}, Table storage on Azurite", flush=True)
-        Demo(runner).run()
+        Demo(runner, api_key).run()
     print("all local services stopped.")
     return 0
 

@@ -10,6 +10,7 @@ code that runs in Azure.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -109,6 +111,7 @@ class LocalRunner:
     _stop: threading.Event = field(default_factory=threading.Event)
     _idle: threading.Event = field(default_factory=threading.Event)
     on_event: Callable[[dict[str, Any], str], None] | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def from_app(cls, emulator: Emulator) -> LocalRunner:
@@ -143,10 +146,39 @@ class LocalRunner:
             self.on_event(event, outcome)
         return outcome
 
+    def http(
+        self, method: str, path: str, *, key: str | None, params: dict[str, str] | None = None, body: object = None
+    ) -> tuple[int, Any]:
+        """Call the registered ``http_api`` function (the ASGI app) as the Functions host would."""
+        import azure.functions as func
+
+        headers = {"x-functions-key": key} if key else {}
+        raw = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
+        query = f"?{urlencode(params)}" if params else ""
+        request = func.HttpRequest(method, f"http://localhost{path}{query}", headers=headers, params=params or {}, body=raw)
+        if self._loop is None:
+            # One loop for the runner's life, as the host's worker has: the ASGI app's lifespan task lives on it.
+            self._loop = asyncio.new_event_loop()
+        response = self._loop.run_until_complete(self.functions["http_api"].get_user_function()(request, None))
+        payload = response.get_body()
+        try:
+            return response.status_code, json.loads(payload) if payload else None
+        except ValueError:
+            return response.status_code, payload.decode()
+
     def fire_timer(self, name: str, *, past_due: bool = False) -> None:
         from azure.functions.timer import TimerRequest
 
         self.call(name, TimerRequest(past_due=past_due))
+
+    @staticmethod
+    def _shutdown_asgi(loop: asyncio.AbstractEventLoop) -> None:
+        """Run the ASGI lifespan shutdown on the loop that started it, as the host does at worker exit."""
+        from function_app import app
+
+        if getattr(app, "startup_task_done", False):
+            loop.run_until_complete(app.middleware.notify_shutdown())  # type: ignore[no-untyped-call]
+            app.startup_task_done = False
 
     # ------------------------------------------------------------------------------- event delivery
 
@@ -187,6 +219,10 @@ class LocalRunner:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._loop is not None:
+            self._shutdown_asgi(self._loop)
+            self._loop.close()
+            self._loop = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
