@@ -85,8 +85,8 @@ param armEndpoint string = 'https://management.azure.com'
 @description('PPGDR_REGION_PAIRS: comma-separated source:target region pairs, e.g. westeurope:northeurope,eastus:westus2.')
 param regionPairs string
 
-@description('PPGDR_TARGET_RESOURCE_GROUP: default target resource group (id) for failed-over VMs and target PPGs. Defaults to the first target resource group.')
-param targetResourceGroup string = empty(targetResourceGroupIds) ? '' : targetResourceGroupIds[0]
+@description('PPGDR_TARGET_RESOURCE_GROUP: name of the recovery resource group for failed-over VMs, target PPGs and availability sets; {source_resource_group} is replaced by the VM\'s resource group name. Must be one of targetResourceGroupIds.')
+param targetResourceGroup string = '{source_resource_group}-asr'
 
 @description('PPGDR_CACHE_STORAGE_ACCOUNTS: comma-separated region=storageAccountResourceId list (ASR cache accounts in the source regions). The account ids are also the scopes of the cache-account role assignments.')
 param cacheStorageAccounts string = ''
@@ -94,8 +94,11 @@ param cacheStorageAccounts string = ''
 @description('PPGDR_NETWORK_MAPPINGS: comma-separated sourceVnetId=targetVnetId list. Both vnets of every pair get the subnet-join permission (failover and failback).')
 param networkMappings string = ''
 
-@description('PPGDR_TEST_NETWORK_ID: isolated vnet id used for test failovers (drills).')
-param testNetworkId string = ''
+@description('PPGDR_TEST_NETWORK_IDS: comma-separated region=vnetResourceId list of isolated networks for test failovers (drills).')
+param testNetworkIds string = ''
+
+@description('PPGDR_API_KEYS: comma-separated sha256:<hex> digests of the keys callers of the HTTP API present (x-functions-key header or code query parameter); digests, so the setting holds no usable secret.')
+param apiKeyDigests string = ''
 
 @allowed([
   'off'
@@ -181,7 +184,7 @@ var cacheStorageAccountIds = union(
 var networkIds = filter(
   union(
     map(flatten(map(filter(split(networkMappings, ','), entry => contains(entry, '=')), entry => split(entry, '='))), id => toLower(trim(id))),
-    empty(testNetworkId) ? [] : [toLower(trim(testNetworkId))]
+    map(filter(split(testNetworkIds, ','), entry => contains(entry, '=')), entry => toLower(trim(split(entry, '=')[1])))
   ),
   id => !empty(id)
 )
@@ -194,7 +197,8 @@ var ppgdrSettings = {
   PPGDR_TARGET_RESOURCE_GROUP: targetResourceGroup
   PPGDR_CACHE_STORAGE_ACCOUNTS: cacheStorageAccounts
   PPGDR_NETWORK_MAPPINGS: networkMappings
-  PPGDR_TEST_NETWORK_ID: testNetworkId
+  PPGDR_TEST_NETWORK_IDS: testNetworkIds
+  PPGDR_API_KEYS: apiKeyDigests
   PPGDR_SUBSCRIPTIONS: join(monitoredSubscriptionIds, ',')
   PPGDR_FAILOVER_MODE: failoverMode
   PPGDR_MAX_FAILOVERS_PER_HOUR: string(maxFailoversPerHour)

@@ -200,8 +200,6 @@ def _group_command(action: str, help_text: str) -> None:
         ctx = _context()
 
         def run() -> Any:
-            if action == "failover":
-                return wfl.start_failover(ctx, group, reason="requested with the CLI", dry_run=dry_run)
             if action == "failback":
                 return wfl.start_failback(ctx, group, reason="requested with the CLI", dry_run=dry_run)
             return wfl.request(ctx, group, action, dry_run=dry_run)
@@ -210,10 +208,31 @@ def _group_command(action: str, help_text: str) -> None:
         click.echo(f"{wf.group}: {wf.kind} {wf.id} {'(dry run) ' if dry_run else ''}phase {wf.phase}")
 
 
-_group_command("failover", "Fail a protected group over to its DR region (the pulse timer carries it out).")
+@cli.command()
+@click.argument("group")
+@click.option("--repair", is_flag=True, help="repair placement (anchor-first restart) after commit")
+@click.option(
+    "--recovery-point",
+    type=click.Choice(["LatestProcessed", "Latest", "LatestApplicationConsistent", "LatestCrashConsistent"]),
+    default="LatestProcessed",
+    show_default=True,
+)
+@click.option("--dry-run", is_flag=True, help="record what would happen, change nothing")
+def failover(group: str, repair: bool, recovery_point: str, dry_run: bool) -> None:
+    """Fail a protected group over to its DR region (the pulse timer carries it out)."""
+    from shared import workflows as wfl
+
+    wf = _refused(
+        lambda: wfl.start_failover(
+            _context(), group, reason="requested with the CLI", repair=repair, recovery_point=recovery_point, dry_run=dry_run
+        )
+    )
+    click.echo(f"{wf.group}: {wf.kind} {wf.id} {'(dry run) ' if dry_run else ''}phase {wf.phase}")
+
+
 _group_command("commit", "Commit a failover whose commit is held (e.g. not every VM runs).")
 _group_command("repair", "Restart the group's VMs anchor-first inside the PPG (Azure's co-location guidance).")
-_group_command("reprotect", "Resume a blocked workflow at reprotect.")
+_group_command("reprotect", "Resume a blocked, committed workflow at reprotect (switch protection).")
 _group_command("resume", "Resume a blocked workflow at the step that failed.")
 _group_command("failback", "Fail a reprotected group back to its original region and PPG.")
 

@@ -134,7 +134,28 @@ def ingest(ctx: AppContext, signals: list[Signal]) -> list[dict[str, Any]]:
             touched[group.name.lower()] = group
     if not touched:
         log.info("%d signals concern no protected group; recorded only", len(signals), extra={"step": "signals"})
+    newest = max((s.observed_at for s in signals), default=None)
+    for group in touched.values():
+        if newest is not None:
+            set_group(ctx, group.name, last_signal_at=newest.isoformat())
     return [evaluate(ctx, group) for group in touched.values()]
+
+
+def reevaluate_recent(ctx: AppContext) -> list[dict[str, Any]]:
+    """Decide again for groups with signals inside the window (pulse timer).
+
+    An outage can reach quorum without any new signal: its VMs pass the debounce time while the
+    alerts are quiet. Without this, a failover would wait for the next alert that may never come.
+    """
+    now = ctx.store.now()
+    window = timedelta(seconds=policy(ctx).flap_window_seconds)
+    groups = groups_from_statuses(st.all_statuses(ctx.store))
+    outcomes = []
+    for group in groups.values():
+        last = group_record(ctx, group.name).get("last_signal_at")
+        if last and now - datetime.fromisoformat(last) < window:
+            outcomes.append(evaluate(ctx, group))
+    return outcomes
 
 
 def evaluate(ctx: AppContext, group: Group) -> dict[str, Any]:
@@ -146,8 +167,7 @@ def evaluate(ctx: AppContext, group: Group) -> dict[str, Any]:
     record = group_record(ctx, group.name)
     outcome: dict[str, Any] = {"group": group.name, **_decision_data(decision)}
     if decision.kind == DecisionKind.NONE:
-        if record.get("last_decision_kind") not in (None, DecisionKind.NONE.value) and record.get("pending_decision"):
-            pass  # a pending approval stays until approved, rejected or it expires
+        # A pending approval stays until approved, rejected or too old (approval_allowed).
         if record.get("last_decision") != decision.decision_id:
             set_group(
                 ctx,

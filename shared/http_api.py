@@ -211,7 +211,12 @@ async def group_action(request: Request) -> Response:
     try:
         if action == "failover":
             wf = wfl.start_failover(
-                ctx, name, reason="requested through the API", repair=_flag(request, "repair"), dry_run=dry_run
+                ctx,
+                name,
+                reason="requested through the API",
+                repair=_flag(request, "repair"),
+                recovery_point=request.query_params.get("recovery_point", "LatestProcessed"),
+                dry_run=dry_run,
             )
         elif action == "failback":
             wf = wfl.start_failback(ctx, name, reason="requested through the API", dry_run=dry_run)

@@ -253,7 +253,7 @@ def execute(
         elif kind == ActionKind.REFUSE:
             status.state = st.REFUSED if action.item is None else status.state or st.REFUSED
             if action.item is not None:
-                status.reason = "invalid ppgdr-* tags: protection kept as it is, nothing changed"
+                status.reason = f"{action.reason}: protection kept as it is, nothing changed"
         return status
     if dry_run or ctx.settings.dry_run:
         status.reason = f"dry run: would {kind.value}: {action.reason}"
@@ -380,6 +380,8 @@ def _list_items(ctx: AppContext) -> list[ObservedItem]:
 def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
     """Reconcile every VM of every configured subscription with O(pages) reads and no idle writes."""
     report = ReconcileReport()
+    if not dry_run:
+        ctx.store.purge_expired_events()
     items = _list_items(ctx)
     from shared.placement_rules import apply_placement_rules
 
@@ -460,6 +462,7 @@ class PulseReport:
     finished: list[tuple[str, str, str]] = field(default_factory=list)  # (vm, operation, outcome)
     refreshed: int = 0
     workflow_notes: list[str] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
 
 
 def pulse(ctx: AppContext) -> PulseReport:
@@ -494,8 +497,10 @@ def pulse(ctx: AppContext) -> PulseReport:
         report.finished.append((vm_id, entry.operation, outcome))
         _finish(ctx, entry, vm_id, outcome)
     report.refreshed = _refresh_replicating(ctx)
+    from shared.failover_decisions import reevaluate_recent
     from shared.workflows import advance_all
 
+    report.decisions = [f"{o['group']}: {o['kind']}" for o in reevaluate_recent(ctx)]
     report.workflow_notes = advance_all(ctx)
     return report
 

@@ -67,6 +67,19 @@ def _fraction(name: str, raw: str | None, default: float) -> float:
     return value
 
 
+FLAP_WINDOW_SECONDS = 1800  # the decision engine's window; a debounce must fit inside it
+
+
+def _debounce(raw: str | None) -> int:
+    value = _int("PPGDR_DEBOUNCE_SECONDS", raw, 300)
+    if value >= FLAP_WINDOW_SECONDS:
+        raise SettingsError(
+            f"PPGDR_DEBOUNCE_SECONDS: {value} must be below {FLAP_WINDOW_SECONDS} (signals older than the 30-minute "
+            "window are not counted, so a longer debounce could never be met)"
+        )
+    return value
+
+
 def _list(raw: str | None) -> tuple[str, ...]:
     if not raw:
         return ()
@@ -150,7 +163,7 @@ class Settings:
             lease_seconds=_int("PPGDR_LEASE_SECONDS", get("PPGDR_LEASE_SECONDS"), 120, minimum=10),
             event_dedup_hours=_int("PPGDR_EVENT_DEDUP_HOURS", get("PPGDR_EVENT_DEDUP_HOURS"), 24, minimum=1),
             quorum_fraction=_fraction("PPGDR_QUORUM_FRACTION", get("PPGDR_QUORUM_FRACTION"), 0.5),
-            debounce_seconds=_int("PPGDR_DEBOUNCE_SECONDS", get("PPGDR_DEBOUNCE_SECONDS"), 300),
+            debounce_seconds=_debounce(get("PPGDR_DEBOUNCE_SECONDS")),
             require_all_running=_bool("PPGDR_REQUIRE_ALL_RUNNING", get("PPGDR_REQUIRE_ALL_RUNNING"), False),
             alert_rule_ids=tuple(r.lower() for r in _list(get("PPGDR_ALERT_RULE_IDS"))),
             api_keys=_list(get("PPGDR_API_KEYS")),

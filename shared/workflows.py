@@ -7,13 +7,15 @@ long-running operation, so a crash at any point leaves a workflow the next pulse
 last saved phase. Every decision and outcome goes to the group's audit trail.
 
 Failover:  plan -> failover -> verify -> commit -> [repair] -> reprotect -> replicating-back -> done
-Failback:  plan -> failover (RecoveryToPrimary) -> verify -> commit -> reprotect -> replicating -> done
+Failback:  failover (RecoveryToPrimary; the plan follows its items) -> verify -> commit -> reprotect -> replicating -> done
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,18 +38,24 @@ log = logging.getLogger(__name__)
 # Group states (what the operator sees).
 PROTECTED = "protected"
 FAILING_OVER = "failing-over"
-FAILED_OVER = "failed-over"
 REPROTECTED = "reprotected"
 FAILING_BACK = "failing-back"
 BLOCKED = "blocked"
 
 FAILOVER = "failover"
 FAILBACK = "failback"
+# Recovery points a recovery plan failover can target (RecoveryPlanA2AFailoverInput.recovery_point_type).
+RECOVERY_POINT_TYPES = ("LatestProcessed", "Latest", "LatestApplicationConsistent", "LatestCrashConsistent")
 DONE = "done"
 
 
 class WorkflowRefused(Exception):
     """The workflow cannot start or continue as asked; the message says why and what to do."""
+
+    def __init__(self, message: str, *, suggestion: str = "", resume_at: str | None = None) -> None:
+        super().__init__(message)
+        self.suggestion = suggestion
+        self.resume_at = resume_at
 
 
 @dataclass
@@ -68,7 +76,7 @@ class Workflow:
     repair_stage: str = ""
     require_all_running: bool = False
     force_commit: bool = False
-    recovery_point: str = "Latest"
+    recovery_point: str = "LatestProcessed"
     placement: list[dict[str, Any]] = field(default_factory=list)
     source_shutdown: str = ""
     error: str = ""
@@ -151,6 +159,18 @@ def locked_vm_ids(ctx: AppContext) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------- starting
 
 
+@contextmanager
+def group_lease(ctx: AppContext, group: str) -> Iterator[None]:
+    """Hold the group's lease while changing its workflow (pulse and operators never interleave)."""
+    lease = ctx.store.acquire_lease(group, ctx.holder, ctx.settings.lease_seconds)
+    if lease is None:
+        raise WorkflowRefused(f"group {group} is being advanced right now; try again in a minute")
+    try:
+        yield
+    finally:
+        ctx.store.release_lease(lease)
+
+
 def current_group(ctx: AppContext, name: str) -> Group:
     groups = groups_from_statuses(st.all_statuses(ctx.store))
     found = groups.get(name.lower())
@@ -166,11 +186,20 @@ def start_failover(
     reason: str,
     decision_id: str = "",
     repair: bool = False,
-    recovery_point: str = "Latest",
+    recovery_point: str = "LatestProcessed",
     dry_run: bool = False,
 ) -> Workflow:
     """Begin failing a protected group over to its DR region (idempotent for one decision id)."""
+    if recovery_point not in RECOVERY_POINT_TYPES:
+        raise WorkflowRefused(f"recovery point {recovery_point!r}: use one of {', '.join(RECOVERY_POINT_TYPES)}")
     group = current_group(ctx, name)
+    with group_lease(ctx, group.name):
+        return _start_failover(ctx, group, reason, decision_id, repair, recovery_point, dry_run)
+
+
+def _start_failover(
+    ctx: AppContext, group: Group, reason: str, decision_id: str, repair: bool, recovery_point: str, dry_run: bool
+) -> Workflow:
     existing = load_workflow(ctx, group.name)
     if existing is not None and existing.active:
         if decision_id and existing.decision_id == decision_id:
@@ -199,6 +228,7 @@ def start_failover(
         reason=reason,
         repair=repair,
         recovery_point=recovery_point,
+        require_all_running=ctx.settings.require_all_running,
         started=ctx.store.now().isoformat(),
     )
     if dry_run or ctx.settings.dry_run:
@@ -222,6 +252,11 @@ def start_failover(
 
 def start_failback(ctx: AppContext, name: str, *, reason: str, dry_run: bool = False) -> Workflow:
     """Fail a reprotected group back to its original region, restoring the original PPG placement."""
+    with group_lease(ctx, str(group_record(ctx, name).get("name", name))):
+        return _start_failback(ctx, name, reason, dry_run)
+
+
+def _start_failback(ctx: AppContext, name: str, reason: str, dry_run: bool) -> Workflow:
     record = group_record(ctx, name)
     group_name = str(record.get("name", name))
     if record.get("state") != REPROTECTED:
@@ -254,38 +289,55 @@ def start_failback(ctx: AppContext, name: str, *, reason: str, dry_run: bool = F
 
 
 def request(ctx: AppContext, name: str, action: str, *, dry_run: bool = False) -> Workflow:
-    """Operator commands on a running or blocked workflow: ``commit``, ``repair``, ``reprotect``, ``resume``."""
+    """Operator commands on a workflow: ``commit``, ``repair``, ``reprotect``, ``resume``.
+
+    The command is validated first (a dry run is refused exactly when the real one would be) and
+    applied under the group's lease, so it cannot race a pulse that is advancing the same workflow.
+    """
     wf = load_workflow(ctx, name)
     if wf is None:
         raise WorkflowRefused(f"group {name} has no failover workflow")
-    if dry_run:
-        audit(ctx, wf.group, "dry-run", f"would {action} (workflow {wf.id}, phase {wf.phase})")
-        return wf
-    if action == "commit":
-        if wf.phase not in ("verify", BLOCKED) or (wf.phase == BLOCKED and wf.next_phase != "commit"):
-            raise WorkflowRefused(f"nothing to commit: workflow {wf.id} is in phase {wf.phase}")
-        wf.force_commit = True
-        wf.phase, wf.error, wf.suggestion = "commit", "", ""
-    elif action == "repair":
-        if wf.kind != FAILOVER or (wf.active and wf.phase in ("plan", "failover")):
-            raise WorkflowRefused("placement can be repaired once the group's VMs have failed over")
-        if wf.active:
-            wf.repair = True  # runs after commit, before reprotect
-        elif group_record(ctx, wf.group).get("state") == REPROTECTED:
-            wf.phase, wf.repair_stage, wf.next_phase = "repair", "", "repair-done"
-            set_group(ctx, wf.group, state=FAILING_OVER)
+    lease = ctx.store.acquire_lease(wf.group, ctx.holder, ctx.settings.lease_seconds)
+    if lease is None:
+        raise WorkflowRefused(f"group {wf.group} is being advanced right now; try again in a minute")
+    try:
+        wf = load_workflow(ctx, name) or wf  # fresh, now that we hold the lease
+        record = group_record(ctx, wf.group)
+        if action == "commit":
+            if not (wf.phase == BLOCKED and wf.next_phase == "commit"):
+                raise WorkflowRefused(f"nothing to commit: workflow {wf.id} is in phase {wf.phase}")
+            change: dict[str, Any] = {"force_commit": True, "phase": "commit"}
+        elif action == "repair":
+            if wf.kind != FAILOVER or (wf.active and wf.phase in ("plan", "failover")):
+                raise WorkflowRefused("placement can be repaired once the group's VMs have failed over")
+            if wf.active:
+                change = {"repair": True}  # runs after commit, before reprotect
+            elif record.get("state") == REPROTECTED:
+                change = {"phase": "repair", "repair_stage": "", "next_phase": "repair-done"}
+            else:
+                raise WorkflowRefused(f"group {wf.group} is not running in its DR region: nothing to repair")
+        elif action in ("reprotect", "resume"):
+            if wf.phase != BLOCKED:
+                raise WorkflowRefused(f"workflow {wf.id} is not blocked (phase {wf.phase})")
+            resume_at = "reprotect" if action == "reprotect" else (wf.next_phase or "plan")
+            if action == "reprotect" and wf.kind == FAILOVER and wf.next_phase in ("plan", "failover", "verify"):
+                raise WorkflowRefused("reprotect needs a committed failover; `ppgdr resume GROUP` retries the failed step")
+            change = {"phase": resume_at}
         else:
-            raise WorkflowRefused(f"group {wf.group} is not running in its DR region: nothing to repair")
-    elif action in ("reprotect", "resume"):
-        if wf.phase != BLOCKED:
-            raise WorkflowRefused(f"workflow {wf.id} is not blocked (phase {wf.phase})")
-        wf.phase, wf.error, wf.suggestion = wf.next_phase or "reprotect", "", ""
-        set_group(ctx, wf.group, state=FAILING_OVER if wf.kind == FAILOVER else FAILING_BACK)
-    else:
-        raise WorkflowRefused(f"unknown action {action!r}")
-    save_workflow(ctx, wf, f"operator asked to {action}")
-    audit(ctx, wf.group, f"operator-{action}", f"{action} requested by the operator", workflow=wf.id)
-    return wf
+            raise WorkflowRefused(f"unknown action {action!r}")
+        if dry_run:
+            audit(ctx, wf.group, "dry-run", f"would {action} (workflow {wf.id}, phase {wf.phase})")
+            return wf
+        for key, value in change.items():
+            setattr(wf, key, value)
+        wf.error, wf.suggestion = "", ""
+        if wf.phase != BLOCKED and record.get("state") in (BLOCKED, REPROTECTED):
+            set_group(ctx, wf.group, state=FAILING_OVER if wf.kind == FAILOVER else FAILING_BACK)
+        save_workflow(ctx, wf, f"operator asked to {action}")
+        audit(ctx, wf.group, f"operator-{action}", f"{action} requested by the operator", workflow=wf.id)
+        return wf
+    finally:
+        ctx.store.release_lease(lease)
 
 
 # ------------------------------------------------------------------------------------------- advancing
@@ -323,7 +375,7 @@ def advance(ctx: AppContext, wf: Workflow, *, max_steps: int = 8) -> list[str]:
         try:
             _PHASES[phase](ctx, wf)
         except WorkflowRefused as exc:
-            _block(ctx, wf, str(exc), "fix the cause, then `ppgdr resume GROUP`")
+            _block(ctx, wf, str(exc), exc.suggestion or "fix the cause, then `ppgdr resume GROUP`", resume_at=exc.resume_at)
         except HttpResponseError as exc:
             code = exc.error.code if exc.error is not None else str(exc.status_code)
             message = exc.error.message if exc.error is not None else str(exc)
@@ -364,8 +416,9 @@ def _jobs_done(ctx: AppContext, wf: Workflow) -> bool:
     return True
 
 
-def _block(ctx: AppContext, wf: Workflow, error: str, suggestion: str) -> None:
-    wf.next_phase = wf.phase if wf.phase != BLOCKED else wf.next_phase
+def _block(ctx: AppContext, wf: Workflow, error: str, suggestion: str, *, resume_at: str | None = None) -> None:
+    """Stop the workflow in a clear state with a suggested action; ``resume`` continues at ``resume_at``."""
+    wf.next_phase = resume_at or (wf.phase if wf.phase != BLOCKED else wf.next_phase)
     wf.phase, wf.error, wf.suggestion = BLOCKED, error, suggestion
     set_group(ctx, wf.group, state=BLOCKED, blocked_reason=error)
     audit(ctx, wf.group, "blocked", error, suggestion=suggestion, workflow=wf.id)
@@ -578,9 +631,12 @@ def _phase_verify(ctx: AppContext, wf: Workflow) -> None:
         set_group(ctx, wf.group, placement=rows, recovery_vm_ids=sorted(known | {normalize_arm_id(v) for v in recovery_ids}))
     else:
         set_group(ctx, wf.group, placement=rows)
-    if stopped and (wf.require_all_running or ctx.settings.dry_run) and not wf.force_commit:
-        wf.next_phase = "commit"
-        raise WorkflowRefused(f"not running after failover: {', '.join(stopped)}; commit is held")
+    if stopped and wf.require_all_running and not wf.force_commit:
+        raise WorkflowRefused(
+            f"not running after failover: {', '.join(stopped)}; commit is held (PPGDR_REQUIRE_ALL_RUNNING)",
+            suggestion="start the VMs, or `ppgdr commit GROUP` to commit as they are",
+            resume_at="commit",
+        )
     wf.phase = "commit"
 
 
@@ -640,8 +696,17 @@ def _phase_repair(ctx: AppContext, wf: Workflow) -> None:
         return
     if stage.startswith("start-"):
         index = int(stage.split("-", 1)[1])
-        if index > 0 and any(_power(ctx, m.vm_id) != "running" for m in order[index - 1]):
-            return  # the previous boot group (the anchor first) must run before the next starts
+        if index > 0:
+            powers = {m.vm_name: _power(ctx, m.vm_id) for m in order[index - 1]}
+            stuck = [name for name, power in powers.items() if power == "deallocated"]
+            if stuck:
+                raise WorkflowRefused(
+                    f"{', '.join(stuck)} could not start inside the PPG (no capacity for the size yet)",
+                    suggestion="wait for capacity and `ppgdr resume GROUP`, or start the VM outside the PPG by hand",
+                    resume_at="repair",
+                )
+            if any(power != "running" for power in powers.values()):
+                return  # the previous boot group (the anchor first) must run before the next starts
         if index >= len(order):
             wf.placement = placement_report(ctx, wf)
             outside = [r["vm"] for r in wf.placement if r.get("problem")]
