@@ -470,9 +470,46 @@ def _source_answers(ctx: AppContext, members: list[st.VmStatus], kind: str) -> b
     return True
 
 
+def _item_operations(ctx: AppContext, wf: Workflow) -> dict[str, tuple[str, ...]]:
+    """What ASR allows on each member's item now: the world's answer to "did this step already run?"."""
+    ops: dict[str, tuple[str, ...]] = {}
+    for member in _members(ctx, wf):
+        item = _find_item(ctx, member)
+        allowed = item.properties.allowed_operations if item is not None and item.properties else None
+        ops[member.vm_name] = tuple(str(text(op)) for op in (allowed or ()))
+    return ops
+
+
+def _already(ctx: AppContext, wf: Workflow, done_when: str, send_when: str) -> bool | None:
+    """True when every item shows the step done, None while ASR is busy with it, False when it must be sent.
+
+    Looking before sending makes a step idempotent: after a crash between sending a step and saving
+    its job, or a step someone ran in the portal, the pulse adopts the result instead of sending twice.
+    """
+    ops = _item_operations(ctx, wf)
+    if ops and all(done_when in allowed for allowed in ops.values()):
+        return True
+    if any(not allowed for allowed in ops.values()):
+        return None
+    if ops and all(send_when in allowed for allowed in ops.values()):
+        return False
+    raise WorkflowRefused(
+        "the group's items are in different states: "
+        + "; ".join(f"{vm}: {', '.join(allowed) or 'busy'}" for vm, allowed in sorted(ops.items())),
+        suggestion="bring the items to one state in the vault (or wait for their jobs), then `ppgdr resume GROUP`",
+    )
+
+
 def _phase_failover(ctx: AppContext, wf: Workflow) -> None:
     from azure.mgmt.recoveryservicessiterecovery import models as m
 
+    state = _already(ctx, wf, done_when="Commit", send_when="UnplannedFailover")
+    if state is None:
+        return  # ASR is already failing the items over (a step sent before a crash): wait
+    if state:
+        wf.phase = "verify"
+        audit(ctx, wf.group, f"{wf.kind}-adopted", "the items had already failed over: verifying without a second failover")
+        return
     vault, asr = _asr(ctx)
     members = _members(ctx, wf)
     shutdown = "Required" if _source_answers(ctx, members, wf.kind) else "NotRequired"
@@ -641,6 +678,13 @@ def _phase_verify(ctx: AppContext, wf: Workflow) -> None:
 
 
 def _phase_commit(ctx: AppContext, wf: Workflow) -> None:
+    state = _already(ctx, wf, done_when="ReverseReplicate", send_when="Commit")
+    next_phase = "repair" if wf.repair and wf.kind == FAILOVER else "reprotect"
+    if state is None:
+        return
+    if state:
+        wf.phase = next_phase
+        return
     vault, asr = _asr(ctx)
     started = start_operation(asr.replication_recovery_plans.begin_failover_commit, *vault.args, recovery_plan_name(wf.group))
     wf.job = started.job_id or ""
@@ -751,6 +795,9 @@ def _phase_reprotect(ctx: AppContext, wf: Workflow) -> None:
         item = _find_item(ctx, member)
         if item is None:
             raise WorkflowRefused(f"{member.vm_name}: replicated item {member.item_name} not found")
+        allowed = {str(text(op)) for op in (item.properties.allowed_operations or [])}
+        if "ReverseReplicate" not in allowed:
+            continue  # already switched (sent before a crash, or by hand): replicating phase follows it
         details = item.properties.provider_specific_details
         running_vm = getattr(details, "recovery_fabric_object_id", None)
         if wf.kind == FAILOVER:
@@ -784,6 +831,9 @@ def _phase_reprotect(ctx: AppContext, wf: Workflow) -> None:
         jobs[member.vm_name] = started.job_id or ""
     wf.jobs = jobs
     wf.next_phase = "replicating"
+    if not jobs:
+        wf.phase = "replicating"  # every item was switched already: follow their replication
+        return
     audit(
         ctx,
         wf.group,

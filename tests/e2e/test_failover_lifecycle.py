@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+
 from localdev import estate as est
 from localdev import outages
 from shared import workflows as wfl
@@ -113,3 +116,82 @@ def test_group_operations_dry_run_change_nothing(seeded: Ppgdr) -> None:
     assert [r for r in app.emulator.requests() if r["method"] != "GET"] == []
     code, audit_body = app.http("GET", "/api/groups/sap-ppg/audit")
     assert any(a["event"] == "dry-run" for a in audit_body["value"])
+
+
+class Crash(RuntimeError):
+    """The function instance dies right after Azure accepted a call, before the workflow was saved."""
+
+
+def test_crash_after_each_send_never_sends_twice(seeded: Ppgdr, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    app = seeded
+    protect_sap(app)
+    real = wfl.start_operation
+    crashed: list[str] = []
+
+    def crash_once_per_kind(begin, *args, **kwargs):  # type: ignore[no-untyped-def]
+        started = real(begin, *args, **kwargs)
+        name = begin.__name__
+        if name not in crashed:
+            crashed.append(name)
+            raise Crash(f"instance died after {name}")
+        return started
+
+    monkeypatch.setattr(wfl, "start_operation", crash_once_per_kind)
+    wfl.start_failover(app.ctx, "sap-ppg", reason="crash test")
+    for _ in range(80):
+        app.runner.drain()
+        if group_state(app) == wfl.REPROTECTED:
+            break
+        app.runner.advance(60)
+        with contextlib.suppress(Crash):  # the host logs the failed invocation; the next pulse starts fresh
+            app.runner.fire_timer("pulse")
+    assert group_state(app) == wfl.REPROTECTED
+    assert {"begin_unplanned_failover", "begin_failover_commit", "begin_switch_protection"} <= set(crashed)
+    posts = [r["path"].rsplit("/", 1)[-1] for r in app.emulator.requests() if r["method"] == "POST"]
+    assert posts.count("unplannedFailover") == 1
+    assert posts.count("failoverCommit") == 1
+    assert posts.count("switchprotection") == 3  # one per VM, none twice
+    events = [a["event"] for a in wfl.audit_trail(app.ctx, "sap-ppg")]
+    assert "failover-adopted" in events
+
+
+def test_capacity_fallback_is_reported_and_repaired_anchor_first(seeded: Ppgdr) -> None:
+    app = seeded
+    protect_sap(app)
+    target = est.rid("sap-prod-asr", "Microsoft.Compute/proximityPlacementGroups", "sap-ppg-asr")
+    app.emulator.capacity(target, ["Standard_M64s"])
+    wfl.start_failover(app.ctx, "sap-ppg", reason="capacity test", repair=True)
+    app.driver.settle(lambda: bool(wfl.group_record(app.ctx, "sap-ppg").get("placement")), label="verify")
+    placed = {r["vm"]: r for r in wfl.group_record(app.ctx, "sap-ppg")["placement"]}
+    assert placed["sap-db-1"]["in_ppg"] is False and "OverconstrainedAllocationRequest" in placed["sap-db-1"]["problem"]
+    assert placed["sap-app-1"]["in_ppg"] is True
+    audit = [a for a in wfl.audit_trail(app.ctx, "sap-ppg") if a["event"] == "placement"]
+    assert "OUTSIDE: sap-db-1" in audit[0]["message"]
+    app.emulator.capacity(target, [])
+    app.driver.settle(lambda: group_state(app) == wfl.REPROTECTED, label="repair", max_rounds=90)
+    repaired = {r["vm"]: r for r in wfl.group_record(app.ctx, "sap-ppg")["placement"]}
+    assert all(r["in_ppg"] and r["running"] for r in repaired.values()), repaired
+    starts = [r["path"] for r in app.emulator.requests() if r["method"] == "POST" and r["path"].endswith("/start")]
+    assert starts[0].endswith("/sap-db-1/start")  # the M64s anchors the PPG: started first
+
+
+def test_commit_is_held_until_every_vm_runs_when_configured(seeded: Ppgdr, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    app = seeded
+    protect_sap(app)
+    monkeypatch.setattr(app.ctx, "settings", dataclasses.replace(app.ctx.settings, require_all_running=True))
+    real_report = wfl.placement_report
+
+    def one_stopped(ctx, wf):  # type: ignore[no-untyped-def]
+        rows = real_report(ctx, wf)
+        rows[0]["running"] = False
+        return rows
+
+    monkeypatch.setattr(wfl, "placement_report", one_stopped)
+    wfl.start_failover(app.ctx, "sap-ppg", reason="hold test")
+    app.driver.settle(lambda: group_state(app) == wfl.BLOCKED, label="held")
+    wf = wfl.load_workflow(app.ctx, "sap-ppg")
+    assert wf is not None and "commit is held" in wf.error and wf.next_phase == "commit"
+    monkeypatch.setattr(wfl, "placement_report", real_report)
+    code, body = app.http("POST", "/api/groups/sap-ppg/commit")
+    assert code == 202, body
+    app.driver.settle(lambda: group_state(app) == wfl.REPROTECTED, label="after commit", max_rounds=80)
