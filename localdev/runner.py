@@ -271,6 +271,17 @@ def local_azure(
         azurite.stop()
 
 
+def serve_api(port: int) -> None:
+    """Serve the same ASGI app the Function App serves, with uvicorn, on localhost (background thread)."""
+    import uvicorn
+
+    from shared.http_api import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True, name="http-api").start()
+    print(f"HTTP API on http://127.0.0.1:{port}/api (key: PPGDR_API_KEYS)", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``ppgdr-local``: run the functions against the local Azure until interrupted."""
     parser = argparse.ArgumentParser(description="Run ppg-dr's functions against Azurite and the ARM emulator.")
@@ -278,11 +289,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reconcile-seconds", type=float, default=60.0, help="how often to fire the reconcile timer")
     parser.add_argument("--clock-speed", type=float, default=60.0, help="emulator clock speed (60 = a minute a second)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra app setting")
+    parser.add_argument("--api-port", type=int, default=0, help="also serve the HTTP API with uvicorn on this port")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     extra = dict(item.split("=", 1) for item in args.env)
     with local_azure(extra_env=extra, clock_speed=args.clock_speed) as (runner, env):
         print(json.dumps({"arm": env["PPGDR_ARM_ENDPOINT"], "ca": env["PPGDR_ARM_CA_BUNDLE"]}), flush=True)
+        if args.api_port:
+            serve_api(args.api_port)
         last_reconcile = 0.0
         try:
             while True:
