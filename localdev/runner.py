@@ -109,7 +109,6 @@ class LocalRunner:
     _server: _SinkServer | None = None
     _worker: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
-    _idle: threading.Event = field(default_factory=threading.Event)
     on_event: Callable[[dict[str, Any], str], None] | None = None
     _loop: asyncio.AbstractEventLoop | None = None
 
@@ -200,21 +199,22 @@ class LocalRunner:
             try:
                 event = self._server.events.get(timeout=0.1)
             except queue.Empty:
-                self._idle.set()
                 continue
-            self._idle.clear()
-            self.deliver(event)
+            try:
+                self.deliver(event)
+            finally:
+                self._server.events.task_done()
 
     def drain(self, timeout: float = 30.0) -> None:
         """Wait until every event the emulator emitted so far has been delivered and handled."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             pending = self.admin("GET", "/_emulator/events", params={"eventType": "none"}).json()["delivery"]["pending"]
-            if pending == 0 and self._server is not None and self._server.events.empty():
-                self._idle.clear()
-                if self._idle.wait(1.0) and self._server.events.empty():
-                    return
-            time.sleep(0.05)
+            # The emulator counts a batch as delivered once the sink queued it; the queue counts it done
+            # once the function returned: both at zero means every event so far was handled.
+            if pending == 0 and (self._server is None or self._server.events.unfinished_tasks == 0):
+                return
+            time.sleep(0.01)
         raise TimeoutError("events were still being delivered after the timeout")
 
     def stop(self) -> None:
