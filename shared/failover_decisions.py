@@ -271,3 +271,49 @@ def reject(ctx: AppContext, decision_id: str, *, by: str, comment: str = "") -> 
     set_group(ctx, group.name, pending_decision=None)
     audit(ctx, group.name, "rejected", f"rejected by {by}{': ' + comment if comment else ''}", decision=decision_id, by=by)
     return {"group": group.name, "decision": decision_id, "rejected": True}
+
+
+def healthy_since(signals: list[Signal], start: datetime) -> datetime | None:
+    """When the source side became healthy, or None while a member or the region is still down. Pure.
+
+    Healthy means: the newest signal of every VM is not "unavailable" and the newest region signal is
+    not an open incident. The clock starts at the later of ``start`` (the group was reprotected) and
+    the last recovery seen.
+    """
+    newest: dict[str, Signal] = {}
+    for signal in sorted(signals, key=lambda s: s.observed_at):
+        newest[signal.resource_id or f"region:{signal.region}"] = signal
+    if any(s.kind in (SignalKind.VM_UNAVAILABLE, SignalKind.REGION_INCIDENT) for s in newest.values()):
+        return None
+    recoveries = [s.observed_at for s in newest.values()]
+    return max([start, *recoveries])
+
+
+def auto_failback(ctx: AppContext) -> list[str]:
+    """Fail reprotected groups back once their source region has been healthy for the configured window.
+
+    Off unless ``PPGDR_AUTO_FAILBACK_MINUTES`` is set: failing back is a second disruption, so by default
+    a person decides when (``ppgdr failback GROUP``).
+    """
+    minutes = ctx.settings.auto_failback_minutes
+    if minutes <= 0:
+        return []
+    from shared.workflows import REPROTECTED, WorkflowRefused, start_failback
+
+    now = ctx.store.now()
+    started: list[str] = []
+    for group in groups_from_statuses(st.all_statuses(ctx.store)).values():
+        record = group_record(ctx, group.name)
+        if record.get("state") != REPROTECTED or not record.get("reprotected_at"):
+            continue
+        since = healthy_since(
+            _load_signals(ctx, group, now - timedelta(days=7)), datetime.fromisoformat(record["reprotected_at"])
+        )
+        if since is None or now - since < timedelta(minutes=minutes):
+            continue
+        try:
+            start_failback(ctx, group.name, reason=f"source region healthy for {minutes} minutes (PPGDR_AUTO_FAILBACK_MINUTES)")
+            started.append(group.name)
+        except WorkflowRefused as exc:
+            audit(ctx, group.name, "failback-refused", str(exc))
+    return started

@@ -497,10 +497,11 @@ def pulse(ctx: AppContext) -> PulseReport:
         report.finished.append((vm_id, entry.operation, outcome))
         _finish(ctx, entry, vm_id, outcome)
     report.refreshed = _refresh_replicating(ctx)
-    from shared.failover_decisions import reevaluate_recent
+    from shared.failover_decisions import auto_failback, reevaluate_recent
     from shared.workflows import advance_all
 
     report.decisions = [f"{o['group']}: {o['kind']}" for o in reevaluate_recent(ctx)]
+    report.decisions += [f"{group}: automatic failback started" for group in auto_failback(ctx)]
     report.workflow_notes = advance_all(ctx)
     return report
 

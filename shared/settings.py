@@ -113,6 +113,7 @@ class Settings:
     debounce_seconds: int = 300
     require_all_running: bool = False
     alert_rule_ids: tuple[str, ...] = ()
+    auto_failback_minutes: int = 0
     api_keys: tuple[str, ...] = ()
 
     @classmethod
@@ -166,6 +167,7 @@ class Settings:
             debounce_seconds=_debounce(get("PPGDR_DEBOUNCE_SECONDS")),
             require_all_running=_bool("PPGDR_REQUIRE_ALL_RUNNING", get("PPGDR_REQUIRE_ALL_RUNNING"), False),
             alert_rule_ids=tuple(r.lower() for r in _list(get("PPGDR_ALERT_RULE_IDS"))),
+            auto_failback_minutes=_int("PPGDR_AUTO_FAILBACK_MINUTES", get("PPGDR_AUTO_FAILBACK_MINUTES"), 0),
             api_keys=_list(get("PPGDR_API_KEYS")),
         )
 

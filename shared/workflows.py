@@ -888,7 +888,7 @@ def _phase_replicating(ctx: AppContext, wf: Workflow) -> None:
     wf.phase = DONE
     wf.finished = ctx.store.now().isoformat()
     if wf.kind == FAILOVER:
-        set_group(ctx, wf.group, state=REPROTECTED, active_region=wf.target_region)
+        set_group(ctx, wf.group, state=REPROTECTED, active_region=wf.target_region, reprotected_at=wf.finished)
         audit(
             ctx,
             wf.group,

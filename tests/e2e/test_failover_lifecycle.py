@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from datetime import timedelta
 
 from localdev import estate as est
 from localdev import outages
@@ -195,3 +196,23 @@ def test_commit_is_held_until_every_vm_runs_when_configured(seeded: Ppgdr, monke
     code, body = app.http("POST", "/api/groups/sap-ppg/commit")
     assert code == 202, body
     app.driver.settle(lambda: group_state(app) == wfl.REPROTECTED, label="after commit", max_rounds=80)
+
+
+def test_automatic_failback_after_the_source_region_is_healthy_for_the_window(seeded: Ppgdr, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    app = seeded
+    protect_sap(app)
+    wfl.start_failover(app.ctx, "sap-ppg", reason="test")
+    app.driver.settle(lambda: group_state(app) == wfl.REPROTECTED, label="failover", max_rounds=80)
+    monkeypatch.setattr(app.ctx, "settings", dataclasses.replace(app.ctx.settings, auto_failback_minutes=30))
+    # a source VM is still reported down: no failback however long we wait
+    app.runner.deliver(outages.health_event(E.vm("sap-db-1").id, "Unavailable", minutes_ago=0), "health_events")
+    real_clock = app.ctx.store._clock
+    monkeypatch.setattr(app.ctx.store, "_clock", lambda: real_clock() + timedelta(hours=2))
+    app.runner.fire_timer("pulse")
+    assert group_state(app) == wfl.REPROTECTED
+    # it recovers; 2 hours later the window has passed
+    app.runner.deliver(outages.health_event(E.vm("sap-db-1").id, "Available", minutes_ago=0), "health_events")
+    monkeypatch.setattr(app.ctx.store, "_clock", lambda: real_clock() + timedelta(hours=2))
+    app.runner.fire_timer("pulse")
+    assert group_state(app) == wfl.FAILING_BACK
+    assert any("healthy for 30 minutes" in a["message"] for a in wfl.audit_trail(app.ctx, "sap-ppg"))

@@ -576,3 +576,26 @@ def test_one_vms_signals_never_fail_over_a_group_of_three_or_more() -> None:
         decision = decide(view, signals, [], policy, NOW)
         assert decision.kind == DecisionKind.NONE, (trial, decision.reasons)
         assert len(decision.unavailable) <= 1
+
+
+def test_healthy_since_needs_every_member_and_the_region_recovered() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.failover_decisions import healthy_since
+    from shared.signals import Signal, SignalKind, SignalSource
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def sig(kind: SignalKind, vm: str | None, minutes: int, region: str | None = None) -> Signal:
+        when = start + timedelta(minutes=minutes)
+        return Signal(kind, SignalSource.RESOURCE_HEALTH_EVENT, vm, region, when, f"{vm}{kind}{minutes}")
+
+    assert healthy_since([], start) == start
+    down = [sig(SignalKind.VM_UNAVAILABLE, "/vm/a", 5)]
+    assert healthy_since(down, start) is None
+    back = [*down, sig(SignalKind.VM_AVAILABLE, "/vm/a", 20)]
+    assert healthy_since(back, start) == start + timedelta(minutes=20)
+    incident = [*back, sig(SignalKind.REGION_INCIDENT, None, 25, "westeurope")]
+    assert healthy_since(incident, start) is None
+    resolved = [*incident, sig(SignalKind.REGION_RESOLVED, None, 40, "westeurope")]
+    assert healthy_since(resolved, start) == start + timedelta(minutes=40)
