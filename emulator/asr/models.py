@@ -411,6 +411,16 @@ class ProtectedItem:
         )
 
 
+@dataclass(frozen=True)
+class BulkItemSpec:
+    """One item of a bulk seed that protects an existing VM (admin ``items/bulk`` with ``items``)."""
+
+    source_vm_id: str
+    name: str | None = None
+    recovery_ppg_id: str | None = None
+    recovery_rg_id: str | None = None
+
+
 @dataclass
 class TaskSpec:
     name: str
@@ -2764,8 +2774,17 @@ class AsrBackend:
         location: str = "westeurope",
         recovery_location: str = "northeurope",
         resource_group: str = "bulk-rg",
+        specs: Sequence[BulkItemSpec] | None = None,
     ) -> int:
-        """Protected A2A items without VMs behind them (for listing at scale); returns how many were added."""
+        """Protected A2A items (for listing at scale); returns how many were added.
+
+        Without ``specs`` the items have no VMs behind them (``{prefix}-{index}`` in ``resource_group``).
+        With ``specs`` (``count`` is then ignored) each item protects the given VM id, under the given
+        name, with the given recovery resource group and PPG: a benchmark can seed a vault in which every
+        existing VM is already protected the way a client would have asked for.
+        """
+        if specs is not None:
+            count = len(specs)
         if count < 0 or count > 200_000:
             raise ArmError(400, "InvalidParameter", "count must be between 0 and 200000.")
         for fname, loc in ((fabric, location), (recovery_fabric, recovery_location)):
@@ -2779,11 +2798,20 @@ class AsrBackend:
         recovery = vault.fabrics[recovery_fabric.lower()]
         now = self.clock.now()
         sub = vault.subscription
-        recovery_rg = f"/subscriptions/{sub}/resourceGroups/{resource_group}-asr"
+        default_recovery_rg = f"/subscriptions/{sub}/resourceGroups/{resource_group}-asr"
         added = 0
         for index in range(count):
-            name = f"{prefix}-{index:06d}"
-            vm = f"/subscriptions/{sub}/resourceGroups/{resource_group}/providers/Microsoft.Compute/virtualMachines/{name}"
+            spec = specs[index] if specs is not None else None
+            if spec is None:
+                name = vm_name = f"{prefix}-{index:06d}"
+                vm = f"/subscriptions/{sub}/resourceGroups/{resource_group}/providers/Microsoft.Compute/virtualMachines/{name}"
+                disk_rg, recovery_rg = resource_group, default_recovery_rg
+            else:
+                vm = spec.source_vm_id
+                vm_name = vm.rstrip("/").rsplit("/", 1)[-1]
+                name = spec.name or f"{prefix}-{index:06d}"
+                disk_rg = segment_after(vm, "resourceGroups") or resource_group
+                recovery_rg = spec.recovery_rg_id or f"/subscriptions/{sub}/resourceGroups/{disk_rg}-asr"
             item = ProtectedItem(
                 vault=vault,
                 name=name,
@@ -2794,13 +2822,14 @@ class AsrBackend:
                 recovery_container=recovery_container,
                 policy_id=self.policy_id(vault, policy),
                 source_vm_id=vm,
-                friendly_name=name,
+                friendly_name=vm_name,
                 primary_location=primary.location,
                 recovery_location=recovery.location,
                 recovery_rg_id=recovery_rg,
-                recovery_vm_name=name,
-                tfo_vm_name=f"{name}-test",
-                nic_names=[f"{name}-nic"],
+                recovery_ppg_id=spec.recovery_ppg_id if spec is not None else None,
+                recovery_vm_name=vm_name,
+                tfo_vm_name=f"{vm_name}-test",
+                nic_names=[f"{vm_name}-nic"],
                 phase=PROTECTED,
                 multi_vm_group_id=str(uuid.UUID(int=index + 1)),
                 lifecycle_id=str(uuid.UUID(int=(1 << 64) + index)),
@@ -2812,8 +2841,8 @@ class AsrBackend:
                 protected_since=now,
                 disks=[
                     Disk(
-                        f"/subscriptions/{sub}/resourceGroups/{resource_group}/providers/Microsoft.Compute/disks/{name}_OsDisk",
-                        f"{name}_OsDisk",
+                        f"/subscriptions/{sub}/resourceGroups/{disk_rg}/providers/Microsoft.Compute/disks/{vm_name}_OsDisk",
+                        f"{vm_name}_OsDisk",
                         "OperatingSystem",
                         127 << 30,
                         recovery_rg,

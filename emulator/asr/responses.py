@@ -7,7 +7,8 @@ done, then GETs the resource (PUT/PATCH) or the ``Location`` URL (POST actions).
 
 Admin routes under ``/_emulator/asr`` (:func:`build_admin_router`, included by the admin API) seed what
 the ARM API cannot create here (VMware/Hyper-V items
-whose enablement needs on-premises appliances, 10,000 items for listing at scale) and tune timings.
+whose enablement needs on-premises appliances, 10,000 items for listing at scale, optionally protecting
+given VMs into given recovery PPGs) and tune timings.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from emulator.asr.models import AsrBackend, Job, LazyBodies, ProtectedItem, Vault
+from emulator.asr.models import AsrBackend, BulkItemSpec, Job, LazyBodies, ProtectedItem, Vault
 from emulator.errors import ArmError
 from emulator.routing import ArmRequest, ArmResponse, Router, page
 
@@ -494,7 +495,8 @@ def _add_admin_routes(router: Router, asr: Callable[[], AsrBackend]) -> None:
         data = body(req)
         backend = asr()
         v = vault_of(data, create=True)
-        count = data.get("count")
+        specs = _bulk_specs(data.get("items"))
+        count = len(specs) if specs is not None else data.get("count")
         if not isinstance(count, int):
             raise ArmError(400, "InvalidParameter", "count must be an integer.")
         added = backend.bulk_seed(
@@ -508,6 +510,7 @@ def _add_admin_routes(router: Router, asr: Callable[[], AsrBackend]) -> None:
             location=str(data.get("location") or "westeurope"),
             recovery_location=str(data.get("recoveryLocation") or "northeurope"),
             resource_group=str(data.get("vmResourceGroup") or "bulk-rg"),
+            specs=specs,
         )
         return ArmResponse(200, {"added": added, "total": len(v.items)})
 
@@ -525,3 +528,29 @@ def _add_admin_routes(router: Router, asr: Callable[[], AsrBackend]) -> None:
         item.replication_health = str(health)
         item.health_errors = list(data.get("healthErrors") or [])
         return ArmResponse(200, backend.item_body(item))
+
+
+def _bulk_specs(raw: Any) -> list[BulkItemSpec] | None:
+    """``items`` of a bulk seed: ``[{sourceVmId, name?, recoveryProximityPlacementGroupId?, recoveryResourceGroupId?}]``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise ArmError(400, "InvalidParameter", "items must be a list of objects.")
+    specs: list[BulkItemSpec] = []
+    for index, entry in enumerate(raw):
+        vm_id = entry.get("sourceVmId") if isinstance(entry, dict) else None
+        if not isinstance(vm_id, str) or not vm_id.strip("/"):
+            raise ArmError(400, "InvalidParameter", f"items[{index}].sourceVmId (a VM resource id) is required.")
+        optional = {key: entry.get(key) for key in ("name", "recoveryProximityPlacementGroupId", "recoveryResourceGroupId")}
+        for key, value in optional.items():
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ArmError(400, "InvalidParameter", f"items[{index}].{key} must be a non-empty string.")
+        specs.append(
+            BulkItemSpec(
+                source_vm_id=vm_id,
+                name=optional["name"],
+                recovery_ppg_id=optional["recoveryProximityPlacementGroupId"],
+                recovery_rg_id=optional["recoveryResourceGroupId"],
+            )
+        )
+    return specs
