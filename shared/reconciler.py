@@ -118,15 +118,38 @@ def _open_operations(ctx: AppContext, vm_id: str) -> list[JournalEntry]:
 # --------------------------------------------------------------------------------------------- planning
 
 
-def _group_context(statuses: Iterable[st.VmStatus], group: str, vm: ObservedVm) -> tuple[int, tuple[str, ...]]:
-    members = {normalize_arm_id(vm.id)}
-    sizes = {vm.size}
-    for other in statuses:
-        if other.group and other.group.lower() == group.lower() and other.state != st.NOT_PROTECTED:
-            members.add(normalize_arm_id(other.vm_id))
-            if other.size:
-                sizes.add(other.size)
-    return len(members), tuple(sorted(sizes))
+@dataclass
+class EstateIndex:
+    """The stored statuses indexed once per reconcile: group members and sizes, sizes per source PPG.
+
+    Planning needs, for each VM, its group's size (the multi-VM limit) and the VM sizes of its group and
+    PPG (the target PPG's intent). Scanning every status for every VM is quadratic; this is built once.
+    """
+
+    members: dict[str, set[str]] = field(default_factory=dict)
+    group_sizes: dict[str, set[str]] = field(default_factory=dict)
+    ppg_sizes: dict[str, set[str]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, statuses: Iterable[st.VmStatus]) -> EstateIndex:
+        index = cls()
+        for status in statuses:
+            if status.source_ppg_id and status.size:
+                index.ppg_sizes.setdefault(normalize_arm_id(status.source_ppg_id), set()).add(status.size)
+            if status.group and status.state != st.NOT_PROTECTED:
+                key = status.group.lower()
+                index.members.setdefault(key, set()).add(normalize_arm_id(status.vm_id))
+                if status.size:
+                    index.group_sizes.setdefault(key, set()).add(status.size)
+        return index
+
+    def context(self, group: str, vm: ObservedVm) -> tuple[int, tuple[str, ...]]:
+        key = group.lower()
+        members = self.members.get(key, set()) | {normalize_arm_id(vm.id)}
+        sizes = self.group_sizes.get(key, set()) | {vm.size}
+        if vm.ppg_id:
+            sizes |= self.ppg_sizes.get(normalize_arm_id(vm.ppg_id), set())
+        return len(members), tuple(sorted(s for s in sizes if s))
 
 
 def plan_for(
@@ -136,7 +159,7 @@ def plan_for(
     rg_tags: dict[str, str] | None,
     item: ObservedItem | None,
     in_flight: str | None,
-    statuses: list[st.VmStatus],
+    index: EstateIndex,
     ppg_types: dict[str, str] | None = None,
 ) -> Action:
     tags = parse_tags(vm.tags, rg_tags) if vm is not None else None
@@ -146,10 +169,7 @@ def plan_for(
     if vm is not None and tags is not None and tags.intent is not None:
         from shared.tags import default_group
 
-        group = default_group(tags.intent, vm.ppg_name, vm.name)
-        same_ppg = [s for s in statuses if vm.ppg_id and normalize_arm_id(s.source_ppg_id) == normalize_arm_id(vm.ppg_id)]
-        members, sizes = _group_context(statuses, group, vm)
-        sizes = tuple(sorted(set(sizes) | {s.size for s in same_ppg if s.size}))
+        members, sizes = index.context(default_group(tags.intent, vm.ppg_name, vm.name), vm)
         if vm.ppg_id and ppg_types:
             ppg_type = ppg_types.get(normalize_arm_id(vm.ppg_id))
     return plan_vm(
@@ -322,7 +342,7 @@ def reconcile_vm(ctx: AppContext, vm_id: str, *, dry_run: bool = False) -> tuple
     item = _find_item_for(ctx, vm, stored)
     open_ops = _open_operations(ctx, vm_id)
     in_flight = open_ops[0].operation if open_ops else None
-    action = plan_for(ctx, vm_id, vm, rg_tags, item, in_flight, st.all_statuses(ctx.store))
+    action = plan_for(ctx, vm_id, vm, rg_tags, item, in_flight, EstateIndex.build(st.all_statuses(ctx.store)))
     return action, _apply(ctx, action, vm, stored, dry_run=dry_run)
 
 
@@ -341,6 +361,8 @@ def _apply(ctx: AppContext, action: Action, vm: ObservedVm | None, stored: st.Vm
         note = f"{action.kind.value}: {new.reason}"
     elif stored is not None and stored.state != new.state:
         note = f"{stored.state} -> {new.state}"
+    if note is None and stored is not None and {**new.to_data(), "history": stored.history} == stored.to_data():
+        return new  # nothing changed: no read-modify-write at all (steady state costs no table request)
     st.save_status(ctx.store, new, note=note)
     return new
 
@@ -391,6 +413,7 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
         if listed.source_vm_id and listed.provider == A2A:
             items_by_vm[normalize_arm_id(listed.source_vm_id)] = listed
     statuses = st.all_statuses(ctx.store)
+    index = EstateIndex.build(statuses)
     stored_by_vm = {normalize_arm_id(s.vm_id): s for s in statuses}
     open_by_vm: dict[str, str] = {}
     for entry in ctx.store.journal_open():
@@ -426,7 +449,7 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
             stored = stored_by_vm.get(key)
             if item is None and stored is None and not _has_ppgdr_tags(vm.tags) and not _has_ppgdr_tags(tags_rg):
                 continue  # the common case: a VM ppg-dr has nothing to do with
-            action = plan_for(ctx, vm.id, vm, tags_rg, item, open_by_vm.get(key), statuses, ppg_types)
+            action = plan_for(ctx, vm.id, vm, tags_rg, item, open_by_vm.get(key), index, ppg_types)
             report.add(vm.name, action)
             _apply_counted(ctx, report, action, vm, stored, dry_run)
     # VMs ppg-dr managed that no longer exist: disable their replication.
@@ -434,7 +457,7 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
         if key in seen or key in locked or stored.subscription.lower() not in {s.lower() for s in ctx.settings.subscriptions}:
             continue
         item = items_by_vm.get(key)
-        action = plan_for(ctx, stored.vm_id, None, None, item, open_by_vm.get(key), statuses)
+        action = plan_for(ctx, stored.vm_id, None, None, item, open_by_vm.get(key), index)
         report.add(stored.vm_name or stored.vm_id, action)
         _apply_counted(ctx, report, action, None, stored, dry_run)
     return report
