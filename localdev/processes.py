@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -71,6 +72,7 @@ class Azurite:
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    owned_dir: Path | None = None
 
     @property
     def endpoint(self) -> str:
@@ -84,6 +86,8 @@ class Azurite:
 
     def stop(self) -> None:
         stop(self.process)
+        if self.owned_dir is not None:
+            shutil.rmtree(self.owned_dir, ignore_errors=True)
 
 
 def start_azurite(port: int | None = None, *, log_dir: Path | None = None, timeout: float = 30) -> Azurite:
@@ -91,7 +95,9 @@ def start_azurite(port: int | None = None, *, log_dir: Path | None = None, timeo
     if not AZURITE_TABLE.exists():
         raise FileNotFoundError(f"{AZURITE_TABLE} is missing: run 'make setup' (npm install) first")
     port = port or free_port()
-    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="ppgdr-azurite-"))
+    owned = None if log_dir else Path(tempfile.mkdtemp(prefix="ppgdr-azurite-"))
+    log_dir = log_dir or owned
+    assert log_dir is not None
     log_path = log_dir / "azurite.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(  # noqa: S603 - fixed local binary and arguments
@@ -116,7 +122,7 @@ def start_azurite(port: int | None = None, *, log_dir: Path | None = None, timeo
     except Exception:
         stop(process)
         raise
-    return Azurite(process, port, log_path)
+    return Azurite(process, port, log_path, owned)
 
 
 @dataclass
@@ -127,6 +133,7 @@ class Emulator:
     ready: dict[str, object]
     cert_dir: Path
     extra: dict[str, str] = field(default_factory=dict)
+    owns_cert_dir: bool = False
 
     @property
     def base_url(self) -> str:
@@ -138,6 +145,8 @@ class Emulator:
 
     def stop(self) -> None:
         stop(self.process)
+        if self.owns_cert_dir:
+            shutil.rmtree(self.cert_dir, ignore_errors=True)
 
 
 def start_emulator(
@@ -149,6 +158,7 @@ def start_emulator(
     log: IO[str] | None = None,
 ) -> Emulator:
     """Start ``python -m emulator serve`` on a free port and read its ready line."""
+    owns_cert_dir = cert_dir is None
     cert_dir = cert_dir or Path(tempfile.mkdtemp(prefix="ppgdr-emulator-"))
     args = [sys.executable, "-m", "emulator", "serve", "--port", "0", "--identity-port", "0", "--cert-dir", str(cert_dir)]
     if clock_speed is not None:
@@ -178,7 +188,7 @@ def start_emulator(
         if isinstance(ready, dict) and ready.get("ready"):
             # Keep draining stdout so a chatty emulator can never block on a full pipe.
             threading.Thread(target=_drain, args=(process.stdout, log), daemon=True).start()
-            return Emulator(process, ready, cert_dir)
+            return Emulator(process, ready, cert_dir, owns_cert_dir=owns_cert_dir)
     stop(process)
     raise TimeoutError("the emulator did not report ready in time")
 
