@@ -259,3 +259,28 @@ def test_status_through_the_http_function(seeded: Ppgdr) -> None:
     assert code == 401
     code, _ = app.http("GET", "/api/status", key="wrong")
     assert code == 401
+
+
+def test_replication_health_and_errors_are_stored_and_shown(seeded: Ppgdr) -> None:
+    app = seeded
+    app.driver.tag(E.vm("trade-cache-1").id, {"ppgdr-protect": "true"})
+    app.driver.settle(lambda: app.driver.states().get("trade-cache-1") == "protected", label="protect")
+    vault = app.ctx.clients.vault()
+    app.runner.admin(
+        "POST",
+        "/_emulator/asr/items/health",
+        json={
+            "subscriptionId": vault.subscription,
+            "resourceGroup": vault.resource_group,
+            "vault": vault.name,
+            "itemId": _item(app, "trade-cache-1").id,
+            "replicationHealth": "Critical",
+            "healthErrors": [{"errorCode": "150039", "errorMessage": "Replication is not progressing (RPO breached)"}],
+        },
+    )
+    app.runner.fire_timer("reconcile")
+    status = app.driver.statuses()["trade-cache-1"]
+    assert status.replication_health == "Critical"
+    assert status.health_errors == ["Replication is not progressing (RPO breached)"]
+    code, body = app.http("GET", "/api/status", params={"vm": E.vm("trade-cache-1").id})
+    assert code == 200 and body["replication_health"] == "Critical"
