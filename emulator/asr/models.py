@@ -1751,23 +1751,57 @@ class AsrBackend:
                 for i in items
             ],
         }
-        job = self._start_job(
+        return self._start_items_job(
             vault,
             scenario,
-            target_id=target.id,
+            target=target,
+            plan=plan,
+            items=items,
             target_name=target.name if plan else items[0].friendly_name,
-            target_type="RecoveryPlan" if plan else "ProtectionEntity",
             duration_s=duration,
             tasks=tasks,
             on_complete=complete,
             on_failed=failed,
+            custom=custom,
+            now=now,
+        )
+
+    def _start_items_job(
+        self,
+        vault: Vault,
+        scenario: str,
+        *,
+        target: ProtectedItem | RecoveryPlan,
+        plan: RecoveryPlan | None,
+        items: list[ProtectedItem],
+        target_name: str,
+        duration_s: float,
+        tasks: list[TaskSpec],
+        on_complete: Callable[[Job], None],
+        on_failed: Callable[[], None],
+        custom: dict[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> Job:
+        """One job over items (an item's own operation or a recovery plan's): start it, and mark every item
+        and the plan as running that scenario, as ASR's ``currentScenario`` shows."""
+        job = self._start_job(
+            vault,
+            scenario,
+            target_id=target.id,
+            target_name=target_name,
+            target_type="RecoveryPlan" if plan else "ProtectionEntity",
+            duration_s=duration_s,
+            tasks=tasks,
+            on_complete=on_complete,
+            on_failed=on_failed,
             result=(lambda: self.plan_body(plan)) if plan else (lambda: self._item_result(items[0])),
             custom=custom,
         )
+        stamp = now or self.clock.now()
         for item in items:
-            item.scenario = (scenario, job.id, now)
+            item.scenario = (scenario, job.id, stamp)
         if plan is not None:
-            plan.scenario = (scenario, job.id, now)
+            plan.scenario = (scenario, job.id, stamp)
         return job
 
     def _item_result(self, item: ProtectedItem) -> dict[str, Any] | None:
@@ -1917,24 +1951,18 @@ class AsrBackend:
                     item.phase = FAILOVER_PENDING_COMMIT
                     item.scenario = None
 
-        job = self._start_job(
+        return self._start_items_job(
             vault,
             "CommitFailover",
-            target_id=target.id,
+            target=target,
+            plan=plan,
+            items=items,
             target_name=target.name,
-            target_type="RecoveryPlan" if plan else "ProtectionEntity",
             duration_s=self.timings.commit_s,
             tasks=[TaskSpec(f"CommitFailoverTask-{i.name}", f"Commit the failover of {i.friendly_name}") for i in items],
             on_complete=complete,
             on_failed=failed,
-            result=(lambda: self.plan_body(plan)) if plan else (lambda: self._item_result(items[0])),
         )
-        now = self.clock.now()
-        for item in items:
-            item.scenario = ("CommitFailover", job.id, now)
-        if plan is not None:
-            plan.scenario = ("CommitFailover", job.id, now)
-        return job
 
     def switch_protection(self, vault: Vault, fabric: str, container: str, body: dict[str, Any]) -> Job:
         self.tick()
@@ -2155,25 +2183,19 @@ class AsrBackend:
                 for i in items
             ],
         }
-        job = self._start_job(
+        return self._start_items_job(
             vault,
             "TestFailover",
-            target_id=target.id,
+            target=target,
+            plan=plan,
+            items=items,
             target_name=target.name,
-            target_type="RecoveryPlan" if plan else "ProtectionEntity",
             duration_s=self.timings.test_failover_s + (self.timings.plan_per_item_s * len(items) if plan else 0),
             tasks=tasks,
             on_complete=complete,
             on_failed=failed,
-            result=(lambda: self.plan_body(plan)) if plan else (lambda: self._item_result(items[0])),
             custom=custom,
         )
-        now = self.clock.now()
-        for item in items:
-            item.scenario = ("TestFailover", job.id, now)
-        if plan is not None:
-            plan.scenario = ("TestFailover", job.id, now)
-        return job
 
     def test_failover_cleanup(self, vault: Vault, fabric: str, container: str, name: str, body: dict[str, Any]) -> Job:
         item = self.item(vault, fabric, container, name)
@@ -2201,24 +2223,18 @@ class AsrBackend:
                 if item.tfo == TFO_CLEANING:
                     item.tfo = TFO_WAITING
 
-        job = self._start_job(
+        return self._start_items_job(
             vault,
             "TestFailoverCleanup",
-            target_id=target.id,
+            target=target,
+            plan=plan,
+            items=items,
             target_name=target.name,
-            target_type="RecoveryPlan" if plan else "ProtectionEntity",
             duration_s=self.timings.test_failover_cleanup_s,
             tasks=[TaskSpec(f"TestFailoverCleanupTask-{i.name}", f"Delete test virtual machine {i.tfo_vm_name}") for i in items],
             on_complete=complete,
             on_failed=failed,
-            result=(lambda: self.plan_body(plan)) if plan else (lambda: self._item_result(items[0])),
         )
-        now = self.clock.now()
-        for item in items:
-            item.scenario = ("TestFailoverCleanup", job.id, now)
-        if plan is not None:
-            plan.scenario = ("TestFailoverCleanup", job.id, now)
-        return job
 
     # ----- disable / purge ------------------------------------------------------------------------------
 
