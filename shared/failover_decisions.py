@@ -166,21 +166,10 @@ def evaluate(ctx: AppContext, group: Group) -> dict[str, Any]:
     decision = decide(_view(ctx, group), signals, _recent_failovers(ctx, now), pol, now)
     record = group_record(ctx, group.name)
     outcome: dict[str, Any] = {"group": group.name, **_decision_data(decision)}
-    if decision.kind == DecisionKind.NONE:
-        # A pending approval stays until approved, rejected or too old (approval_allowed).
-        if record.get("last_decision") != decision.decision_id:
-            set_group(
-                ctx,
-                group.name,
-                last_decision=decision.decision_id,
-                last_decision_kind=decision.kind.value,
-                last_decision_reasons=list(decision.reasons),
-            )
-            audit(ctx, group.name, "decision", "; ".join(decision.reasons), decision=decision.decision_id, kind="none")
-        return outcome
     if record.get("last_decision") == decision.decision_id:
-        outcome["duplicate"] = True
-        return outcome  # same evidence as before: already recorded and acted on
+        if decision.kind != DecisionKind.NONE:
+            outcome["duplicate"] = True  # same evidence as before: already recorded and acted on
+        return outcome
     set_group(
         ctx,
         group.name,
@@ -188,6 +177,10 @@ def evaluate(ctx: AppContext, group: Group) -> dict[str, Any]:
         last_decision_kind=decision.kind.value,
         last_decision_reasons=list(decision.reasons),
     )
+    if decision.kind == DecisionKind.NONE:
+        # A pending approval stays until approved, rejected or too old (approval_allowed).
+        audit(ctx, group.name, "decision", "; ".join(decision.reasons), decision=decision.decision_id, kind="none")
+        return outcome
     reasons = "; ".join(decision.reasons)
     if decision.dry_run:
         audit(ctx, group.name, "decision-dry-run", f"{decision.kind.value}: {reasons}", decision=decision.decision_id)

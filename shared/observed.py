@@ -89,7 +89,8 @@ def text(value: Any) -> str | None:
     return str(getattr(value, "value", value))
 
 
-def _attr(obj: Any, *path: str) -> Any:
+def attr(obj: Any, *path: str) -> Any:
+    """``obj.a.b.c`` or None as soon as a link is missing (SDK models leave optional parts None)."""
     for name in path:
         if obj is None:
             return None
@@ -105,15 +106,15 @@ def vm_from_sdk(vm: Any) -> ObservedVm:
     storage = vm.storage_profile
     disks: list[ManagedDisk] = []
     unmanaged: list[str] = []
-    os_disk = _attr(storage, "os_disk")
-    all_disks = [(os_disk, True)] + [(d, False) for d in (_attr(storage, "data_disks") or [])]
+    os_disk = attr(storage, "os_disk")
+    all_disks = [(os_disk, True)] + [(d, False) for d in (attr(storage, "data_disks") or [])]
     for disk, is_os in all_disks:
         if disk is None:
             continue
-        managed = _attr(disk, "managed_disk")
+        managed = attr(disk, "managed_disk")
         if managed is not None and managed.id:
             disks.append(ManagedDisk(managed.id, text(managed.storage_account_type), is_os))
-        elif _attr(disk, "vhd", "uri"):
+        elif attr(disk, "vhd", "uri"):
             unmanaged.append(str(disk.name or disk.vhd.uri))
     return ObservedVm(
         id=vm.id,
@@ -121,13 +122,13 @@ def vm_from_sdk(vm: Any) -> ObservedVm:
         subscription=parsed.subscription,
         resource_group=parsed.resource_group,
         location=(vm.location or "").lower().replace(" ", ""),
-        size=text(_attr(vm, "hardware_profile", "vm_size")) or "",
+        size=text(attr(vm, "hardware_profile", "vm_size")) or "",
         zones=tuple(vm.zones or ()),
-        ppg_id=_attr(vm, "proximity_placement_group", "id"),
-        availability_set_id=_attr(vm, "availability_set", "id"),
+        ppg_id=attr(vm, "proximity_placement_group", "id"),
+        availability_set_id=attr(vm, "availability_set", "id"),
         disks=tuple(disks),
         unmanaged_disks=tuple(unmanaged),
-        scale_set_id=_attr(vm, "virtual_machine_scale_set", "id"),
+        scale_set_id=attr(vm, "virtual_machine_scale_set", "id"),
         tags=dict(vm.tags or {}),
     )
 
@@ -144,31 +145,31 @@ def _segment_after(resource_id: str, segment: str) -> str:
 def item_from_sdk(item: Any) -> ObservedItem:
     """Convert an ASR ``ReplicationProtectedItem`` (A2A, InMageRcm, HyperVReplicaAzure, ...)."""
     props = item.properties
-    details = _attr(props, "provider_specific_details")
-    provider = text(_attr(details, "instance_type") or _attr(props, "replication_provider")) or ""
-    errors = tuple(str(e.error_message or e.error_code or "unknown health error") for e in (_attr(props, "health_errors") or []))
-    recovery_ppg = _attr(details, "recovery_proximity_placement_group_id") or _attr(
+    details = attr(props, "provider_specific_details")
+    provider = text(attr(details, "instance_type") or attr(props, "replication_provider")) or ""
+    errors = tuple(str(e.error_message or e.error_code or "unknown health error") for e in (attr(props, "health_errors") or []))
+    recovery_ppg = attr(details, "recovery_proximity_placement_group_id") or attr(
         details, "target_proximity_placement_group_id"
     )
-    percent = _attr(details, "monitoring_percentage_completion")
+    percent = attr(details, "monitoring_percentage_completion")
     return ObservedItem(
         name=item.name,
         id=item.id,
         provider=provider,
         fabric_name=_segment_after(item.id, "replicationFabrics"),
         container_name=_segment_after(item.id, "replicationProtectionContainers"),
-        source_vm_id=_attr(details, "fabric_object_id"),
-        protection_state=text(_attr(props, "protection_state")),
-        protection_description=text(_attr(props, "protection_state_description")),
-        replication_health=text(_attr(props, "replication_health")),
+        source_vm_id=attr(details, "fabric_object_id"),
+        protection_state=text(attr(props, "protection_state")),
+        protection_description=text(attr(props, "protection_state_description")),
+        replication_health=text(attr(props, "replication_health")),
         health_errors=errors,
         recovery_ppg_id=recovery_ppg or None,
-        recovery_availability_set_id=_attr(details, "recovery_availability_set") or None,
-        recovery_zone=_attr(details, "recovery_availability_zone") or None,
-        recovery_resource_group_id=_attr(details, "recovery_azure_resource_group_id") or None,
-        active_location=text(_attr(props, "active_location")),
-        allowed_operations=tuple(str(text(op)) for op in (_attr(props, "allowed_operations") or ())),
+        recovery_availability_set_id=attr(details, "recovery_availability_set") or None,
+        recovery_zone=attr(details, "recovery_availability_zone") or None,
+        recovery_resource_group_id=attr(details, "recovery_azure_resource_group_id") or None,
+        active_location=text(attr(props, "active_location")),
+        allowed_operations=tuple(str(text(op)) for op in (attr(props, "allowed_operations") or ())),
         percent_complete=int(percent) if isinstance(percent, int | float) else None,
-        friendly_name=_attr(props, "friendly_name"),
-        recovery_vm_size=text(_attr(details, "recovery_azure_vm_size")),
+        friendly_name=attr(props, "friendly_name"),
+        recovery_vm_size=text(attr(details, "recovery_azure_vm_size")),
     )

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 from shared.context import AppContext
 from shared.keys import name_key, normalize_arm_id
-from shared.observed import ObservedItem, item_from_sdk, text
+from shared.observed import ObservedItem, attr, item_from_sdk, text
 from shared.planner import TargetPpgPlan
 from shared.resource_ids import PROXIMITY_PLACEMENT_GROUPS, compute_id, parse_resource_id, parse_typed_id
 from shared.store import FAILED, OPEN_STATUSES, RULES, StateStore
@@ -278,14 +278,6 @@ class OnPremItem:
         return self.friendly_name or self.name
 
 
-def _attr(obj: Any, *path: str) -> Any:
-    for name in path:
-        if obj is None:
-            return None
-        obj = getattr(obj, name, None)
-    return obj
-
-
 def _region(value: Any) -> str | None:
     """A region name from what ASR reports (``North Europe`` -> ``northeurope``); None when it is not one."""
     if not isinstance(value, str):
@@ -303,18 +295,18 @@ def onprem_item_from_sdk(item: Any) -> OnPremItem:
     """
     base = item_from_sdk(item)
     props = item.properties
-    details = _attr(props, "provider_specific_details")
+    details = attr(props, "provider_specific_details")
     if base.provider == INMAGE_RCM:
-        rg = _attr(details, "target_resource_group_id")
-        size = _attr(details, "target_vm_size")
-        network = _attr(details, "target_network_id")
-        region = _region(_attr(details, "target_location"))
+        rg = attr(details, "target_resource_group_id")
+        size = attr(details, "target_vm_size")
+        network = attr(details, "target_network_id")
+        region = _region(attr(details, "target_location"))
     else:
-        rg = _attr(details, "recovery_azure_resource_group_id")
-        size = _attr(details, "recovery_azure_vm_size")
-        network = _attr(details, "selected_recovery_azure_network_id")
+        rg = attr(details, "recovery_azure_resource_group_id")
+        size = attr(details, "recovery_azure_vm_size")
+        network = attr(details, "selected_recovery_azure_network_id")
         region = None
-    region = region or _region(_attr(props, "recovery_fabric_friendly_name")) or _region(getattr(item, "location", None))
+    region = region or _region(attr(props, "recovery_fabric_friendly_name")) or _region(getattr(item, "location", None))
     return OnPremItem(
         id=base.id,
         name=base.name,
@@ -326,7 +318,7 @@ def onprem_item_from_sdk(item: Any) -> OnPremItem:
         active_location=base.active_location,
         target_resource_group_id=rg or None,
         recovery_region=region,
-        recovery_ppg_id=_attr(details, "target_proximity_placement_group_id") or None,
+        recovery_ppg_id=attr(details, "target_proximity_placement_group_id") or None,
         recovery_vm_size=text(size) or None,
         recovery_network_id=network or None,
     )
