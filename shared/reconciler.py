@@ -460,6 +460,10 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
         action = plan_for(ctx, stored.vm_id, None, None, item, open_by_vm.get(key), index)
         report.add(stored.vm_name or stored.vm_id, action)
         _apply_counted(ctx, report, action, None, stored, dry_run)
+    if not dry_run:
+        from shared.recovery_plans import sync_all_plans
+
+        report.actions.extend(sync_all_plans(ctx))
     return report
 
 

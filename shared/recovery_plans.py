@@ -83,8 +83,14 @@ def _current_boot_groups(plan: Any) -> list[list[str]]:
     return [g for g in groups if g]
 
 
-def sync_plan(ctx: AppContext, group: Group, target_region: str) -> PlanSync:
-    """Create or update the group's plan when its membership or order changed; otherwise touch nothing."""
+_UNREAD = object()
+
+
+def sync_plan(ctx: AppContext, group: Group, target_region: str, existing: Any = _UNREAD) -> PlanSync:
+    """Create or update the group's plan when its membership or order changed; otherwise touch nothing.
+
+    ``existing`` is the plan as already listed (None: it does not exist); by default it is read here.
+    """
     from azure.mgmt.recoveryservicessiterecovery import models as m
 
     name = recovery_plan_name(group.name)
@@ -100,10 +106,11 @@ def sync_plan(ctx: AppContext, group: Group, target_region: str) -> PlanSync:
     vault = ctx.clients.vault()
     asr = ctx.clients.site_recovery(vault.subscription)
     desired = [[member.item_name.lower() for member in boot] for boot in boot_groups]
-    try:
-        existing = asr.replication_recovery_plans.get(*vault.args, name)
-    except ResourceNotFoundError:
-        existing = None
+    if existing is _UNREAD:
+        try:
+            existing = asr.replication_recovery_plans.get(*vault.args, name)
+        except ResourceNotFoundError:
+            existing = None
     if existing is not None and _current_boot_groups(existing) == desired:
         return PlanSync(name, in_plan, left, boot_groups=shape)
     groups = _groups_body(ctx, boot_groups)
@@ -136,3 +143,48 @@ def plan_exists(ctx: AppContext, name: str) -> bool:
 
 def same(a: str | None, b: str | None) -> bool:
     return normalize_arm_id(a or "") == normalize_arm_id(b or "")
+
+
+def sync_all_plans(ctx: AppContext) -> list[tuple[str, str, str]]:
+    """Keep every protected group's plan in step (reconcile timer): one list request when nothing changed.
+
+    Groups that are failing over or failed over are left alone (their plan is the workflow's). What each
+    group's plan holds, leaves out (members not protected yet) or cannot hold is kept on the group record
+    for ``ppgdr groups``; the record is written only when that changes.
+    """
+    from shared.groups import groups_from_statuses
+    from shared.status import all_statuses
+    from shared.workflows import PROTECTED as GROUP_PROTECTED
+    from shared.workflows import all_group_records, set_group
+
+    groups = groups_from_statuses(all_statuses(ctx.store))
+    if not groups or not ctx.settings.vault_id:
+        return []
+    vault = ctx.clients.vault()
+    listed = {
+        (p.name or "").lower(): p
+        for p in ctx.clients.site_recovery(vault.subscription).replication_recovery_plans.list(*vault.args)
+    }
+    records = {data.get("name", "").lower(): data for data in all_group_records(ctx).values()}
+    changes: list[tuple[str, str, str]] = []
+    for key, group in groups.items():
+        record = records.get(key, {})
+        if record.get("state", GROUP_PROTECTED) != GROUP_PROTECTED:
+            continue
+        target = ctx.settings.target_region(group.source_region)
+        if target is None:
+            continue
+        name = recovery_plan_name(group.name)
+        result = sync_plan(ctx, group, target, existing=listed.get(name.lower()))
+        summary = {
+            "plan": name,
+            "plan_members": list(result.in_plan),
+            "plan_left_out": list(result.left_out),
+            "plan_problem": result.problem,
+            "boot_groups": [list(b) for b in result.boot_groups],
+        }
+        if any(record.get(k) != v for k, v in summary.items()):
+            set_group(ctx, group.name, **summary)
+        if result.job is not None or (result.problem is None and result.in_plan and name.lower() not in listed):
+            changes.append((group.name, "recovery-plan", f"plan {name} now holds {', '.join(result.in_plan)}"))
+    return changes

@@ -216,3 +216,27 @@ def test_automatic_failback_after_the_source_region_is_healthy_for_the_window(se
     app.runner.fire_timer("pulse")
     assert group_state(app) == wfl.FAILING_BACK
     assert any("healthy for 30 minutes" in a["message"] for a in wfl.audit_trail(app.ctx, "sap-ppg"))
+
+
+def test_reconcile_keeps_one_recovery_plan_per_group_in_step(seeded: Ppgdr) -> None:
+    app = seeded
+    protect_sap(app)  # fires the reconcile timer once protected
+    vault = app.ctx.clients.vault()
+    asr = app.ctx.clients.site_recovery(vault.subscription)
+    plan = asr.replication_recovery_plans.get(*vault.args, "ppgdr-sap-ppg")
+    boot = [
+        sorted(i.id.rsplit("/", 1)[-1].rsplit("-", 1)[0] for i in g.replication_protected_items)  # item = <vm>-<hash>
+        for g in plan.properties.groups
+        if getattr(g.group_type, "value", g.group_type) == "Boot"
+    ]
+    assert boot == [["sap-db-1"], ["sap-app-1", "sap-app-2"]]  # the M64s anchors the PPG: it boots first
+    record = wfl.group_record(app.ctx, "sap-ppg")
+    assert record["boot_groups"] == [["sap-db-1"], ["sap-app-1", "sap-app-2"]]
+    # unprotecting a member takes it out of the plan; nothing else changes
+    app.driver.tag(E.vm("sap-app-2").id, {"ppgdr-protect": "false"})
+    app.driver.settle(lambda: app.driver.states().get("sap-app-2") == "not-protected", label="unprotect")
+    app.runner.fire_timer("reconcile")
+    app.driver.settle(lambda: wfl.group_record(app.ctx, "sap-ppg")["plan_members"] == ["sap-db-1", "sap-app-1"], label="plan")
+    app.emulator.clear_requests()
+    app.runner.fire_timer("reconcile")
+    assert [r for r in app.emulator.requests() if r["method"] != "GET"] == []
