@@ -13,6 +13,7 @@ from typing import Any
 
 SUB = "6f1d3a52-8c4e-4f0b-9a57-2b1c7d9e4a10"
 ALERT_RULE = f"/subscriptions/{SUB}/resourceGroups/dr-ops/providers/Microsoft.Insights/metricAlerts/vm-availability"
+SERVICE_HEALTH_RULE = f"/subscriptions/{SUB}/resourceGroups/dr-ops/providers/microsoft.insights/activityLogAlerts/service-health"
 
 
 def _iso(moment: datetime) -> str:
@@ -101,4 +102,49 @@ def health_event(vm_id: str, state: str = "Unavailable", *, minutes_ago: float =
         "dataVersion": "1",
         "metadataVersion": "1",
         "eventTime": when,
+    }
+
+
+def service_health_incident(region_display_name: str, *, resolved: bool = False, minutes_ago: float = 10) -> dict[str, Any]:
+    """A Service Health activity-log alert for an incident in one region (``West Europe``)."""
+    when = _iso(datetime.now(UTC) - timedelta(minutes=minutes_ago))
+    return {
+        "schemaId": "azureMonitorCommonAlertSchema",
+        "data": {
+            "essentials": {
+                "alertId": f"/subscriptions/{SUB}/providers/Microsoft.AlertsManagement/alerts/{uuid.uuid4()}",
+                "alertRule": "service-health-compute",
+                "alertRuleId": SERVICE_HEALTH_RULE,
+                "severity": "Sev1",
+                "signalType": "ActivityLog",
+                "monitorCondition": "Resolved" if resolved else "Fired",
+                "monitoringService": "ServiceHealth",
+                "alertTargetIDs": [f"/subscriptions/{SUB}"],
+                "originAlertId": str(uuid.uuid4()),
+                "firedDateTime": when,
+                "description": "Service Health incident",
+                "essentialsVersion": "1.0",
+                "alertContextVersion": "1.0",
+            },
+            "alertContext": {
+                "channels": "Admin",
+                "eventSource": "ServiceHealth",
+                "eventTimestamp": when,
+                "level": "Warning",
+                "operationName": "Microsoft.ServiceHealth/incident/action",
+                "properties": {
+                    "title": "Virtual Machines - Connectivity issues",
+                    "service": "Virtual Machines",
+                    "region": region_display_name,
+                    "incidentType": "Incident",
+                    "trackingId": "XK2L-9TZ",
+                    "impactStartTime": when,
+                    "impactedServices": [
+                        {"ImpactedRegions": [{"RegionName": region_display_name}], "ServiceName": "Virtual Machines"}
+                    ],
+                    "stage": "Resolved" if resolved else "Active",
+                },
+                "status": "Resolved" if resolved else "Active",
+            },
+        },
     }

@@ -240,3 +240,23 @@ def test_reconcile_keeps_one_recovery_plan_per_group_in_step(seeded: Ppgdr) -> N
     app.emulator.clear_requests()
     app.runner.fire_timer("reconcile")
     assert [r for r in app.emulator.requests() if r["method"] != "GET"] == []
+
+
+def test_service_health_incident_for_the_source_region_counts_as_quorum_and_the_cap_holds_auto(seeded: Ppgdr) -> None:
+    app = seeded
+    app.driver.tag(SAP_RG, {"ppgdr-protect": "true", "ppgdr-failover": "auto"})
+    for name in ("trade-engine-1", "trade-cache-1"):
+        app.driver.tag(E.vm(name).id, {"ppgdr-protect": "true", "ppgdr-failover": "auto"})
+    everyone = SAP | {"trade-engine-1", "trade-cache-1"}
+    app.driver.settle(lambda: all(app.driver.states().get(n) == "protected" for n in everyone), label="protect all")
+    app.runner.fire_timer("reconcile")
+    # an incident elsewhere concerns no group
+    code, body = app.http("POST", "/api/alerts", body=outages.service_health_incident("East US"))
+    assert code == 202 and body["decisions"] == []
+    code, body = app.http("POST", "/api/alerts", body=outages.service_health_incident("West Europe"))
+    assert code == 202
+    kinds = {d["group"]: d["kind"] for d in body["decisions"]}
+    # both groups sit in westeurope and are in auto mode: the fleet cap (1 an hour) lets one go, holds the other
+    assert sorted(kinds.values()) == ["failover", "pending-approval"], kinds
+    held = next(d for d in body["decisions"] if d["kind"] == "pending-approval")
+    assert any("cap reached" in r for r in held["reasons"])
