@@ -260,3 +260,17 @@ def test_service_health_incident_for_the_source_region_counts_as_quorum_and_the_
     assert sorted(kinds.values()) == ["failover", "pending-approval"], kinds
     held = next(d for d in body["decisions"] if d["kind"] == "pending-approval")
     assert any("cap reached" in r for r in held["reasons"])
+
+
+def test_alerts_from_rules_outside_the_allow_list_are_refused(seeded: Ppgdr, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    app = seeded
+    protect_sap(app)
+    monkeypatch.setattr(app.ctx, "settings", dataclasses.replace(app.ctx.settings, alert_rule_ids=(outages.ALERT_RULE.lower(),)))
+    spoofed = outages.availability_alert([E.vm(n).id for n in SAP])
+    essentials = spoofed["data"]["essentials"]
+    essentials["alertRuleId"] = essentials["alertRuleId"].replace("vm-availability", "someone-elses-rule")
+    code, _ = app.http("POST", "/api/alerts", body=spoofed)
+    assert code == 403
+    assert wfl.group_record(app.ctx, "sap-ppg").get("last_decision") is None
+    code, body = app.http("POST", "/api/alerts", body=outages.availability_alert([E.vm(n).id for n in SAP]))
+    assert code == 202 and body["decisions"][0]["kind"] == "pending-approval"
