@@ -522,7 +522,10 @@ def pulse(ctx: AppContext) -> PulseReport:
             outcome = SUCCEEDED if state == "Succeeded" else FAILED
             ctx.store.journal_set(entry.scope, entry.key, outcome, {"state": state, "errors": errors})
         report.finished.append((vm_id, entry.operation, outcome))
-        _finish(ctx, entry, vm_id, outcome)
+        try:
+            _finish(ctx, entry, vm_id, outcome)
+        except HttpResponseError as exc:  # the outcome is recorded; the next reconcile takes the next step
+            log.warning("after %s for %s: %s", entry.operation, vm_id, exc.message, extra={"vm": vm_id})
     report.refreshed = _refresh_replicating(ctx)
     from shared.failover_decisions import auto_failback, reevaluate_recent
     from shared.workflows import advance_all

@@ -356,6 +356,15 @@ def advance_all(ctx: AppContext) -> list[str]:
             continue
         try:
             notes.extend(advance(ctx, wf))
+        except Exception:  # one group's failure must not stall the others; the next pulse retries it
+            log.exception(
+                "group %s: %s step %s failed; retrying on the next pulse",
+                wf.group,
+                wf.kind,
+                wf.phase,
+                extra={"group": wf.group, "step": wf.phase},
+            )
+            notes.append(f"{wf.group}: {wf.phase} failed (retried on the next pulse)")
         finally:
             ctx.store.release_lease(lease)
     return notes
