@@ -200,6 +200,7 @@ var ppgdrSettings = {
   PPGDR_TEST_NETWORK_IDS: testNetworkIds
   PPGDR_API_KEYS: apiKeyDigests
   PPGDR_SUBSCRIPTIONS: join(monitoredSubscriptionIds, ',')
+  PPGDR_RESOURCE_GROUPS: join(sourceResourceGroupIds, ',')
   PPGDR_FAILOVER_MODE: failoverMode
   PPGDR_MAX_FAILOVERS_PER_HOUR: string(maxFailoversPerHour)
   PPGDR_DRY_RUN: dryRun ? 'true' : 'false'

@@ -424,16 +424,9 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
 
     locked = locked_vm_ids(ctx)
     seen: set[str] = set()
-    for subscription in ctx.settings.subscriptions:
-        resources = ctx.clients.resources(subscription)
-        rg_tags = {(g.name or "").lower(): dict(g.tags or {}) for g in resources.resource_groups.list()}
-        compute = ctx.clients.compute(subscription)
-        ppg_types = {
-            normalize_arm_id(p.id or ""): text(p.properties.proximity_placement_group_type if p.properties else None)
-            or "Standard"
-            for p in compute.proximity_placement_groups.list_by_subscription()
-        }
-        for sdk_vm in compute.virtual_machines.list_all():
+    for scope in _scopes(ctx):
+        rg_tags, ppg_types = scope.rg_tags, scope.ppg_types
+        for sdk_vm in scope.vms:
             report.vms_seen += 1
             try:
                 vm = vm_from_sdk(sdk_vm)
@@ -454,7 +447,7 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
             _apply_counted(ctx, report, action, vm, stored, dry_run)
     # VMs ppg-dr managed that no longer exist: disable their replication.
     for key, stored in stored_by_vm.items():
-        if key in seen or key in locked or stored.subscription.lower() not in {s.lower() for s in ctx.settings.subscriptions}:
+        if key in seen or key in locked or not _in_scope(ctx, stored):
             continue
         item = items_by_vm.get(key)
         action = plan_for(ctx, stored.vm_id, None, None, item, open_by_vm.get(key), index)
@@ -465,6 +458,57 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
 
         report.actions.extend(sync_all_plans(ctx))
     return report
+
+
+@dataclass
+class _Scope:
+    """One listing unit of the estate: a subscription, or one configured resource group."""
+
+    rg_tags: dict[str, dict[str, str]]
+    ppg_types: dict[str, str]
+    vms: Iterable[Any]
+
+
+def _ppg_types(ppgs: Iterable[Any]) -> dict[str, str]:
+    return {
+        normalize_arm_id(p.id or ""): text(p.properties.proximity_placement_group_type if p.properties else None) or "Standard"
+        for p in ppgs
+    }
+
+
+def _scopes(ctx: AppContext) -> Iterable[_Scope]:
+    """What the reconcile lists: per configured resource group (``PPGDR_RESOURCE_GROUPS``: least privilege,
+    one page each) or per subscription (``PPGDR_SUBSCRIPTIONS``: fewest requests, needs subscription read)."""
+    if ctx.settings.resource_groups:
+        for group_id in ctx.settings.resource_groups:
+            parts = group_id.strip("/").split("/")
+            subscription, name = parts[1], parts[3]
+            try:
+                group = ctx.clients.resources(subscription).resource_groups.get(name)
+            except ResourceNotFoundError:
+                continue
+            compute = ctx.clients.compute(subscription)
+            yield _Scope(
+                {name.lower(): dict(group.tags or {})},
+                _ppg_types(compute.proximity_placement_groups.list_by_resource_group(name)),
+                compute.virtual_machines.list(name),
+            )
+        return
+    for subscription in ctx.settings.subscriptions:
+        compute = ctx.clients.compute(subscription)
+        yield _Scope(
+            {(g.name or "").lower(): dict(g.tags or {}) for g in ctx.clients.resources(subscription).resource_groups.list()},
+            _ppg_types(compute.proximity_placement_groups.list_by_subscription()),
+            compute.virtual_machines.list_all(),
+        )
+
+
+def _in_scope(ctx: AppContext, stored: st.VmStatus) -> bool:
+    """Whether the reconcile lists the place a stored VM lived in (so its absence means it was deleted)."""
+    if ctx.settings.resource_groups:
+        wanted = {g.strip("/").lower() for g in ctx.settings.resource_groups}
+        return f"subscriptions/{stored.subscription}/resourcegroups/{stored.resource_group}".lower() in wanted
+    return stored.subscription.lower() in {s.lower() for s in ctx.settings.subscriptions}
 
 
 def _apply_counted(

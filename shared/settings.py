@@ -67,6 +67,18 @@ def _fraction(name: str, raw: str | None, default: float) -> float:
     return value
 
 
+def _resource_groups(raw: str | None) -> tuple[str, ...]:
+    """Resource group ids; each must be ``/subscriptions/<id>/resourceGroups/<name>``."""
+    groups = _list(raw)
+    for group in groups:
+        parts = group.strip("/").split("/")
+        if len(parts) != 4 or parts[0].lower() != "subscriptions" or parts[2].lower() != "resourcegroups":
+            raise SettingsError(
+                f"PPGDR_RESOURCE_GROUPS: {group!r} is not a resource group id (/subscriptions/<id>/resourceGroups/<name>)"
+            )
+    return groups
+
+
 FLAP_WINDOW_SECONDS = 1800  # the decision engine's window; a debounce must fit inside it
 
 
@@ -96,6 +108,7 @@ class Settings:
     state_endpoint: str | None = None
     state_table_prefix: str = "ppgdr"
     subscriptions: tuple[str, ...] = ()
+    resource_groups: tuple[str, ...] = ()
     vault_id: str | None = None
     region_pairs: dict[str, str] = field(default_factory=dict)
     target_resource_group: str = DEFAULT_TARGET_RESOURCE_GROUP
@@ -138,6 +151,7 @@ class Settings:
             state_endpoint=get("PPGDR_STATE_ENDPOINT"),
             state_table_prefix=get("PPGDR_STATE_TABLE_PREFIX") or "ppgdr",
             subscriptions=_list(get("PPGDR_SUBSCRIPTIONS")),
+            resource_groups=_resource_groups(get("PPGDR_RESOURCE_GROUPS")),
             vault_id=get("PPGDR_VAULT_ID"),
             region_pairs=_pairs("PPGDR_REGION_PAIRS", get("PPGDR_REGION_PAIRS") or "", separator=":"),
             target_resource_group=get("PPGDR_TARGET_RESOURCE_GROUP") or DEFAULT_TARGET_RESOURCE_GROUP,

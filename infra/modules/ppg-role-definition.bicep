@@ -16,13 +16,14 @@ resource ppgOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: roleGuid
   properties: {
     roleName: roleName
-    description: 'ppg-dr: read proximity placement groups and create/update target proximity placement groups. No delete.'
+    description: 'ppg-dr: read proximity placement groups, create/update target proximity placement groups, and delete the ones it created (tagged managed-by=ppg-dr) once nothing uses them.'
     type: 'customRole'
     permissions: [
       {
         actions: [
           'Microsoft.Compute/proximityPlacementGroups/read'
           'Microsoft.Compute/proximityPlacementGroups/write'
+          'Microsoft.Compute/proximityPlacementGroups/delete'
         ]
         notActions: []
         dataActions: []

@@ -284,3 +284,22 @@ def test_replication_health_and_errors_are_stored_and_shown(seeded: Ppgdr) -> No
     assert status.health_errors == ["Replication is not progressing (RPO breached)"]
     code, body = app.http("GET", "/api/status", params={"vm": E.vm("trade-cache-1").id})
     assert code == 200 and body["replication_health"] == "Critical"
+
+
+def test_reconcile_per_resource_group_needs_no_subscription_wide_list(seeded: Ppgdr, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With PPGDR_RESOURCE_GROUPS (least privilege: roles on resource groups only), nothing lists a subscription."""
+    app = seeded
+    import dataclasses
+
+    scoped = dataclasses.replace(app.ctx.settings, resource_groups=(f"/subscriptions/{est.SUBSCRIPTION}/resourceGroups/trading",))
+    monkeypatch.setattr(app.ctx, "settings", scoped)
+    app.runner.admin("POST", "/_emulator/events/subscriber", json={"url": None})  # the event is lost
+    app.driver.tag(E.vm("trade-cache-1").id, {"ppgdr-protect": "true"})
+    app.driver.tag(SAP_RG, {"ppgdr-protect": "true"})  # outside the configured scope: not touched
+    app.emulator.clear_requests()
+    app.runner.fire_timer("reconcile")
+    app.driver.settle(lambda: app.driver.states().get("trade-cache-1") == "protected", label="repair")
+    assert "sap-db-1" not in app.driver.states()
+    paths = [r["path"].lower() for r in app.emulator.requests() if r["method"] == "GET"]
+    assert not any(p.endswith("/providers/microsoft.compute/virtualmachines") and "/resourcegroups/" not in p for p in paths)
+    assert not any(p.endswith("/resourcegroups") for p in paths)

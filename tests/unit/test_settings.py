@@ -61,3 +61,10 @@ def test_bad_values_name_the_setting(name: str, value: str, message: str) -> Non
 def test_state_must_be_configured_before_use() -> None:
     with pytest.raises(SettingsError, match="PPGDR_STATE_CONNECTION"):
         Settings.from_env({}).require_state()
+
+
+def test_resource_groups_must_be_resource_group_ids() -> None:
+    ok = Settings.from_env({"PPGDR_RESOURCE_GROUPS": "/subscriptions/s/resourceGroups/a, /subscriptions/s/resourceGroups/b"})
+    assert ok.resource_groups == ("/subscriptions/s/resourceGroups/a", "/subscriptions/s/resourceGroups/b")
+    with pytest.raises(SettingsError, match="PPGDR_RESOURCE_GROUPS"):
+        Settings.from_env({"PPGDR_RESOURCE_GROUPS": "/subscriptions/s/resourceGroups/a/providers/x/y/z"})
