@@ -124,6 +124,10 @@ def groups(as_json: bool) -> None:
             click.echo("  members: " + ", ".join(f"{m['vm']} [{m['size']}, {m['state']}]" for m in row["members"]))
             if row["boot_groups"]:
                 click.echo("  boot order: " + " -> ".join("+".join(b) for b in row["boot_groups"]))
+            if row["plan_left_out"]:
+                click.echo("  not in the recovery plan yet: " + ", ".join(row["plan_left_out"]))
+            if row["plan_problem"]:
+                click.echo(f"  PLAN: {row['plan_problem']}")
             if row["pending_decision"]:
                 pending = row["pending_decision"]
                 click.echo(f"  PENDING {pending['decision_id']}: {'; '.join(pending['reasons'])}")

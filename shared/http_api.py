@@ -136,6 +136,8 @@ def group_overview(ctx: AppContext) -> list[dict[str, Any]]:
                 "members": [{"vm": m.vm_name, "size": m.size, "state": m.state} for m in group.members],
                 "plan": record.get("plan"),
                 "boot_groups": record.get("boot_groups"),
+                "plan_left_out": record.get("plan_left_out") or [],
+                "plan_problem": record.get("plan_problem"),
                 "pending_decision": record.get("pending_decision"),
                 "last_decision": record.get("last_decision_reasons"),
                 "placement": record.get("placement"),
