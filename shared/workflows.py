@@ -16,6 +16,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -156,6 +157,16 @@ def locked_vm_ids(ctx: AppContext) -> dict[str, str]:
     return locked
 
 
+# The VM statuses read once per workflow step: a step consults them several times (members, group,
+# placement), and reading the whole table each time grows with the estate. Outside a step: read fresh.
+_step_statuses: ContextVar[list[st.VmStatus] | None] = ContextVar("ppgdr_step_statuses", default=None)
+
+
+def _statuses(ctx: AppContext) -> list[st.VmStatus]:
+    cached = _step_statuses.get()
+    return cached if cached is not None else st.all_statuses(ctx.store)
+
+
 # ------------------------------------------------------------------------------------------- starting
 
 
@@ -172,7 +183,7 @@ def group_lease(ctx: AppContext, group: str) -> Iterator[None]:
 
 
 def current_group(ctx: AppContext, name: str) -> Group:
-    groups = groups_from_statuses(st.all_statuses(ctx.store))
+    groups = groups_from_statuses(_statuses(ctx))
     found = groups.get(name.lower())
     if found is None:
         raise WorkflowRefused(f"there is no DR group named {name!r}; `ppgdr groups` lists them")
@@ -381,6 +392,7 @@ def advance(ctx: AppContext, wf: Workflow, *, max_steps: int = 8) -> list[str]:
                 break
             continue
         phase = wf.phase
+        token = _step_statuses.set(st.all_statuses(ctx.store))
         try:
             _PHASES[phase](ctx, wf)
         except WorkflowRefused as exc:
@@ -391,6 +403,8 @@ def advance(ctx: AppContext, wf: Workflow, *, max_steps: int = 8) -> list[str]:
             _block(
                 ctx, wf, f"Azure refused {phase}: {code}: {message}", "check the ASR job in the vault, then `ppgdr resume GROUP`"
             )
+        finally:
+            _step_statuses.reset(token)
         notes.append(f"{wf.group}: {phase} -> {wf.phase}")
         save_workflow(ctx, wf, f"{phase} -> {wf.phase}" if phase != wf.phase else None)
         if wf.phase == phase and not (wf.job or wf.jobs):
@@ -435,7 +449,7 @@ def _block(ctx: AppContext, wf: Workflow, error: str, suggestion: str, *, resume
 
 
 def _members(ctx: AppContext, wf: Workflow) -> list[st.VmStatus]:
-    return [s for s in st.all_statuses(ctx.store) if s.group.lower() == wf.group.lower() and s.item_name]
+    return [s for s in _statuses(ctx) if s.group.lower() == wf.group.lower() and s.item_name]
 
 
 def _asr(ctx: AppContext) -> tuple[Any, Any]:
