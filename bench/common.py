@@ -283,3 +283,30 @@ def machine() -> dict[str, str]:
         "cpus": str(os.cpu_count()),
         "cpu_model": model,
     }
+
+
+def seed_protected_items(runner: LocalRunner, items: list[dict[str, str]]) -> None:
+    """Bulk-seed A2A items (westeurope -> northeurope, the demo estate's vault) that are already protected.
+
+    ``items`` are ``{sourceVmId, name, recoveryProximityPlacementGroupId?, recoveryResourceGroupId?}``: what
+    ppg-dr would have enabled, so a benchmark starts from a protected steady state without minutes of
+    emulated initial replication.
+    """
+    from localdev import estate as est
+    from shared.vault import container_name, fabric_name
+
+    runner.admin(
+        "POST",
+        "/_emulator/asr/items/bulk",
+        json={
+            "subscriptionId": est.SUBSCRIPTION,
+            "resourceGroup": est.VAULT_RG,
+            "vault": est.VAULT_NAME,
+            "location": est.TARGET_REGION,
+            "fabric": fabric_name(est.SOURCE_REGION),
+            "container": container_name(est.SOURCE_REGION),
+            "recoveryFabric": fabric_name(est.TARGET_REGION),
+            "recoveryContainer": container_name(est.TARGET_REGION),
+            "items": items,
+        },
+    )

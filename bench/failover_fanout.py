@@ -57,6 +57,7 @@ from bench.common import (
     print_table,
     ratio,
     say,
+    seed_protected_items,
     write_json,
 )
 from localdev import estate as est
@@ -173,23 +174,7 @@ def build_groups(
 
 
 def seed_items(runner: LocalRunner, items: list[dict[str, str]]) -> None:
-    from shared.vault import container_name, fabric_name
-
-    runner.admin(
-        "POST",
-        "/_emulator/asr/items/bulk",
-        json={
-            "subscriptionId": SUBSCRIPTION,
-            "resourceGroup": est.VAULT_RG,
-            "vault": est.VAULT_NAME,
-            "location": TARGET,
-            "fabric": fabric_name(SOURCE),
-            "container": container_name(SOURCE),
-            "recoveryFabric": fabric_name(TARGET),
-            "recoveryContainer": container_name(TARGET),
-            "items": items,
-        },
-    )
+    seed_protected_items(runner, items)
 
 
 # --------------------------------------------------------------------------------------------- measuring

@@ -34,6 +34,7 @@ from bench.common import (
     print_table,
     ratio,
     say,
+    seed_protected_items,
     table_etags,
     write_json,
 )
@@ -82,7 +83,6 @@ def build_estate(runner: LocalRunner, clients: Any, ppgs: int, per_ppg: int) -> 
     from shared.planner import replicated_item_name
     from shared.resource_ids import compute_id
     from shared.tags import auto_target_ppg_name
-    from shared.vault import container_name, fabric_name
 
     resources = clients.resources(SUBSCRIPTION)
     compute = clients.compute(SUBSCRIPTION)
@@ -126,21 +126,7 @@ def build_estate(runner: LocalRunner, clients: Any, ppgs: int, per_ppg: int) -> 
                     "recoveryResourceGroupId": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{target_group}",
                 }
             )
-    runner.admin(
-        "POST",
-        "/_emulator/asr/items/bulk",
-        json={
-            "subscriptionId": SUBSCRIPTION,
-            "resourceGroup": est.VAULT_RG,
-            "vault": est.VAULT_NAME,
-            "location": TARGET,
-            "fabric": fabric_name(SOURCE),
-            "container": container_name(SOURCE),
-            "recoveryFabric": fabric_name(TARGET),
-            "recoveryContainer": container_name(TARGET),
-            "items": items,
-        },
-    )
+    seed_protected_items(runner, items)
     return vms
 
 
