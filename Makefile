@@ -4,8 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-AZURITE := node_modules/.bin/azurite-table
-AZURITE_VERSION := 3.35.0
+AZURITE := node_modules/.bin/azurite-table  # version pinned in package.json / package-lock.json
 
 .PHONY: demo test lint typecheck unit setup venv azurite clean
 
@@ -37,7 +36,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 azurite: $(AZURITE)
 
 $(AZURITE):
-	npm install --no-audit --no-fund --silent --no-save azurite@$(AZURITE_VERSION)
+	npm ci --no-audit --no-fund --silent
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
