@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-AZURITE := node_modules/.bin/azurite-table  # version pinned in package.json / package-lock.json
+# Azurite's version (3.35.0) is pinned in package.json and package-lock.json.
+AZURITE := node_modules/.bin/azurite-table
 
 .PHONY: demo test lint typecheck unit setup venv azurite clean
 
