@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # Azurite's version (3.35.0) is pinned in package.json and package-lock.json.
 AZURITE := node_modules/.bin/azurite-table
 
-.PHONY: demo test lint typecheck unit setup venv azurite clean
+.PHONY: demo test lint typecheck setup venv azurite clean
 
 demo: setup
 	$(PY) -m localdev.demo
