@@ -274,3 +274,84 @@ def test_alerts_from_rules_outside_the_allow_list_are_refused(seeded: Ppgdr, mon
     assert wfl.group_record(app.ctx, "sap-ppg").get("last_decision") is None
     code, body = app.http("POST", "/api/alerts", body=outages.availability_alert([E.vm(n).id for n in SAP]))
     assert code == 202 and body["decisions"][0]["kind"] == "pending-approval"
+
+
+def test_crashes_at_every_third_state_write_still_converge_without_double_sends(seeded: Ppgdr, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Chaos: the instance dies before every third workflow/group write, all the way through failover and failback."""
+    app = seeded
+    protect_sap(app)
+    calls = {"n": 0}
+
+    def flaky(real):  # type: ignore[no-untyped-def]
+        def write(*args, **kwargs):  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            if calls["n"] % 3 == 0:
+                raise Crash(f"instance died before write {calls['n']}")
+            return real(*args, **kwargs)
+
+        return write
+
+    monkeypatch.setattr(wfl, "save_workflow", flaky(wfl.save_workflow))
+    monkeypatch.setattr(wfl, "set_group", flaky(wfl.set_group))
+
+    def start(action):  # type: ignore[no-untyped-def]
+        for _ in range(5):  # the operator (or the decision) retries a command that died
+            try:
+                return action()
+            except Crash:
+                continue
+            except wfl.WorkflowRefused:
+                return None
+        raise AssertionError("the command never got through")
+
+    def drive(state: str) -> None:
+        for _ in range(120):
+            app.runner.drain()
+            if group_state(app) == state:
+                return
+            app.runner.advance(60)
+            with contextlib.suppress(Crash):
+                app.runner.fire_timer("pulse")
+        raise AssertionError(f"never reached {state}: {wfl.group_record(app.ctx, 'sap-ppg')}")
+
+    start(lambda: wfl.start_failover(app.ctx, "sap-ppg", reason="chaos"))
+    drive(wfl.REPROTECTED)
+    start(lambda: wfl.start_failback(app.ctx, "sap-ppg", reason="chaos"))
+    drive(wfl.PROTECTED)
+    posts = [r["path"].rsplit("/", 1)[-1] for r in app.emulator.requests() if r["method"] == "POST"]
+    assert posts.count("unplannedFailover") == 2  # one failover, one failback
+    assert posts.count("failoverCommit") == 2
+    assert posts.count("switchprotection") == 6  # three VMs, each direction once
+    assert calls["n"] > 20  # the chaos really happened, many times
+
+
+def test_mode_off_refuses_and_the_audit_says_why(seeded: Ppgdr) -> None:
+    app = seeded
+    app.driver.tag(SAP_RG, {"ppgdr-protect": "true", "ppgdr-failover": "off"})
+    app.driver.settle(lambda: all(app.driver.states().get(n) == "protected" for n in SAP), label="protect sap")
+    code, body = app.http("POST", "/api/alerts", body=outages.availability_alert([E.vm(n).id for n in SAP]))
+    assert code == 202 and body["decisions"][0]["kind"] == "refused"
+    assert group_state(app) == wfl.PROTECTED
+    assert any(a["event"] == "decision-refused" for a in wfl.audit_trail(app.ctx, "sap-ppg"))
+
+
+def test_a_flapping_vm_does_not_count_and_debounce_is_rechecked_by_the_pulse(seeded: Ppgdr, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    app = seeded
+    protect_sap(app)
+    db = E.vm("sap-db-1").id
+    for minutes in (25, 20, 15, 10):  # down, up, down, up ... four recoveries inside the 30-minute window
+        app.runner.deliver(outages.health_event(db, "Unavailable", minutes_ago=minutes + 2), "health_events")
+        app.runner.deliver(outages.health_event(db, "Available", minutes_ago=minutes), "health_events")
+    app.runner.deliver(outages.health_event(db, "Unavailable", minutes_ago=8), "health_events")
+    outcome = app.runner.deliver(outages.health_event(E.vm("sap-app-1").id, "Unavailable", minutes_ago=8), "health_events")
+    assert outcome == "sap-ppg: none"
+    reasons = " ".join(wfl.group_record(app.ctx, "sap-ppg")["last_decision_reasons"])
+    assert "flapping" in reasons and "sap-db-1" in reasons
+    # a fresh outage of the third VM is not counted until the debounce passed ...
+    app.runner.deliver(outages.health_event(E.vm("sap-app-2").id, "Unavailable", minutes_ago=1), "health_events")
+    assert not wfl.group_record(app.ctx, "sap-ppg").get("pending_decision")
+    # ... and the pulse decides again once it has, without any new signal
+    real_clock = app.ctx.store._clock
+    monkeypatch.setattr(app.ctx.store, "_clock", lambda: real_clock() + timedelta(minutes=6))
+    app.runner.fire_timer("pulse")
+    assert wfl.group_record(app.ctx, "sap-ppg").get("pending_decision") is not None
