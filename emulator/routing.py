@@ -11,9 +11,9 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 from urllib.parse import urlencode
 
 from emulator.errors import ArmError
@@ -113,6 +113,38 @@ class Router:
     def include(self, other: Router) -> None:
         for route in other._routes:
             self.add(route.method, route.template, route.handler)
+
+
+class LazyBodies(Sequence[dict[str, Any]]):
+    """A sequence that renders ARM bodies only for the slice a page needs (10,000 resources list fast).
+
+    ``render`` may return None for an object that no longer has a body; such objects are skipped.
+    """
+
+    def __init__(self, objects: Sequence[Any], render: Callable[[Any], dict[str, Any] | None]) -> None:
+        self._objects = objects
+        self._render = render
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | Sequence[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [b for b in (self._render(o) for o in self._objects[index]) if b is not None]
+        body = self._render(self._objects[index])
+        return body if body is not None else {}
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for obj in self._objects:
+            body = self._render(obj)
+            if body is not None:
+                yield body
 
 
 DEFAULT_PAGE_SIZE = 1000  # ARM list APIs return up to 1,000 items a page

@@ -31,10 +31,10 @@ import heapq
 import itertools
 import random
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, overload
+from typing import Any, Protocol
 
 from emulator.clock import Clock, iso
 from emulator.errors import ArmError
@@ -3294,30 +3294,3 @@ def _parse_time(value: str) -> datetime:
         raise ArmError(400, "InvalidFilter", f"'{value}' is not an ISO 8601 time.") from exc
 
 
-class LazyBodies(Sequence[dict[str, Any]]):
-    """A sequence that renders ARM bodies only for the slice a page needs (10,000 items list fast)."""
-
-    def __init__(self, objects: Sequence[Any], render: Callable[[Any], dict[str, Any] | None]) -> None:
-        self._objects = objects
-        self._render = render
-
-    def __len__(self) -> int:
-        return len(self._objects)
-
-    @overload
-    def __getitem__(self, index: int) -> dict[str, Any]: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[dict[str, Any]]: ...
-
-    def __getitem__(self, index: int | slice) -> dict[str, Any] | Sequence[dict[str, Any]]:
-        if isinstance(index, slice):
-            return [b for b in (self._render(o) for o in self._objects[index]) if b is not None]
-        body = self._render(self._objects[index])
-        return body if body is not None else {}
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        for obj in self._objects:
-            body = self._render(obj)
-            if body is not None:
-                yield body

@@ -17,9 +17,9 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from emulator.asr.models import AsrBackend, BulkItemSpec, Job, LazyBodies, ProtectedItem, Vault
+from emulator.asr.models import AsrBackend, BulkItemSpec, Job, ProtectedItem, Vault
 from emulator.errors import ArmError
-from emulator.routing import ArmRequest, ArmResponse, Router, page
+from emulator.routing import ArmRequest, ArmResponse, LazyBodies, Router, page
 
 if TYPE_CHECKING:
     from emulator.state import Emulator

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any
 
 from emulator.arm import key, normalise_location, parse_id, resource_id, same_location
 from emulator.clock import Clock, iso
@@ -22,6 +22,7 @@ from emulator.compute.placement import PlacementStore, in_scope
 from emulator.errors import ArmError
 from emulator.events import ACTION, DELETE, WRITE, EventEmitter
 from emulator.operations import FAILED, Operation, Operations
+from emulator.routing import LazyBodies
 
 VM_TYPE = "Microsoft.Compute/virtualMachines"
 
@@ -77,31 +78,6 @@ class Vm:
     def ref(self, name: str) -> str | None:
         ref = self.props.get(name)
         return str(ref["id"]) if isinstance(ref, dict) and ref.get("id") else None
-
-
-class _RenderedList(Sequence[dict[str, Any]]):
-    """A list whose items are rendered only when a page slices them (10,000 VMs, 100 per page)."""
-
-    def __init__(self, items: list[Vm], render: Callable[[Vm], dict[str, Any]]) -> None:
-        self._items = items
-        self._render = render
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @overload
-    def __getitem__(self, index: int) -> dict[str, Any]: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[dict[str, Any]]: ...
-
-    def __getitem__(self, index: int | slice) -> dict[str, Any] | Sequence[dict[str, Any]]:
-        if isinstance(index, slice):
-            return [self._render(vm) for vm in self._items[index]]
-        return self._render(self._items[index])
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return (self._render(vm) for vm in self._items)
 
 
 class ComputeBackend:
@@ -592,7 +568,7 @@ class ComputeBackend:
         chosen = [
             vm for vm in self.vms.values() if vm.subscription.lower() == sub and (rg is None or vm.resource_group.lower() == rg)
         ]
-        return _RenderedList(chosen, lambda vm: self.render_vm(vm, instance_view=instance_view))
+        return LazyBodies(chosen, lambda vm: self.render_vm(vm, instance_view=instance_view))
 
     def render_vm(self, vm: Vm, *, instance_view: bool = False) -> dict[str, Any]:
         body = copy.deepcopy(vm.body)

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from emulator.asr.models import MULTI_VM_GROUP_LIMIT, LazyBodies, parse_filter
+from emulator.asr.models import MULTI_VM_GROUP_LIMIT, parse_filter
 from emulator.errors import ArmError
-from emulator.routing import ArmRequest, page
+from emulator.routing import ArmRequest, LazyBodies, page
 from tests.emulator.asr_world import SOURCE_RG, SUB, TARGET_RG, World, make_world, rid
 
 
