@@ -21,15 +21,7 @@ def resource_events(event: func.EventGridEvent) -> str:
     except ValueError:
         data = None
     hint = classify_resource_event(event.id, event.event_type, event.subject, data)
-    if not hint.actionable:
-        # Rejected and ignored events never touch storage or Azure.
-        return handle_resource_hint_offline(hint.kind.value, hint.reason, hint.event_id)
-    outcome = handle_resource_hint(get_context(), hint)
-    log.info("resource event %s: %s", event.id, outcome, extra={"step": "event", "event_id": event.id})
+    outcome = handle_resource_hint(get_context(), hint)  # rejected and ignored events touch neither storage nor Azure
+    if hint.actionable:  # ignored ones (most of a busy subscription) are logged at debug level only
+        log.info("resource event %s: %s", event.id, outcome, extra={"step": "event", "event_id": event.id})
     return outcome
-
-
-def handle_resource_hint_offline(kind: str, reason: str, event_id: str) -> str:
-    level = logging.WARNING if kind == "rejected" else logging.DEBUG
-    log.log(level, "%s resource event %s: %s", kind, event_id or "(no id)", reason, extra={"step": "event"})
-    return f"{kind}: {reason}"

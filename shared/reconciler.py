@@ -343,17 +343,20 @@ def reconcile_vm(ctx: AppContext, vm_id: str, *, dry_run: bool = False) -> tuple
     open_ops = _open_operations(ctx, vm_id)
     in_flight = open_ops[0].operation if open_ops else None
     action = plan_for(ctx, vm_id, vm, rg_tags, item, in_flight, EstateIndex.build(st.all_statuses(ctx.store)))
-    return action, _apply(ctx, action, vm, stored, dry_run=dry_run)
+    return action, _apply(ctx, action, vm, stored, dry_run=dry_run)[0]
 
 
-def _apply(ctx: AppContext, action: Action, vm: ObservedVm | None, stored: st.VmStatus | None, *, dry_run: bool) -> st.VmStatus:
+def _apply(
+    ctx: AppContext, action: Action, vm: ObservedVm | None, stored: st.VmStatus | None, *, dry_run: bool
+) -> tuple[st.VmStatus, bool]:
+    """Execute the action and record the VM's status; returns the status and whether it was written."""
     new = execute(ctx, action, vm, stored, dry_run=dry_run)
     if dry_run:
-        return new
+        return new, False
     if action.kind == ActionKind.NONE and action.item is None and (vm is None or stored is None):
         if stored is not None:
             st.delete_status(ctx.store, action.vm_id)
-        return new  # nothing ppg-dr manages: keep no record (and write nothing)
+        return new, stored is not None  # nothing ppg-dr manages: keep no record
     note = None
     if action.kind not in (ActionKind.NONE, ActionKind.OBSERVE) and (
         stored is None or stored.state != new.state or stored.reason != new.reason
@@ -362,9 +365,9 @@ def _apply(ctx: AppContext, action: Action, vm: ObservedVm | None, stored: st.Vm
     elif stored is not None and stored.state != new.state:
         note = f"{stored.state} -> {new.state}"
     if note is None and stored is not None and {**new.to_data(), "history": stored.history} == stored.to_data():
-        return new  # nothing changed: no read-modify-write at all (steady state costs no table request)
+        return new, False  # nothing changed: no read-modify-write at all (steady state costs no table request)
     st.save_status(ctx.store, new, note=note)
-    return new
+    return new, True
 
 
 def handle_resource_hint(ctx: AppContext, hint: ResourceHint) -> str:
@@ -514,14 +517,12 @@ def _in_scope(ctx: AppContext, stored: st.VmStatus) -> bool:
 def _apply_counted(
     ctx: AppContext, report: ReconcileReport, action: Action, vm: ObservedVm | None, stored: st.VmStatus | None, dry_run: bool
 ) -> None:
-    before = stored.to_data() if stored else None
     try:
-        new = _apply(ctx, action, vm, stored, dry_run=dry_run)
+        _, wrote = _apply(ctx, action, vm, stored, dry_run=dry_run)
     except HttpResponseError as exc:
         report.errors.append(f"{action.vm_id}: {exc.message}")
         return
-    if not dry_run and (before is None or {**new.to_data(), "history": before.get("history")} != before):
-        report.status_writes += 1
+    report.status_writes += wrote
 
 
 # ------------------------------------------------------------------------------------------------ pulse
