@@ -33,16 +33,3 @@ class ArmError(Exception):
         if self.details:
             error["details"] = self.details
         return {"error": error}
-
-
-def not_found(resource_type: str, name: str) -> ArmError:
-    """The 404 ARM returns for a missing resource."""
-    return ArmError(
-        404,
-        "ResourceNotFound",
-        f"The Resource '{resource_type}/{name}' was not found.",
-    )
-
-
-def bad_request(message: str, code: str = "InvalidParameter") -> ArmError:
-    return ArmError(400, code, message)

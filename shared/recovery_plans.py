@@ -17,7 +17,6 @@ from azure.core.exceptions import ResourceNotFoundError
 from shared.azure_clients import start_operation
 from shared.context import AppContext
 from shared.groups import Group, Member, placement_order, plan_limits_problem, recovery_plan_name
-from shared.keys import normalize_arm_id
 from shared.status import PROTECTED
 from shared.vault import fabric_name
 
@@ -130,19 +129,6 @@ def sync_plan(ctx: AppContext, group: Group, target_region: str, existing: Any =
         started = start_operation(asr.replication_recovery_plans.begin_update, *vault.args, name, update)
         log.info("updated recovery plan %s for group %s: boot order %s", name, group.name, shape, extra={"group": group.name})
     return PlanSync(name, in_plan, left, job=None if started.completed else started.job_id, boot_groups=shape)
-
-
-def plan_exists(ctx: AppContext, name: str) -> bool:
-    vault = ctx.clients.vault()
-    try:
-        ctx.clients.site_recovery(vault.subscription).replication_recovery_plans.get(*vault.args, name)
-    except ResourceNotFoundError:
-        return False
-    return True
-
-
-def same(a: str | None, b: str | None) -> bool:
-    return normalize_arm_id(a or "") == normalize_arm_id(b or "")
 
 
 def sync_all_plans(ctx: AppContext) -> list[tuple[str, str, str]]:

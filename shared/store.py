@@ -332,10 +332,6 @@ class StateStore:
         assert record is not None
         return _journal(record, scope, key)
 
-    def journal_get(self, scope: str, key: str) -> JournalEntry | None:
-        record = self.get(JOURNAL, name_key(scope), encode_key(key))
-        return _journal(record, scope, key) if record else None
-
     def journal_open(self) -> list[JournalEntry]:
         """Entries whose outcome is unknown: what the pulse timer must advance."""
         where = " or ".join(f"status eq @s{i}" for i in range(len(OPEN_STATUSES)))

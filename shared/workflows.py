@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -953,7 +952,3 @@ _PHASES = {
     "reprotect": _phase_reprotect,
     "replicating": _phase_replicating,
 }
-
-
-def now_iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds")
