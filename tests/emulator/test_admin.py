@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
+from tests.data import data_path
 from tests.emulator.conftest import vm_body
 from tests.fixtures.emulator import EmulatorHandle
-
-EVENTGRID_FIXTURES = "shared/fixtures/eventgrid"
 
 
 class _Subscriber(BaseHTTPRequestHandler):
@@ -151,9 +150,7 @@ def test_request_log_filters_and_clear(fresh_emulator: EmulatorHandle, group: st
 
 
 def test_vm_events_match_the_event_grid_schema(fresh_emulator: EmulatorHandle, group: str) -> None:
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[3] / EVENTGRID_FIXTURES
+    root = data_path("eventgrid")
     client = fresh_emulator.compute_client()
     fresh_emulator.clear_events()
     client.virtual_machines.begin_create_or_update(group, "vm-ev", vm_body()).result()

@@ -7,15 +7,15 @@ response; the A2A item, its disks and the operation-status poll are compared wit
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.data import DATA
 from tests.emulator.conftest import vm_body
 from tests.fixtures.emulator import EmulatorHandle
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = DATA
 EXAMPLES = FIXTURES / "asr-rest-examples"
 RECORDING = FIXTURES / "recordings" / "dotnet-CreateA2AReplicationProtectedItem.json"
 API = {"api-version": "2025-08-01"}

@@ -1,4 +1,4 @@
-"""Responses keep the shapes of the published Compute REST examples (``shared/fixtures/compute-rest-examples``).
+"""Responses keep the shapes of the published Compute REST examples (``tests/data/compute-rest-examples``).
 
 Each test sends what the example sends (or the closest emulated equivalent) and compares the *key
 sets* of the raw JSON, recursively: every key of the example must be in the emulator's answer,
@@ -8,15 +8,15 @@ except the few documented as not emulated (VM extensions, VMSS migration info, p
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.data import data_path
 from tests.emulator.conftest import LOCATION, vm_body
 from tests.fixtures.emulator import EmulatorHandle
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "compute-rest-examples"
+EXAMPLES = data_path("compute-rest-examples")
 API = {"api-version": "2024-11-01"}
 
 #: Example keys the emulator does not produce, and why.

@@ -6,15 +6,15 @@ import copy
 import json
 import random
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.alerts import essentials_rule_id, parse_alert
 from shared.signals import Rejection, Signal, SignalKind, SignalSource
+from tests.data import data_path
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "alerts"
+FIXTURES = data_path("alerts")
 SUB = "6f1d3a52-8c4e-4f0b-9a57-2b1c7d9e4a10"
 VM = f"/subscriptions/{SUB}/resourceGroups/sap-prod/providers/Microsoft.Compute/virtualMachines/sap-db-1"
 VM2 = f"/Subscriptions/{SUB}/resourceGroups/sap-prod/providers/Microsoft.Compute/virtualMachines/sap-app-1"

@@ -6,15 +6,15 @@ import copy
 import json
 import random
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.health_events import AVAILABILITY_STATUS_CHANGED, RESOURCE_ANNOTATED, parse_health_event
 from shared.signals import Rejection, Signal, SignalKind, SignalSource
+from tests.data import data_path
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "eventgrid"
+FIXTURES = data_path("eventgrid")
 SUB = "6f1d3a52-8c4e-4f0b-9a57-2b1c7d9e4a10"
 VM = f"/subscriptions/{SUB}/resourceGroups/sap-prod/providers/Microsoft.Compute/virtualMachines/sap-db-1"
 EVENTGRID = "health-AvailabilityStatusChanged-EventGridSchema.json"

@@ -24,6 +24,7 @@ from shared.placement_rules import (
     refuse_hyperv_failback,
     update_input,
 )
+from tests.data import data_path
 
 SUB = "6f1d3a52-8c4e-4f0b-9a57-2b1c7d9e4a10"
 VAULT = f"/subscriptions/{SUB}/resourceGroups/dr-ops/providers/Microsoft.RecoveryServices/vaults/v"
@@ -372,9 +373,6 @@ def test_other_failbacks_are_not_refused_here() -> None:
 
 
 def test_the_documented_wording_is_the_reference_articles() -> None:
-    from pathlib import Path
-
-    article = Path(__file__).resolve().parents[3] / "shared" / "reference" / "asr-replicate-vms-in-proximity-placement-groups.md"
-    assert article.exists(), "the reference article (../shared/reference) must sit beside the checkout, as in CI"
+    article = data_path("reference", "asr-replicate-vms-in-proximity-placement-groups.md")
     text = " ".join(article.read_text().split())
     assert DOCUMENTED_HYPERV_FAILBACK_LIMIT in text

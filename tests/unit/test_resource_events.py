@@ -2,13 +2,13 @@
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 
 from shared.resource_events import DELETE, WRITE, HintKind, classify_resource_event
+from tests.data import data_path
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "eventgrid"
+FIXTURES = data_path("eventgrid")
 SUB = "6f1d3a52-8c4e-4f0b-9a57-2b1c7d9e4a10"
 VM = f"/subscriptions/{SUB}/resourceGroups/sap-prod/providers/Microsoft.Compute/virtualMachines/sap-db-1"
 
