@@ -32,10 +32,8 @@ def _int(value: Any, name: str, *, default: int | None = None) -> int | None:
 
 
 def build_router(emulator: Emulator) -> Router:
-    from emulator.asr.responses import build_admin_router as asr_admin_router
-
+    """The generic admin routes (the Site Recovery ones are in ``emulator.asr.responses``; ``assembly`` joins them)."""
     router = Router()
-    router.include(asr_admin_router(emulator))
 
     @router.route("GET", PREFIX + "/health")
     def health(req: ArmRequest) -> ArmResponse:

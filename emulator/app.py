@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from emulator.admin import PREFIX
-from emulator.admin import build_router as admin_router
+from emulator.assembly import build_admin_router, build_arm_router
 from emulator.errors import ArmError
 from emulator.routing import ArmRequest, ArmResponse, Router
 from emulator.state import Emulator
@@ -52,7 +52,8 @@ def _to_response(result: ArmResponse, method: str, request_id: str) -> Response:
 
 def create_app(emulator: Emulator) -> Starlette:
     """The Starlette app serving ``emulator`` (ARM paths and the ``/_emulator/`` admin API)."""
-    admin = admin_router(emulator)
+    arm = build_arm_router(emulator)
+    admin = build_admin_router(emulator)
 
     async def endpoint(request: Request) -> Response:
         started = time.perf_counter()
@@ -83,9 +84,8 @@ def create_app(emulator: Emulator) -> Starlette:
                     if injected is not None:
                         raise injected
             base_url = f"{request.url.scheme}://{request.url.netloc}"
-            result = _dispatch(
-                emulator, admin if is_admin else None, method, path, query, headers, body, base_url, str(request.url)
-            )
+            router = admin if is_admin else arm
+            result = _dispatch(emulator, router, is_admin, method, path, query, headers, body, base_url, str(request.url))
         except ArmError as exc:
             result = ArmResponse(exc.status, exc.body(), dict(exc.headers))
         except Exception as exc:
@@ -104,7 +104,8 @@ def create_app(emulator: Emulator) -> Starlette:
 
 def _dispatch(
     emulator: Emulator,
-    admin: Router | None,
+    router: Router,
+    is_admin: bool,
     method: str,
     path: str,
     query: dict[str, str],
@@ -114,12 +115,12 @@ def _dispatch(
     url: str,
 ) -> ArmResponse:
     with emulator.lock:
-        if admin is not None:
-            handler, params = admin.match(method, path)
+        if is_admin:
+            handler, params = router.match(method, path)
             return handler(ArmRequest(method, path, query, headers, body, base_url, params))
         emulator.events.request_context(None)
         emulator.operations.advance()
-        handler, params = emulator.router.match(method, path)
+        handler, params = router.match(method, path)
         emulator.events.request_context(method, url)
         try:
             return handler(ArmRequest(method, path, query, headers, body, base_url, params))

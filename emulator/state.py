@@ -2,8 +2,11 @@
 
 One instance per server. The HTTP layer serialises every state access through :attr:`Emulator.lock`
 (ARM's consistency is per request; ours is simply "one request at a time"), advances due operations
-before serving, and never lets a backend see HTTP. ``reset()`` rebuilds every backend and router, so
-a test starts from an empty Azure whatever the previous test did.
+before serving, and never lets a backend see HTTP. ``reset()`` rebuilds every backend, so a test starts
+from an empty Azure whatever the previous test did.
+
+No route lives here and this module imports none: the routers are assembled with the app
+(:mod:`emulator.assembly`) and look the backends up on this object at request time.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from emulator.network.models import SimpleResources
 from emulator.operations import Operations
 from emulator.requestlog import RequestLog
 from emulator.resources.models import ResourcesBackend, TagTarget
-from emulator.routing import Router
 
 
 class Emulator:
@@ -47,20 +49,6 @@ class Emulator:
         self.resources.on_group_deleted.append(self.compute.delete_group)
         self.resources.on_group_deleted.append(self.network.delete_group)
         self.asr = AsrBackend(clock=self.clock, operations=self.operations, compute=self.compute)
-        self.router = self._build_router()
-
-    def _build_router(self) -> Router:
-        from emulator.asr.responses import build_router as asr_router
-        from emulator.compute.responses import build_router as compute_router
-        from emulator.network.responses import build_router as network_router
-        from emulator.resources.responses import build_router as resources_router
-
-        router = Router()
-        router.include(resources_router(self))
-        router.include(compute_router(self))
-        router.include(network_router(self))
-        router.include(asr_router(self))
-        return router
 
     def tag_targets(self) -> list[TagTarget]:
         """Backends whose resources the tags API can write (ASR's too, if it supports tags)."""
