@@ -1,0 +1,132 @@
+"""The base of the Site Recovery backend: its state, deterministic ids and the timer heap.
+
+Time-driven transitions that no request polls (initial replication finishing) run from a small timer
+heap processed in order of due time on every call (:meth:`AsrCore.tick`), so a clock jump of an hour
+plays every step in between in order.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from emulator.asr.models.common import name_key
+from emulator.clock import Clock
+from emulator.errors import ArmError
+from emulator.operations import FAILED, Operations
+from emulator.routing import DEFAULT_PAGE_SIZE
+
+if TYPE_CHECKING:
+    from emulator.asr.models.jobs import Job
+    from emulator.asr.models.vaults import Vault
+
+
+class ComputeApi(Protocol):
+    """What ASR needs from the compute backend (``emulator.compute``)."""
+
+    def put_vm(
+        self, subscription: str, resource_group: str, name: str, body: dict[str, Any], *, allow_placement_fallback: bool = False
+    ) -> dict[str, Any]: ...
+
+    def get_vm(self, subscription: str, resource_group: str, name: str) -> dict[str, Any]: ...
+
+    def delete_vm(self, subscription: str, resource_group: str, name: str) -> object: ...
+
+    def find(self, resource_id: str) -> dict[str, Any] | None: ...
+
+    def capacity_allows(self, ppg_id: str, vm_size: str) -> bool: ...
+
+
+@dataclass
+class Timings:
+    """Durations on the emulator clock, in seconds (adjustable through the admin API)."""
+
+    enable_s: float = 60
+    initial_replication_s: float = 300
+    failover_s: float = 120
+    commit_s: float = 30
+    switch_protection_s: float = 90
+    test_failover_s: float = 120
+    test_failover_cleanup_s: float = 60
+    disable_s: float = 30
+    purge_s: float = 10
+    update_s: float = 10
+    setup_s: float = 0
+    plan_per_item_s: float = 15
+
+    def update(self, values: dict[str, Any]) -> None:
+        for name, value in values.items():
+            if not hasattr(self, name):
+                raise ArmError(400, "InvalidParameter", f"Unknown ASR timing '{name}'.")
+            if not isinstance(value, int | float) or value < 0:
+                raise ArmError(400, "InvalidParameter", f"ASR timing '{name}' must be a number >= 0.")
+            setattr(self, name, float(value))
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+
+class AsrCore:
+    """All Site Recovery state of one emulator (the vaults hold everything else), ids and timers."""
+
+    def __init__(self, *, clock: Clock, operations: Operations, compute: ComputeApi, seed: int = 20250801) -> None:
+        self.clock = clock
+        self.operations = operations
+        self.compute = compute
+        self.timings = Timings()
+        self.retry_after_s: int | None = None
+        #: Items per page of list responses (ASR pages its lists; nextLink carries a skip token).
+        self.page_size = DEFAULT_PAGE_SIZE
+        self._seed = seed
+        self._rng = random.Random(seed)
+        self._vaults: dict[str, Vault] = {}
+        self._timers: list[tuple[datetime, int, Callable[[], None]]] = []
+        self._timer_seq = itertools.count()
+        self._active_jobs: list[Job] = []
+
+    def reset(self) -> None:
+        self._rng = random.Random(self._seed)
+        self._vaults.clear()
+        self._timers.clear()
+        self._active_jobs.clear()
+        self.timings = Timings()
+        self.retry_after_s = None
+        self.page_size = DEFAULT_PAGE_SIZE
+
+    def new_id(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def _stable_id(self, *parts: str) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, name_key(*parts)))
+
+    def _schedule(self, due: datetime, action: Callable[[], None]) -> None:
+        heapq.heappush(self._timers, (due, next(self._timer_seq), action))
+
+    def tick(self) -> None:
+        """Complete due operations, settle finished jobs and run due timers, in time order."""
+        self.operations.advance()
+        now = self.clock.now()
+        while True:
+            self._settle_jobs()
+            if not self._timers or self._timers[0][0] > now:
+                break
+            _, _, action = heapq.heappop(self._timers)
+            action()
+        self._settle_jobs()
+
+    def _settle_jobs(self) -> None:
+        still: list[Job] = []
+        for job in self._active_jobs:
+            if not job.op.done:
+                still.append(job)
+                continue
+            job.settled = True
+            if job.op.status == FAILED and job.on_failed is not None:
+                job.on_failed()
+        self._active_jobs = still

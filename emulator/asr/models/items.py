@@ -1,0 +1,298 @@
+"""Replicated protected items: their state, the state tables, reads, allowed operations, disable and purge.
+
+An item's internal phase maps to ASR's ``protectionState``, description and ``allowedOperations``;
+where no public source pins a value down the choice is marked "emulator choice" in the tables below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from emulator.asr.models.common import A2A, display_location, name_key, norm_location, parse_filter, same_id, segment_after
+from emulator.asr.models.jobs import SCENARIOS, Job, TaskSpec
+from emulator.asr.models.vaults import Vault, VaultsMixin
+from emulator.errors import ArmError
+
+ITEM_TYPE = "Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationProtectedItems"
+
+# Internal phases of an item; each maps to ASR's protectionState / description / allowedOperations.
+ENABLING = "Enabling"
+ENABLE_FAILED = "EnableFailed"
+INITIAL_REPLICATION = "InitialReplication"
+PROTECTED = "Protected"
+FAILING_OVER = "FailingOver"
+FAILOVER_PENDING_COMMIT = "FailoverPendingCommit"
+COMMITTING = "Committing"
+COMMITTED = "Committed"
+REPROTECTING = "Reprotecting"
+DISABLING = "Disabling"
+
+TFO_NONE = "None"
+TFO_RUNNING = "InProgress"
+TFO_WAITING = "WaitingForCompletion"
+TFO_CLEANING = "MarkedForDeletion"
+
+#: phase -> (protectionState, protectionStateDescription). Sources: recorded A2A enable
+#: (InitialReplicationInProgress), REST examples (Protected, UnplannedFailoverCommitPendingStatesBegin
+#: "Failover completed"), Azure/reliability-workbook#130 (UnplannedFailoverCommitted "Failover committed").
+#: In-flight names (FailingOver, Committing, Reprotecting, Disabling) are emulator choices.
+PROTECTION_STATES: dict[str, tuple[str, str]] = {
+    ENABLING: ("UnprotectedStatesBegin", "Enabling protection"),
+    ENABLE_FAILED: ("UnprotectedStatesBegin", "Enable protection failed"),
+    INITIAL_REPLICATION: ("InitialReplicationInProgress", "Initial replication is in progress"),
+    PROTECTED: ("Protected", "Protected"),
+    FAILING_OVER: ("UnplannedFailoverStatesBegin", "Failover in progress"),
+    FAILOVER_PENDING_COMMIT: ("UnplannedFailoverCommitPendingStatesBegin", "Failover completed"),
+    COMMITTING: ("UnplannedFailoverCommitPendingStatesBegin", "Commit in progress"),
+    COMMITTED: ("UnplannedFailoverCommitted", "Failover committed"),
+    REPROTECTING: ("ReprotectStatesBegin", "Reprotect in progress"),
+    DISABLING: ("UnprotectedStatesBegin", "Disabling protection"),
+}
+
+TFO_DESCRIPTIONS = {
+    TFO_NONE: "None",
+    TFO_RUNNING: "Test failover in progress",
+    TFO_WAITING: "Waiting for user input",
+    TFO_CLEANING: "Cleaning up test environment",
+}
+
+#: Allowed operations per provider and phase. A2A has no planned failover (DESIGN 7); a protected A2A
+#: item lists UnplannedFailover/TestFailover/DisableProtection, a committed one ReverseReplicate
+#: (reprotect = switch protection). Hyper-V/VMware lists are the REST examples'.
+ALLOWED_OPERATIONS: dict[str, dict[str, list[str]]] = {
+    A2A: {
+        ENABLE_FAILED: ["DisableProtection"],
+        INITIAL_REPLICATION: ["DisableProtection"],
+        PROTECTED: ["UnplannedFailover", "DisableProtection", "TestFailover"],
+        FAILOVER_PENDING_COMMIT: ["Commit", "ChangePit", "DisableProtection"],
+        COMMITTED: ["ReverseReplicate", "DisableProtection"],
+    },
+    "onprem": {
+        ENABLE_FAILED: ["DisableProtection"],
+        INITIAL_REPLICATION: ["DisableProtection"],
+        PROTECTED: ["PlannedFailover", "UnplannedFailover", "DisableProtection", "TestFailover"],
+        FAILOVER_PENDING_COMMIT: ["CompleteMigration", "Commit", "DisableProtection", "ChangePit"],
+        COMMITTED: ["CompleteMigration", "DisableProtection", "Failback"],
+    },
+}
+
+
+@dataclass
+class Disk:
+    disk_id: str
+    name: str
+    disk_type: str
+    capacity_bytes: int
+    recovery_rg_id: str
+    replica_account_type: str
+    target_account_type: str
+    staging_account_id: str | None = None
+
+
+@dataclass
+class ProtectedItem:
+    vault: Vault
+    name: str
+    provider: str
+    fabric: str  # home: where the ARM id lives
+    container: str
+    recovery_fabric: str
+    recovery_container: str
+    policy_id: str
+    source_vm_id: str
+    friendly_name: str
+    primary_location: str
+    recovery_location: str
+    os_type: str = "Windows"
+    vm_size: str = "Standard_D2s_v3"
+    recovery_rg_id: str = ""
+    recovery_ppg_id: str | None = None
+    recovery_avset_id: str | None = None
+    recovery_zone: str | None = None
+    recovery_crg_id: str | None = None
+    recovery_vm_name: str = ""
+    recovery_vm_size: str | None = None
+    recovery_network_id: str | None = None
+    tfo_network_id: str | None = None
+    tfo_vm_name: str = ""
+    primary_zone: str | None = None
+    disks: list[Disk] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    nic_names: list[str] = field(default_factory=list)
+    multi_vm_group_name: str = ""
+    multi_vm_group_id: str = ""
+    multi_vm_group_option: str = "AutoCreated"
+    phase: str = ENABLING
+    tfo: str = TFO_NONE
+    active_location: str = "Primary"
+    reversed: bool = False
+    replication_health: str = "Normal"
+    health_errors: list[dict[str, Any]] = field(default_factory=list)
+    ir_started: datetime | None = None
+    ir_done: datetime | None = None
+    protected_since: datetime | None = None
+    scenario: tuple[str, str, datetime] | None = None
+    last_failover: datetime | None = None
+    last_tfo: datetime | None = None
+    failover_recovery_point_id: str | None = None
+    failover_vm_id: str | None = None
+    previous_source_vm_id: str | None = None
+    test_vm_ids: list[str] = field(default_factory=list)
+    lifecycle_id: str = ""
+    management_id: str = ""
+    initial_primary_location: str = ""
+    initial_recovery_location: str = ""
+    initial_primary_zone: str = ""
+    initial_recovery_zone: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    protectable_item_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return name_key(self.fabric, self.container, self.name)
+
+    @property
+    def id(self) -> str:
+        return (
+            f"{self.vault.id}/replicationFabrics/{self.fabric}/replicationProtectionContainers/{self.container}"
+            f"/replicationProtectedItems/{self.name}"
+        )
+
+
+@dataclass(frozen=True)
+class BulkItemSpec:
+    """One item of a bulk seed that protects an existing VM (admin ``items/bulk`` with ``items``)."""
+
+    source_vm_id: str
+    name: str | None = None
+    recovery_ppg_id: str | None = None
+    recovery_rg_id: str | None = None
+
+
+class ItemsMixin(VaultsMixin):
+    """Item reads, the allowed-operations check every action makes, and removal (disable, purge)."""
+
+    def item(self, vault: Vault, fabric: str, container: str, name: str) -> ProtectedItem:
+        self.tick()
+        found = vault.items.get(name_key(fabric, container, name))
+        if found is None:
+            raise ArmError(
+                404,
+                "NotFound",
+                f"Replicated item '{name}' was not found in protection container '{container}' of fabric '{fabric}'.",
+            )
+        return found
+
+    def item_by_id(self, vault: Vault, item_id: str) -> ProtectedItem | None:
+        fabric = segment_after(item_id, "replicationFabrics")
+        container = segment_after(item_id, "replicationProtectionContainers")
+        name = segment_after(item_id, "replicationProtectedItems")
+        if not (fabric and container and name):
+            return None
+        return vault.items.get(name_key(fabric, container, name))
+
+    def items(self, vault: Vault, filter_text: str | None = None) -> list[ProtectedItem]:
+        self.tick()
+        terms = parse_filter(filter_text)
+        items: Iterable[ProtectedItem] = vault.items.values()
+        if "sourcefabricname" in terms:
+            items = [i for i in items if name_key(i.fabric) == name_key(terms["sourcefabricname"])]
+        if "sourcefabriclocation" in terms:
+            items = [i for i in items if i.primary_location == norm_location(terms["sourcefabriclocation"])]
+        if "fabricobjectid" in terms:
+            items = [i for i in items if same_id(i.source_vm_id, terms["fabricobjectid"])]
+        if "instancetype" in terms:
+            items = [i for i in items if i.provider.lower() == terms["instancetype"].lower()]
+        if "multivmgroupcreateoption" in terms:
+            items = [i for i in items if i.multi_vm_group_option.lower() == terms["multivmgroupcreateoption"].lower()]
+        if "recoveryplanname" in terms:
+            plan = vault.plans.get(terms["recoveryplanname"].lower())
+            ids = {i.lower() for i in plan.item_ids()} if plan else set()
+            items = [i for i in items if i.id.lower() in ids]
+        return list(items)
+
+    def items_in_container(self, vault: Vault, fabric: str, container: str) -> list[ProtectedItem]:
+        self.tick()
+        self.container(vault, fabric, container)
+        prefix = name_key(fabric, container) + "/"
+        return [i for k, i in vault.items.items() if k.startswith(prefix)]
+
+    def allowed_operations(self, item: ProtectedItem) -> list[str]:
+        if item.tfo == TFO_WAITING:
+            return ["TestFailoverCleanup"]
+        if item.tfo in (TFO_RUNNING, TFO_CLEANING):
+            return []
+        table = ALLOWED_OPERATIONS[A2A] if item.provider == A2A else ALLOWED_OPERATIONS["onprem"]
+        return list(table.get(item.phase, []))
+
+    def _require(self, item: ProtectedItem, operation: str) -> None:
+        allowed = self.allowed_operations(item)
+        if operation not in allowed:
+            state, _ = PROTECTION_STATES[item.phase]
+            raise ArmError(
+                400,
+                "OperationNotAllowedInCurrentState",
+                f"The operation '{operation}' is not allowed on replicated item '{item.name}' in state '{state}'"
+                f"{' (test failover ' + item.tfo + ')' if item.tfo != TFO_NONE else ''}. "
+                f"Allowed operations: {', '.join(allowed) or 'none (an operation is in progress)'}. "
+                "Wait for the current job to finish or run an allowed operation first.",
+            )
+
+    def _affected(self, item: ProtectedItem) -> dict[str, Any]:
+        return {
+            "instanceType": "AsrJobDetails",
+            "affectedObjectDetails": {
+                "PrimaryFabricId": item.fabric,
+                "PrimaryFabricName": display_location(item.primary_location),
+                "RecoveryFabricName": display_location(item.recovery_location),
+                "PrimaryFabricProviderId": "Azure",
+                "RecoveryFabricProviderId": "Azure",
+            },
+        }
+
+    def disable(self, vault: Vault, fabric: str, container: str, name: str, body: dict[str, Any] | None = None) -> Job:
+        item = self.item(vault, fabric, container, name)
+        self._require(item, "DisableProtection")
+        previous = item.phase
+        item.phase = DISABLING
+        return self._removal_job(vault, item, "DisableDr", self.timings.disable_s, previous)
+
+    def purge(self, vault: Vault, fabric: str, container: str, name: str) -> Job:
+        item = self.item(vault, fabric, container, name)
+        previous = item.phase
+        item.phase = DISABLING
+        return self._removal_job(vault, item, "PurgeProtection", self.timings.purge_s, previous)
+
+    def _removal_job(self, vault: Vault, item: ProtectedItem, scenario: str, duration: float, previous: str) -> Job:
+        def complete(_: Job) -> None:
+            if vault.items.get(item.key) is item:
+                del vault.items[item.key]
+            for plan in vault.plans.values():
+                for group in plan.groups:
+                    group["replicationProtectedItems"] = [
+                        ref for ref in group.get("replicationProtectedItems") or [] if not same_id(ref.get("id"), item.id)
+                    ]
+
+        def failed() -> None:
+            if item.phase == DISABLING:
+                item.phase = previous
+                item.scenario = None
+
+        job = self._start_job(
+            vault,
+            scenario,
+            target_id=item.id,
+            target_name=item.friendly_name,
+            target_type="ProtectionEntity",
+            duration_s=duration,
+            tasks=[TaskSpec(f"{scenario}Task", SCENARIOS[scenario])],
+            on_complete=complete,
+            on_failed=failed,
+            result=lambda: None,
+            custom=self._affected(item),
+        )
+        item.scenario = (scenario, job.id, self.clock.now())
+        return job

@@ -1,0 +1,232 @@
+"""Recovery plans: definition (boot groups validated), boot order and the plan body.
+
+The plan-level actions (failover, commit, reprotect, test failover) are in ``plan_actions``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from emulator.asr.models.common import A2A, last_segment, name_key, opt_str, props_of, segment_after
+from emulator.asr.models.items import TFO_WAITING, ItemsMixin, ProtectedItem
+from emulator.asr.models.jobs import Job, job_state
+from emulator.asr.models.vaults import Vault
+from emulator.clock import iso
+from emulator.errors import ArmError
+from emulator.operations import SUCCEEDED
+
+
+@dataclass
+class RecoveryPlan:
+    vault: Vault
+    name: str
+    primary_fabric_id: str
+    recovery_fabric_id: str
+    deployment_model: str
+    groups: list[dict[str, Any]]
+    provider_input: list[dict[str, Any]] = field(default_factory=list)
+    scenario: tuple[str, str, datetime] | None = None
+    scenario_status: str | None = None
+    scenario_status_description: str | None = None
+    last_planned_failover: datetime | None = None
+    last_unplanned_failover: datetime | None = None
+    last_test_failover: datetime | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.vault.id}/replicationRecoveryPlans/{self.name}"
+
+    def item_ids(self) -> list[str]:
+        """The ids of the items in the plan's groups, as stored."""
+        return [ref["id"] for g in self.groups for ref in g.get("replicationProtectedItems") or [] if ref.get("id")]
+
+
+class PlansMixin(ItemsMixin):
+    """Plan writes are setup jobs; reads follow items moved by switch protection."""
+
+    def create_plan(self, vault: Vault, name: str, body: dict[str, Any]) -> Job:
+        self.tick()
+        props = props_of(body)
+        primary = opt_str(props.get("primaryFabricId"))
+        recovery = opt_str(props.get("recoveryFabricId"))
+        if primary is None or recovery is None:
+            raise ArmError(400, "InvalidParameter", "primaryFabricId and recoveryFabricId are required.")
+        groups = self._validate_groups(vault, props.get("groups") or [], primary)
+        plan = RecoveryPlan(
+            vault,
+            name,
+            primary,
+            recovery,
+            opt_str(props.get("failoverDeploymentModel")) or "ResourceManager",
+            groups,
+            list(props.get("providerSpecificInput") or []),
+        )
+        existing = vault.plans.get(name.lower())
+        if existing is not None:
+            existing.groups = groups
+            existing.primary_fabric_id, existing.recovery_fabric_id = primary, recovery
+            plan = existing
+        vault.plans[name.lower()] = plan
+        return self._setup_job(vault, "CreateRecoveryPlan", plan.id, name, "RecoveryPlan", result=lambda: self.plan_body(plan))
+
+    def update_plan(self, vault: Vault, name: str, body: dict[str, Any]) -> Job:
+        plan = self.plan(vault, name)
+        props = props_of(body)
+        if "groups" in props:
+            plan.groups = self._validate_groups(vault, props.get("groups") or [], plan.primary_fabric_id)
+        return self._setup_job(vault, "UpdateRecoveryPlan", plan.id, name, "RecoveryPlan", result=lambda: self.plan_body(plan))
+
+    def delete_plan(self, vault: Vault, name: str) -> Job:
+        plan = self.plan(vault, name)
+
+        def done(_: Job) -> None:
+            vault.plans.pop(name.lower(), None)
+
+        return self._setup_job(vault, "DeleteRecoveryPlan", plan.id, name, "RecoveryPlan", on_complete=done)
+
+    def plan(self, vault: Vault, name: str) -> RecoveryPlan:
+        self.tick()
+        plan = vault.plans.get(name.lower())
+        if plan is None:
+            raise ArmError(404, "NotFound", f"Recovery plan '{name}' was not found in vault '{vault.name}'.")
+        return plan
+
+    def plans(self, vault: Vault) -> list[RecoveryPlan]:
+        self.tick()
+        return list(vault.plans.values())
+
+    def _validate_groups(self, vault: Vault, groups: list[dict[str, Any]], primary_fabric_id: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for group in groups:
+            kind = opt_str(group.get("groupType")) or "Boot"
+            if kind not in ("Boot", "Failover", "Shutdown"):
+                raise ArmError(400, "InvalidParameter", f"Unknown recovery plan groupType '{kind}'.")
+            refs = []
+            for ref in group.get("replicationProtectedItems") or []:
+                item_id = opt_str(ref.get("id"))
+                item = self.item_by_id(vault, item_id or "")
+                if item is None:
+                    raise ArmError(400, "InvalidParameter", f"Replicated item '{item_id}' was not found in vault '{vault.name}'.")
+                if item.id.lower() in seen:
+                    raise ArmError(400, "InvalidParameter", f"Replicated item '{item.name}' appears twice in the recovery plan.")
+                fabric_name = segment_after(primary_fabric_id, "replicationFabrics")
+                if fabric_name and name_key(fabric_name) not in (name_key(item.fabric), name_key(item.recovery_fabric)):
+                    raise ArmError(
+                        400,
+                        "InvalidParameter",
+                        f"Replicated item '{item.name}' replicates from fabric '{item.fabric}', not from the plan's primary "
+                        f"fabric '{fabric_name}'. A recovery plan holds items of one source and target region.",
+                    )
+                seen.add(item.id.lower())
+                refs.append({"id": item.id, "virtualMachineId": ref.get("virtualMachineId") or item.name})
+            out.append(
+                {
+                    "groupType": kind,
+                    "replicationProtectedItems": refs,
+                    "startGroupActions": list(group.get("startGroupActions") or []),
+                    "endGroupActions": list(group.get("endGroupActions") or []),
+                }
+            )
+        kinds = [g["groupType"] for g in out]
+        if "Shutdown" not in kinds:
+            out.insert(
+                0, {"groupType": "Shutdown", "replicationProtectedItems": [], "startGroupActions": [], "endGroupActions": []}
+            )
+        if "Failover" not in kinds:
+            out.insert(
+                1, {"groupType": "Failover", "replicationProtectedItems": [], "startGroupActions": [], "endGroupActions": []}
+            )
+        return out
+
+    def plan_items(self, plan: RecoveryPlan) -> list[ProtectedItem]:
+        """The plan's items in boot order (Failover group first, then Boot groups in order)."""
+        ordered: list[ProtectedItem] = []
+        for kind in ("Shutdown", "Failover", "Boot"):
+            for group in plan.groups:
+                if group["groupType"] != kind:
+                    continue
+                for ref in group.get("replicationProtectedItems") or []:
+                    item = self._resolve_plan_item(plan.vault, ref)
+                    if item is not None and item not in ordered:
+                        ordered.append(item)
+        return ordered
+
+    def _resolve_plan_item(self, vault: Vault, ref: dict[str, Any]) -> ProtectedItem | None:
+        item = self.item_by_id(vault, opt_str(ref.get("id")) or "")
+        if item is not None:
+            return item
+        # Switch protection moves an item to the other container; the plan follows it by name.
+        name = segment_after(opt_str(ref.get("id")) or "", "replicationProtectedItems") or ""
+        matches = [i for i in vault.items.values() if i.name.lower() == name.lower()]
+        if len(matches) == 1:
+            ref["id"] = matches[0].id
+            return matches[0]
+        return None
+
+    def plan_allowed_operations(self, plan: RecoveryPlan) -> list[str]:
+        items = self.plan_items(plan)
+        if not items:
+            return []
+        ops = [
+            "PlannedFailover",
+            "UnplannedFailover",
+            "TestFailover",
+            "TestFailoverCleanup",
+            "Commit",
+            "ReverseReplicate",
+            "Failback",
+        ]
+        return [op for op in ops if all(op in self.allowed_operations(i) for i in items)]
+
+    def plan_body(self, plan: RecoveryPlan | None) -> dict[str, Any] | None:
+        if plan is None or plan.vault.plans.get(plan.name.lower()) is not plan:
+            return None
+        items = self.plan_items(plan)
+        providers = sorted({i.provider for i in items}) or [A2A]
+        props: dict[str, Any] = {
+            "friendlyName": plan.name,
+            "primaryFabricId": plan.primary_fabric_id,
+            "primaryFabricFriendlyName": last_segment(plan.primary_fabric_id),
+            "recoveryFabricId": plan.recovery_fabric_id,
+            "recoveryFabricFriendlyName": last_segment(plan.recovery_fabric_id),
+            "failoverDeploymentModel": plan.deployment_model,
+            "replicationProviders": providers,
+            "allowedOperations": self.plan_allowed_operations(plan),
+            "groups": plan.groups,
+            "providerSpecificDetails": [{"instanceType": A2A, "primaryZone": None, "recoveryZone": None}]
+            if A2A in providers
+            else [],
+        }
+        if plan.last_planned_failover:
+            props["lastPlannedFailoverTime"] = iso(plan.last_planned_failover)
+        if plan.last_unplanned_failover:
+            props["lastUnplannedFailoverTime"] = iso(plan.last_unplanned_failover)
+        if plan.last_test_failover:
+            props["lastTestFailoverTime"] = iso(plan.last_test_failover)
+        if plan.scenario is not None:
+            scenario, job_id, start = plan.scenario
+            job = plan.vault.jobs.get(job_id.lower())
+            props["currentScenario"] = {
+                "scenarioName": scenario,
+                "jobId": f"{plan.vault.id}/replicationJobs/{job_id}",
+                "startTime": iso(start),
+            }
+            if job is not None:
+                waiting = scenario == "TestFailover" and job.op.status == SUCCEEDED and any(i.tfo == TFO_WAITING for i in items)
+                if waiting:
+                    props["currentScenarioStatus"] = "Suspended"
+                    props["currentScenarioStatusDescription"] = "WaitingForStopTestFailover"
+                else:
+                    state, description = job_state(job)
+                    props["currentScenarioStatus"] = state
+                    props["currentScenarioStatusDescription"] = description
+        return {
+            "id": plan.id,
+            "name": plan.name,
+            "type": "Microsoft.RecoveryServices/vaults/replicationRecoveryPlans",
+            "location": plan.vault.location,
+            "properties": props,
+        }
