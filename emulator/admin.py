@@ -7,14 +7,12 @@ by accident, and its requests are not in the request log unless the caller asks 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emulator.clock import iso
 from emulator.errors import ArmError
 from emulator.routing import ArmRequest, ArmResponse, Router
-
-if TYPE_CHECKING:
-    from emulator.state import Emulator
+from emulator.state import Emulator
 
 PREFIX = "/_emulator"
 

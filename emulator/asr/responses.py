@@ -5,6 +5,11 @@ Long-running writes answer like the recorded A2A enable: ``202`` with ``Azure-As
 ``Retry-After`` and ``x-ms-request-id`` (the job id). The SDK polls the status URL until the job is
 done, then GETs the resource (PUT/PATCH) or the ``Location`` URL (POST actions).
 
+Resource types whose routes differ only by the backend calls are rows of :data:`RESOURCES` (GET,
+lists, PUT/PATCH/DELETE and POST ``remove`` as jobs); what really differs stays explicit below the
+table: vaults (synchronous), the item PUT (idempotent ``200`` for the same VM), the vault-wide item and
+job lists (``$filter``), switch protection, recovery points, and the item and plan actions.
+
 Admin routes under ``/_emulator/asr`` (:func:`build_admin_router`, included by the admin API) seed what
 the ARM API cannot create here (VMware/Hyper-V items
 whose enablement needs on-premises appliances, 10,000 items for listing at scale, optionally protecting
@@ -14,15 +19,15 @@ given VMs into given recovery PPGs) and tune timings.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from emulator.asr.models import AsrBackend, BulkItemSpec, Job, ProtectedItem, Vault
+from emulator.asr.models import AsrBackend, BulkItemSpec, Job, Vault
 from emulator.errors import ArmError
-from emulator.routing import ArmRequest, ArmResponse, LazyBodies, Router, page
-
-if TYPE_CHECKING:
-    from emulator.state import Emulator
+from emulator.routing import ArmRequest, ArmResponse, Handler, LazyBodies, Router, page
+from emulator.state import Emulator
 
 API_VERSION = "2025-08-01"
 ADMIN = "/_emulator/asr"
@@ -37,15 +42,146 @@ NM = N + "/replicationNetworkMappings/{network_mapping}"
 P = V + "/replicationPolicies/{policy}"
 RP = V + "/replicationRecoveryPlans/{plan}"
 
+#: Renders one object of a resource type: ``(backend, vault, object) -> body`` (None: gone, skipped in lists).
+Render = Callable[[AsrBackend, Vault, Any], dict[str, Any] | None]
+
+
+def _names(template: str) -> list[str]:
+    """The path parameters below the vault, in order: the arguments the backend takes after the vault."""
+    return re.findall(r"\{(\w+)\}", template.removeprefix(V))
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One ASR resource type. Backend calls are unbound ``AsrBackend`` methods taking ``(vault, *names)``
+    (``*names`` of ``path``), plus the request body for ``put`` / ``patch``; each returns the object or the job.
+    """
+
+    path: str
+    get: Callable[..., Any]
+    render: Render
+    #: Lists the objects under a parent: ``(vault, *names of the parent)``.
+    list: Callable[..., Sequence[Any]]
+    #: The parents whose collection route (``{parent}/{collection}``) lists this type.
+    list_under: tuple[str, ...] = (V,)
+    put: Callable[..., Job] | None = None
+    patch: Callable[..., Job] | None = None
+    delete: Callable[..., Job] | None = None
+    #: ``POST {path}/remove``.
+    remove: Callable[..., Job] | None = None
+
+    @property
+    def collection(self) -> str:
+        return self.path.rsplit("/", 2)[-2]
+
+
+def _render_item(backend: AsrBackend, vault: Vault, item: Any) -> dict[str, Any]:
+    return backend.item_body(item)
+
+
+def _render_plan(backend: AsrBackend, vault: Vault, plan: Any) -> dict[str, Any] | None:
+    return backend.plan_body(plan)
+
+
+RESOURCES: tuple[Resource, ...] = (
+    Resource(
+        F,
+        get=AsrBackend.fabric,
+        render=AsrBackend.fabric_body,
+        list=AsrBackend.fabrics,
+        put=AsrBackend.create_fabric,
+        delete=AsrBackend.delete_fabric,
+        remove=AsrBackend.delete_fabric,
+    ),
+    Resource(
+        C,
+        get=AsrBackend.container,
+        render=AsrBackend.container_body,
+        list=AsrBackend.containers,
+        list_under=(V, F),
+        put=AsrBackend.create_container,
+        remove=AsrBackend.delete_container,
+    ),
+    Resource(
+        M,
+        get=AsrBackend.mapping,
+        render=AsrBackend.mapping_body,
+        list=AsrBackend.mappings,
+        list_under=(V, C),
+        put=AsrBackend.create_mapping,
+        delete=AsrBackend.delete_mapping,
+        remove=AsrBackend.delete_mapping,
+    ),
+    Resource(
+        P,
+        get=AsrBackend.policy,
+        render=AsrBackend.policy_body,
+        list=AsrBackend.policies,
+        put=AsrBackend.create_policy,
+        patch=AsrBackend.update_policy,
+        delete=AsrBackend.delete_policy,
+    ),
+    Resource(N, get=AsrBackend.network, render=AsrBackend.network_body, list=AsrBackend.networks, list_under=(V, F)),
+    Resource(
+        NM,
+        get=AsrBackend.network_mapping,
+        render=AsrBackend.network_mapping_body,
+        list=AsrBackend.network_mappings,
+        list_under=(V, N),
+        put=AsrBackend.create_network_mapping,
+        patch=AsrBackend.create_network_mapping,  # a PATCH replaces the mapping, as a PUT does
+        delete=AsrBackend.delete_network_mapping,
+    ),
+    # Items: the PUT (enable) and the vault-wide list ($filter) are explicit routes.
+    Resource(
+        I,
+        get=AsrBackend.item,
+        render=_render_item,
+        list=AsrBackend.items_in_container,
+        list_under=(C,),
+        patch=AsrBackend.update_item,
+        delete=AsrBackend.purge,
+    ),
+    Resource(
+        RP,
+        get=AsrBackend.plan,
+        render=_render_plan,
+        list=AsrBackend.plans,
+        put=AsrBackend.create_plan,
+        patch=AsrBackend.update_plan,
+        delete=AsrBackend.delete_plan,
+    ),
+)
+
+ItemAction = Callable[[AsrBackend, Vault, str, str, str, dict[str, Any]], Job]
+#: ``POST {item}/{action}``: the body is the action's input; ``Location`` is the item's operation result.
+ITEM_ACTIONS: dict[str, ItemAction] = {
+    "remove": lambda b, v, f, c, i, x: b.disable(v, f, c, i, x),
+    "unplannedFailover": lambda b, v, f, c, i, x: b.unplanned_failover(v, f, c, i, x),
+    "plannedFailover": lambda b, v, f, c, i, x: b.planned_failover(v, f, c, i, x),
+    "failoverCommit": lambda b, v, f, c, i, x: b.failover_commit(v, f, c, i),
+    "reProtect": lambda b, v, f, c, i, x: b.reprotect(v, f, c, i, x),
+    "testFailover": lambda b, v, f, c, i, x: b.test_failover(v, f, c, i, x),
+    "testFailoverCleanup": lambda b, v, f, c, i, x: b.test_failover_cleanup(v, f, c, i, x),
+}
+
+PlanAction = Callable[[AsrBackend, Vault, str, dict[str, Any]], Job]
+#: ``POST {plan}/{action}``.
+PLAN_ACTIONS: dict[str, PlanAction] = {
+    "unplannedFailover": lambda b, v, n, x: b.plan_unplanned_failover(v, n, x),
+    "plannedFailover": lambda b, v, n, x: b.plan_planned_failover(v, n, x),
+    "failoverCommit": lambda b, v, n, x: b.plan_commit(v, n),
+    "reProtect": lambda b, v, n, x: b.plan_reprotect(v, n),
+    "testFailover": lambda b, v, n, x: b.plan_test_failover(v, n, x),
+    "testFailoverCleanup": lambda b, v, n, x: b.plan_test_failover_cleanup(v, n, x),
+}
+
 
 def build_router(emulator: Emulator) -> Router:
     router = Router()
 
     def asr() -> AsrBackend:
-        backend = emulator.asr
-        if not isinstance(backend, AsrBackend):
-            raise ArmError(503, "ServiceUnavailable", "The Site Recovery emulator is not available.")
-        return backend
+        return emulator.asr
 
     def vault(req: ArmRequest) -> Vault:
         p = req.params
@@ -71,7 +207,47 @@ def build_router(emulator: Emulator) -> Router:
     def listing(req: ArmRequest, objects: Sequence[Any], render: Callable[[Any], dict[str, Any] | None]) -> ArmResponse:
         return page(req, LazyBodies(objects, render), asr().page_size)
 
-    # ------------------------------------------------------------------ vaults (minimal)
+    # ------------------------------------------------------------------ the table: one resource type at a time
+    def add_resource(res: Resource) -> None:
+        names = _names(res.path)
+
+        def args(req: ArmRequest, count: int = len(names)) -> list[str]:
+            return [req.params[n] for n in names[:count]]
+
+        def get(req: ArmRequest) -> ArmResponse:
+            v = vault(req)
+            return ArmResponse(200, res.render(asr(), v, res.get(asr(), v, *args(req))))
+
+        router.add("GET", res.path, get)
+        for parent in res.list_under:
+
+            def list_objects(req: ArmRequest, depth: int = len(_names(parent))) -> ArmResponse:
+                v = vault(req)
+                return listing(req, res.list(asr(), v, *args(req, depth)), lambda o: res.render(asr(), v, o))
+
+            router.add("GET", f"{parent}/{res.collection}", list_objects)
+
+        def writer(call: Callable[..., Job], *, with_body: bool, action: bool = False) -> Handler:
+            def handler(req: ArmRequest) -> ArmResponse:
+                v = vault(req)  # before the body: a missing vault is a 404 whatever the body
+                extra = [body(req)] if with_body else []
+                return accepted(req, call(asr(), v, *args(req), *extra), action_path(req) if action else req.path)
+
+            return handler
+
+        if res.put is not None:
+            router.add("PUT", res.path, writer(res.put, with_body=True))
+        if res.patch is not None:
+            router.add("PATCH", res.path, writer(res.patch, with_body=True))
+        if res.delete is not None:
+            router.add("DELETE", res.path, writer(res.delete, with_body=False))
+        if res.remove is not None:
+            router.add("POST", res.path + "/remove", writer(res.remove, with_body=False, action=True))
+
+    for resource in RESOURCES:
+        add_resource(resource)
+
+    # ------------------------------------------------------------------ vaults (minimal, synchronous)
     @router.route("PUT", V)
     def put_vault(req: ArmRequest) -> ArmResponse:
         p = req.params
@@ -84,11 +260,11 @@ def build_router(emulator: Emulator) -> Router:
             for v in backend.vaults()
         )
         created = backend.put_vault(p["subscription"], p["resource_group"], p["vault"], body(req))
-        return ArmResponse(200 if existed else 201, vault_body(created))
+        return ArmResponse(200 if existed else 201, backend.vault_body(created))
 
     @router.route("GET", V)
     def get_vault(req: ArmRequest) -> ArmResponse:
-        return ArmResponse(200, vault_body(vault(req)))
+        return ArmResponse(200, asr().vault_body(vault(req)))
 
     @router.route("DELETE", V)
     def delete_vault(req: ArmRequest) -> ArmResponse:
@@ -117,207 +293,31 @@ def build_router(emulator: Emulator) -> Router:
         result = job.result() if job.result is not None else None
         return ArmResponse(200, result) if result is not None else ArmResponse(204)
 
-    for template in (V, F, C, M, I, N, NM, P, RP):
+    for template in (V, *(res.path for res in RESOURCES)):
         router.add("GET", template + "/operationresults/{job}", operation_result)
 
-    # ------------------------------------------------------------------ fabrics
-    @router.route("GET", V + "/replicationFabrics")
-    def list_fabrics(req: ArmRequest) -> ArmResponse:
-        v = vault(req)
-        return listing(req, list(v.fabrics.values()), lambda f: asr().fabric_body(v, f))
-
-    @router.route("GET", F)
-    def get_fabric(req: ArmRequest) -> ArmResponse:
-        v = vault(req)
-        return ArmResponse(200, asr().fabric_body(v, asr().fabric(v, req.params["fabric"])))
-
-    @router.route("PUT", F)
-    def create_fabric(req: ArmRequest) -> ArmResponse:
-        return accepted(req, asr().create_fabric(vault(req), req.params["fabric"], body(req)), req.path)
-
-    @router.route("POST", F + "/remove")
-    def delete_fabric(req: ArmRequest) -> ArmResponse:
-        return accepted(req, asr().delete_fabric(vault(req), req.params["fabric"]), action_path(req))
-
-    @router.route("DELETE", F)
-    def purge_fabric(req: ArmRequest) -> ArmResponse:
-        return accepted(req, asr().delete_fabric(vault(req), req.params["fabric"]), req.path)
-
-    # ------------------------------------------------------------------ protection containers
-    @router.route("GET", V + "/replicationProtectionContainers")
-    def list_containers(req: ArmRequest) -> ArmResponse:
-        v = vault(req)
-        return listing(req, asr().containers(v), lambda c: asr().container_body(v, c))
-
-    @router.route("GET", F + "/replicationProtectionContainers")
-    def list_containers_by_fabric(req: ArmRequest) -> ArmResponse:
-        v = vault(req)
-        return listing(req, asr().containers(v, req.params["fabric"]), lambda c: asr().container_body(v, c))
-
-    @router.route("GET", C)
-    def get_container(req: ArmRequest) -> ArmResponse:
-        v, p = vault(req), req.params
-        return ArmResponse(200, asr().container_body(v, asr().container(v, p["fabric"], p["container"])))
-
-    @router.route("PUT", C)
-    def create_container(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        return accepted(req, asr().create_container(vault(req), p["fabric"], p["container"], body(req)), req.path)
-
-    @router.route("POST", C + "/remove")
-    def delete_container(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        return accepted(req, asr().delete_container(vault(req), p["fabric"], p["container"]), action_path(req))
-
+    # ------------------------------------------------------------------ switch protection (on the container)
     @router.route("POST", C + "/switchprotection")
     def switch_protection(req: ArmRequest) -> ArmResponse:
         p = req.params
         return accepted(req, asr().switch_protection(vault(req), p["fabric"], p["container"], body(req)), action_path(req))
 
-    # ------------------------------------------------------------------ container mappings
-    @router.route("GET", V + "/replicationProtectionContainerMappings")
-    def list_mappings(req: ArmRequest) -> ArmResponse:
-        v = vault(req)
-        return listing(req, asr().mappings(v), lambda m: asr().mapping_body(v, m))
-
-    @router.route("GET", C + "/replicationProtectionContainerMappings")
-    def list_mappings_by_container(req: ArmRequest) -> ArmResponse:
-        v, p = vault(req), req.params
-        return listing(req, asr().mappings(v, p["fabric"], p["container"]), lambda m: asr().mapping_body(v, m))
-
-    @router.route("GET", M)
-    def get_mapping(req: ArmRequest) -> ArmResponse:
-        v, p = vault(req), req.params
-        return ArmResponse(200, asr().mapping_body(v, asr().mapping(v, p["fabric"], p["container"], p["mapping"])))
-
-    @router.route("PUT", M)
-    def create_mapping(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        job = asr().create_mapping(vault(req), p["fabric"], p["container"], p["mapping"], body(req))
-        return accepted(req, job, req.path)
-
-    @router.route("POST", M + "/remove")
-    def delete_mapping(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        return accepted(req, asr().delete_mapping(vault(req), p["fabric"], p["container"], p["mapping"]), action_path(req))
-
-    @router.route("DELETE", M)
-    def purge_mapping(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        return accepted(req, asr().delete_mapping(vault(req), p["fabric"], p["container"], p["mapping"]), req.path)
-
-    # ------------------------------------------------------------------ policies
-    @router.route("GET", V + "/replicationPolicies")
-    def list_policies(req: ArmRequest) -> ArmResponse:
-        v = vault(req)
-        return listing(req, list(v.policies.values()), lambda pol: asr().policy_body(v, pol))
-
-    @router.route("GET", P)
-    def get_policy(req: ArmRequest) -> ArmResponse:
-        v = vault(req)
-        return ArmResponse(200, asr().policy_body(v, asr().policy(v, req.params["policy"])))
-
-    @router.route("PUT", P)
-    def create_policy(req: ArmRequest) -> ArmResponse:
-        return accepted(req, asr().create_policy(vault(req), req.params["policy"], body(req)), req.path)
-
-    @router.route("PATCH", P)
-    def update_policy(req: ArmRequest) -> ArmResponse:
-        return accepted(req, asr().update_policy(vault(req), req.params["policy"], body(req)), req.path)
-
-    @router.route("DELETE", P)
-    def delete_policy(req: ArmRequest) -> ArmResponse:
-        return accepted(req, asr().delete_policy(vault(req), req.params["policy"]), req.path)
-
-    # ------------------------------------------------------------------ networks and network mappings
-    @router.route("GET", V + "/replicationNetworks")
-    def list_networks(req: ArmRequest) -> ArmResponse:
-        v = vault(req)
-        return listing(req, asr().networks(v), lambda n: asr().network_body(v, n))
-
-    @router.route("GET", F + "/replicationNetworks")
-    def list_networks_by_fabric(req: ArmRequest) -> ArmResponse:
-        v = vault(req)
-        asr().fabric(v, req.params["fabric"])
-        return listing(req, asr().networks(v, req.params["fabric"]), lambda n: asr().network_body(v, n))
-
-    @router.route("GET", N)
-    def get_network(req: ArmRequest) -> ArmResponse:
-        v, p = vault(req), req.params
-        return ArmResponse(200, asr().network_body(v, asr().network(v, p["fabric"], p["network"])))
-
-    @router.route("GET", V + "/replicationNetworkMappings")
-    def list_network_mappings(req: ArmRequest) -> ArmResponse:
-        v = vault(req)
-        return listing(req, asr().network_mappings(v), lambda m: asr().network_mapping_body(v, m))
-
-    @router.route("GET", N + "/replicationNetworkMappings")
-    def list_network_mappings_by_network(req: ArmRequest) -> ArmResponse:
-        v, p = vault(req), req.params
-        return listing(req, asr().network_mappings(v, p["fabric"], p["network"]), lambda m: asr().network_mapping_body(v, m))
-
-    @router.route("GET", NM)
-    def get_network_mapping(req: ArmRequest) -> ArmResponse:
-        v, p = vault(req), req.params
-        mapping = asr().network_mapping(v, p["fabric"], p["network"], p["network_mapping"])
-        return ArmResponse(200, asr().network_mapping_body(v, mapping))
-
-    @router.route("PUT", NM)
-    def create_network_mapping(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        job = asr().create_network_mapping(vault(req), p["fabric"], p["network"], p["network_mapping"], body(req))
-        return accepted(req, job, req.path)
-
-    @router.route("PATCH", NM)
-    def update_network_mapping(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        job = asr().create_network_mapping(vault(req), p["fabric"], p["network"], p["network_mapping"], body(req))
-        return accepted(req, job, req.path)
-
-    @router.route("DELETE", NM)
-    def delete_network_mapping(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        job = asr().delete_network_mapping(vault(req), p["fabric"], p["network"], p["network_mapping"])
-        return accepted(req, job, req.path)
-
     # ------------------------------------------------------------------ replication protected items
-    def item_body(item: ProtectedItem) -> dict[str, Any]:
-        return asr().item_body(item)
-
     @router.route("GET", V + "/replicationProtectedItems")
     def list_items(req: ArmRequest) -> ArmResponse:
-        return listing(req, asr().items(vault(req), req.query.get("$filter")), item_body)
-
-    @router.route("GET", C + "/replicationProtectedItems")
-    def list_items_by_container(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        return listing(req, asr().items_in_container(vault(req), p["fabric"], p["container"]), item_body)
-
-    @router.route("GET", I)
-    def get_item(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        return ArmResponse(200, item_body(asr().item(vault(req), p["fabric"], p["container"], p["item"])))
+        return listing(req, asr().items(vault(req), req.query.get("$filter")), asr().item_body)
 
     @router.route("PUT", I)
     def create_item(req: ArmRequest) -> ArmResponse:
+        """Enable replication; the same VM under the same item name answers 200 with the item (idempotent)."""
         p = req.params
         v = vault(req)
         job = asr().create_item(v, p["fabric"], p["container"], p["item"], body(req))
         if job is None:
-            return ArmResponse(200, item_body(asr().item(v, p["fabric"], p["container"], p["item"])))
+            return ArmResponse(200, asr().item_body(asr().item(v, p["fabric"], p["container"], p["item"])))
         return accepted(req, job, req.path)
 
-    @router.route("PATCH", I)
-    def update_item(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        return accepted(req, asr().update_item(vault(req), p["fabric"], p["container"], p["item"], body(req)), req.path)
-
-    @router.route("DELETE", I)
-    def purge_item(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        return accepted(req, asr().purge(vault(req), p["fabric"], p["container"], p["item"]), req.path)
-
-    def item_action(name: str, call: Callable[[AsrBackend, Vault, str, str, str, dict[str, Any]], Job]) -> None:
+    def add_item_action(name: str, call: ItemAction) -> None:
         def handler(req: ArmRequest) -> ArmResponse:
             p = req.params
             job = call(asr(), vault(req), p["fabric"], p["container"], p["item"], body(req))
@@ -325,13 +325,8 @@ def build_router(emulator: Emulator) -> Router:
 
         router.add("POST", f"{I}/{name}", handler)
 
-    item_action("remove", lambda b, v, f, c, i, x: b.disable(v, f, c, i, x))
-    item_action("unplannedFailover", lambda b, v, f, c, i, x: b.unplanned_failover(v, f, c, i, x))
-    item_action("plannedFailover", lambda b, v, f, c, i, x: b.planned_failover(v, f, c, i, x))
-    item_action("failoverCommit", lambda b, v, f, c, i, x: b.failover_commit(v, f, c, i))
-    item_action("reProtect", lambda b, v, f, c, i, x: b.reprotect(v, f, c, i, x))
-    item_action("testFailover", lambda b, v, f, c, i, x: b.test_failover(v, f, c, i, x))
-    item_action("testFailoverCleanup", lambda b, v, f, c, i, x: b.test_failover_cleanup(v, f, c, i, x))
+    for item_action, item_call in ITEM_ACTIONS.items():
+        add_item_action(item_action, item_call)
 
     # ------------------------------------------------------------------ recovery points
     @router.route("GET", I + "/recoveryPoints")
@@ -355,43 +350,16 @@ def build_router(emulator: Emulator) -> Router:
     def get_job(req: ArmRequest) -> ArmResponse:
         return ArmResponse(200, asr().job_body(asr().get_job(vault(req), req.params["job"])))
 
-    # ------------------------------------------------------------------ recovery plans
-    def plan_body(plan: Any) -> dict[str, Any] | None:
-        return asr().plan_body(plan)
-
-    @router.route("GET", V + "/replicationRecoveryPlans")
-    def list_plans(req: ArmRequest) -> ArmResponse:
-        return listing(req, asr().plans(vault(req)), plan_body)
-
-    @router.route("GET", RP)
-    def get_plan(req: ArmRequest) -> ArmResponse:
-        return ArmResponse(200, plan_body(asr().plan(vault(req), req.params["plan"])))
-
-    @router.route("PUT", RP)
-    def create_plan(req: ArmRequest) -> ArmResponse:
-        return accepted(req, asr().create_plan(vault(req), req.params["plan"], body(req)), req.path)
-
-    @router.route("PATCH", RP)
-    def update_plan(req: ArmRequest) -> ArmResponse:
-        return accepted(req, asr().update_plan(vault(req), req.params["plan"], body(req)), req.path)
-
-    @router.route("DELETE", RP)
-    def delete_plan(req: ArmRequest) -> ArmResponse:
-        return accepted(req, asr().delete_plan(vault(req), req.params["plan"]), req.path)
-
-    def plan_action(name: str, call: Callable[[AsrBackend, Vault, str, dict[str, Any]], Job]) -> None:
+    # ------------------------------------------------------------------ recovery plan actions
+    def add_plan_action(name: str, call: PlanAction) -> None:
         def handler(req: ArmRequest) -> ArmResponse:
             job = call(asr(), vault(req), req.params["plan"], body(req))
             return accepted(req, job, action_path(req))
 
         router.add("POST", f"{RP}/{name}", handler)
 
-    plan_action("unplannedFailover", lambda b, v, n, x: b.plan_unplanned_failover(v, n, x))
-    plan_action("plannedFailover", lambda b, v, n, x: b.plan_planned_failover(v, n, x))
-    plan_action("failoverCommit", lambda b, v, n, x: b.plan_commit(v, n))
-    plan_action("reProtect", lambda b, v, n, x: b.plan_reprotect(v, n))
-    plan_action("testFailover", lambda b, v, n, x: b.plan_test_failover(v, n, x))
-    plan_action("testFailoverCleanup", lambda b, v, n, x: b.plan_test_failover_cleanup(v, n, x))
+    for plan_action, plan_call in PLAN_ACTIONS.items():
+        add_plan_action(plan_action, plan_call)
 
     return router
 
@@ -399,14 +367,7 @@ def build_router(emulator: Emulator) -> Router:
 def build_admin_router(emulator: Emulator) -> Router:
     """The ``/_emulator/asr/...`` admin routes (served by the admin API, outside the ARM namespace)."""
     router = Router()
-
-    def asr() -> AsrBackend:
-        backend = emulator.asr
-        if not isinstance(backend, AsrBackend):
-            raise ArmError(503, "ServiceUnavailable", "The Site Recovery emulator is not available.")
-        return backend
-
-    _add_admin_routes(router, asr)
+    _add_admin_routes(router, lambda: emulator.asr)
     return router
 
 
@@ -424,18 +385,6 @@ def retry_after(backend: AsrBackend, job: Job) -> str:
     if backend.clock.speed <= 0:
         return "10"
     return str(min(30, math.ceil(remaining / backend.clock.speed)))
-
-
-def vault_body(v: Vault) -> dict[str, Any]:
-    return {
-        "id": v.id.replace("/Subscriptions/", "/subscriptions/", 1),
-        "name": v.name,
-        "type": "Microsoft.RecoveryServices/vaults",
-        "location": v.location,
-        "tags": dict(v.tags),
-        "sku": {"name": "RS0", "tier": "Standard"},
-        "properties": {"provisioningState": "Succeeded", "publicNetworkAccess": "Enabled"},
-    }
 
 
 # ---------------------------------------------------------------------- admin

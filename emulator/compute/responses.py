@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from emulator.arm import compute_operation_urls, operation_status_response, retry_after
 from emulator.routing import ArmRequest, ArmResponse, Router, page
-
-if TYPE_CHECKING:
-    from emulator.state import Emulator
+from emulator.state import Emulator
 
 RG = "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.Compute"
 SUB = "/subscriptions/{subscription}/providers/Microsoft.Compute"

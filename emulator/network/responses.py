@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from emulator.network.models import SIMPLE_TYPES
 from emulator.routing import ArmRequest, ArmResponse, Handler, Router, page
-
-if TYPE_CHECKING:
-    from emulator.state import Emulator
+from emulator.state import Emulator
 
 
 def build_router(emulator: Emulator) -> Router:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from emulator.arm import operation_status_response, retry_after
 from emulator.routing import ArmRequest, ArmResponse, Handler, Router, page
-
-if TYPE_CHECKING:
-    from emulator.state import Emulator
+from emulator.state import Emulator
 
 GROUP = "/subscriptions/{subscription}/resourcegroups/{name}"
 TAGS = "/providers/Microsoft.Resources/tags/default"

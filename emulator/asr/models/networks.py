@@ -111,6 +111,8 @@ class NetworksMixin(VaultsMixin):
         return network
 
     def networks(self, vault: Vault, fabric_name: str | None = None) -> list[Network]:
+        if fabric_name is not None:
+            self.fabric(vault, fabric_name)  # a missing fabric is a 404, as for containers
         return [n for n in vault.networks.values() if fabric_name is None or name_key(n.fabric) == name_key(fabric_name)]
 
     def network_body(self, vault: Vault, n: Network) -> dict[str, Any]:

@@ -87,6 +87,9 @@ class PoliciesMixin(VaultsMixin):
             vault, "RemoveProtectionProfile", self.policy_id(vault, policy), name, "ProtectionProfile", on_complete=done
         )
 
+    def policies(self, vault: Vault) -> list[Policy]:
+        return list(vault.policies.values())
+
     def policy(self, vault: Vault, name: str) -> Policy:
         policy = vault.policies.get(name.lower())
         if policy is None:

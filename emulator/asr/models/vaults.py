@@ -91,6 +91,18 @@ class VaultsMixin(JobsMixin):
     def vaults(self) -> list[Vault]:
         return list(self._vaults.values())
 
+    def vault_body(self, vault: Vault) -> dict[str, Any]:
+        """The vault as Microsoft.RecoveryServices returns it (minimal: ids in lower-case ``/subscriptions/``)."""
+        return {
+            "id": vault.id.replace("/Subscriptions/", "/subscriptions/", 1),
+            "name": vault.name,
+            "type": "Microsoft.RecoveryServices/vaults",
+            "location": vault.location,
+            "tags": dict(vault.tags),
+            "sku": {"name": "RS0", "tier": "Standard"},
+            "properties": {"provisioningState": "Succeeded", "publicNetworkAccess": "Enabled"},
+        }
+
     def delete_vault(self, subscription: str, resource_group: str, name: str) -> None:
         vault = self.vault(subscription, resource_group, name)
         if vault.items:
@@ -129,6 +141,9 @@ class VaultsMixin(JobsMixin):
             "Fabric",
             result=lambda: self.fabric_body(vault, fabric),
         )
+
+    def fabrics(self, vault: Vault) -> list[Fabric]:
+        return list(vault.fabrics.values())
 
     def fabric(self, vault: Vault, name: str) -> Fabric:
         fabric = vault.fabrics.get(name.lower())
