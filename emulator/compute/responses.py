@@ -1,8 +1,17 @@
-"""Microsoft.Compute routes: HTTP in, ``ComputeBackend`` call, ARM-shaped HTTP out. No rules live here."""
+"""Microsoft.Compute routes: HTTP in, ``ComputeBackend`` call, ARM-shaped HTTP out. No rules live here.
+
+PPGs, availability sets, capacity reservation groups and disks share their GET, DELETE and list routes
+(:data:`RESOURCES`); their PUT and PATCH answer differently and stay explicit, as do the VM routes.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
 from emulator.arm import compute_operation_urls, operation_status_response, retry_after
+from emulator.compute.models import ComputeBackend
 from emulator.routing import ArmRequest, ArmResponse, Router, page
 from emulator.state import Emulator
 
@@ -13,6 +22,35 @@ PPG = RG + "/proximityPlacementGroups/{name}"
 AVSET = RG + "/availabilitySets/{name}"
 CRG = RG + "/capacityReservationGroups/{name}"
 DISK = RG + "/disks/{name}"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A compute resource type other than VMs: ``(subscription, resource_group, name)`` calls on the backend."""
+
+    collection: str
+    #: ``(subscription, resource_group or None)`` -> rendered bodies.
+    list: Callable[[ComputeBackend, str, str | None], Sequence[dict[str, Any]]]
+    #: -> whether it existed. The answer is 200, or ``delete_missing_status`` when it did not exist.
+    delete: Callable[[ComputeBackend, str, str, str], bool]
+    delete_missing_status: int = 204
+    #: None: the GET is an explicit route.
+    get: Callable[[ComputeBackend, str, str, str], dict[str, Any]] | None = None
+
+
+RESOURCES: tuple[Resource, ...] = (
+    # GET is explicit (includeColocationStatus). A DELETE answers 200 even for a missing PPG (as it always has here).
+    Resource(
+        "proximityPlacementGroups", list=ComputeBackend.list_ppgs, delete=ComputeBackend.delete_ppg, delete_missing_status=200
+    ),
+    Resource(
+        "availabilitySets", list=ComputeBackend.list_avsets, delete=ComputeBackend.delete_avset, get=ComputeBackend.get_avset
+    ),
+    Resource(
+        "capacityReservationGroups", list=ComputeBackend.list_crgs, delete=ComputeBackend.delete_crg, get=ComputeBackend.get_crg
+    ),
+    Resource("disks", list=ComputeBackend.list_disks, delete=ComputeBackend.delete_disk, get=ComputeBackend.get_disk),
+)
 
 
 def build_router(emulator: Emulator) -> Router:
@@ -99,7 +137,9 @@ def build_router(emulator: Emulator) -> Router:
         monitor = req.query.get("monitor", "").lower() == "true"
         return operation_status_response(op, monitor=monitor, clock=emulator.clock)
 
-    # --------------------------------------------------------------------------- PPGs
+    # --------------------------------------------------------------------------- PPGs, availability sets, CRGs, disks
+    for resource in RESOURCES:
+        _add_resource(router, emulator, resource)
 
     @router.route("PUT", PPG)
     def put_ppg(req: ArmRequest) -> ArmResponse:
@@ -121,24 +161,9 @@ def build_router(emulator: Emulator) -> Router:
             200, emulator.compute.get_ppg(p["subscription"], p["resource_group"], p["name"], colocation=colocation)
         )
 
-    @router.route("DELETE", PPG)
-    def delete_ppg(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        emulator.compute.delete_ppg(p["subscription"], p["resource_group"], p["name"])
-        return ArmResponse(200)
-
-    @router.route("GET", RG + "/proximityPlacementGroups")
-    def list_ppgs(req: ArmRequest) -> ArmResponse:
-        return page(req, emulator.compute.list_ppgs(req.params["subscription"], req.params["resource_group"]))
-
-    @router.route("GET", SUB + "/proximityPlacementGroups")
-    def list_ppgs_sub(req: ArmRequest) -> ArmResponse:
-        return page(req, emulator.compute.list_ppgs(req.params["subscription"]))
-
-    # --------------------------------------------------------------------------- availability sets
-
     @router.route("PUT", AVSET)
     def put_avset(req: ArmRequest) -> ArmResponse:
+        """Availability sets answer 200 on create too."""
         p = req.params
         emulator.require_group(p["subscription"], p["resource_group"])
         return ArmResponse(200, emulator.compute.put_avset(p["subscription"], p["resource_group"], p["name"], req.json_body()))
@@ -148,27 +173,6 @@ def build_router(emulator: Emulator) -> Router:
         p = req.params
         return ArmResponse(200, emulator.compute.patch_avset(p["subscription"], p["resource_group"], p["name"], req.json_body()))
 
-    @router.route("GET", AVSET)
-    def get_avset(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        return ArmResponse(200, emulator.compute.get_avset(p["subscription"], p["resource_group"], p["name"]))
-
-    @router.route("DELETE", AVSET)
-    def delete_avset(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        found = emulator.compute.delete_avset(p["subscription"], p["resource_group"], p["name"])
-        return ArmResponse(200 if found else 204)
-
-    @router.route("GET", RG + "/availabilitySets")
-    def list_avsets(req: ArmRequest) -> ArmResponse:
-        return page(req, emulator.compute.list_avsets(req.params["subscription"], req.params["resource_group"]))
-
-    @router.route("GET", SUB + "/availabilitySets")
-    def list_avsets_sub(req: ArmRequest) -> ArmResponse:
-        return page(req, emulator.compute.list_avsets(req.params["subscription"]))
-
-    # --------------------------------------------------------------------------- capacity reservation groups
-
     @router.route("PUT", CRG)
     def put_crg(req: ArmRequest) -> ArmResponse:
         p = req.params
@@ -176,29 +180,9 @@ def build_router(emulator: Emulator) -> Router:
         body, created = emulator.compute.put_crg(p["subscription"], p["resource_group"], p["name"], req.json_body())
         return ArmResponse(201 if created else 200, body)
 
-    @router.route("GET", CRG)
-    def get_crg(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        return ArmResponse(200, emulator.compute.get_crg(p["subscription"], p["resource_group"], p["name"]))
-
-    @router.route("DELETE", CRG)
-    def delete_crg(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        found = emulator.compute.delete_crg(p["subscription"], p["resource_group"], p["name"])
-        return ArmResponse(200 if found else 204)
-
-    @router.route("GET", RG + "/capacityReservationGroups")
-    def list_crgs(req: ArmRequest) -> ArmResponse:
-        return page(req, emulator.compute.list_crgs(req.params["subscription"], req.params["resource_group"]))
-
-    @router.route("GET", SUB + "/capacityReservationGroups")
-    def list_crgs_sub(req: ArmRequest) -> ArmResponse:
-        return page(req, emulator.compute.list_crgs(req.params["subscription"]))
-
-    # --------------------------------------------------------------------------- disks
-
     @router.route("PUT", DISK)
     def put_disk(req: ArmRequest) -> ArmResponse:
+        """A disk write is a long-running operation: 200 with the disk and ``Azure-AsyncOperation``."""
         p = req.params
         emulator.require_group(p["subscription"], p["resource_group"])
         body, _created = emulator.compute.put_disk(p["subscription"], p["resource_group"], p["name"], req.json_body())
@@ -206,23 +190,31 @@ def build_router(emulator: Emulator) -> Router:
         urls = compute_operation_urls(req, p["subscription"], body["location"], op)
         return ArmResponse(200, body, {"Azure-AsyncOperation": urls["Azure-AsyncOperation"]})
 
-    @router.route("GET", DISK)
-    def get_disk(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        return ArmResponse(200, emulator.compute.get_disk(p["subscription"], p["resource_group"], p["name"]))
-
-    @router.route("DELETE", DISK)
-    def delete_disk(req: ArmRequest) -> ArmResponse:
-        p = req.params
-        found = emulator.compute.delete_disk(p["subscription"], p["resource_group"], p["name"])
-        return ArmResponse(200 if found else 204)
-
-    @router.route("GET", RG + "/disks")
-    def list_disks(req: ArmRequest) -> ArmResponse:
-        return page(req, emulator.compute.list_disks(req.params["subscription"], req.params["resource_group"]))
-
-    @router.route("GET", SUB + "/disks")
-    def list_disks_sub(req: ArmRequest) -> ArmResponse:
-        return page(req, emulator.compute.list_disks(req.params["subscription"]))
-
     return router
+
+
+def _add_resource(router: Router, emulator: Emulator, res: Resource) -> None:
+    """GET (unless explicit), DELETE, and the lists per resource group and per subscription."""
+    get_one = res.get
+    if get_one is not None:
+
+        def get(req: ArmRequest) -> ArmResponse:
+            p = req.params
+            return ArmResponse(200, get_one(emulator.compute, p["subscription"], p["resource_group"], p["name"]))
+
+        router.add("GET", f"{RG}/{res.collection}/{{name}}", get)
+
+    def delete(req: ArmRequest) -> ArmResponse:
+        p = req.params
+        found = res.delete(emulator.compute, p["subscription"], p["resource_group"], p["name"])
+        return ArmResponse(200 if found else res.delete_missing_status)
+
+    def list_group(req: ArmRequest) -> ArmResponse:
+        return page(req, res.list(emulator.compute, req.params["subscription"], req.params["resource_group"]))
+
+    def list_subscription(req: ArmRequest) -> ArmResponse:
+        return page(req, res.list(emulator.compute, req.params["subscription"], None))
+
+    router.add("DELETE", f"{RG}/{res.collection}/{{name}}", delete)
+    router.add("GET", f"{RG}/{res.collection}", list_group)
+    router.add("GET", f"{SUB}/{res.collection}", list_subscription)
