@@ -1,0 +1,1 @@
+"""Conformance of the emulator with recorded Azure sessions (tests/data/distilled)."""
