@@ -10,21 +10,26 @@ from shared.reconciler import pulse, reconcile_all
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
+# The last reconcile summary this worker logged: an unchanged steady state is logged at debug level, so
+# an idle estate (or an empty one) does not repeat the same line every tick.
+_last_summary: list[str] = [""]
+
 
 @bp.function_name("reconcile")
 @bp.timer_trigger(arg_name="timer", schedule="0 */15 * * * *", run_on_startup=False, use_monitor=True)
 def reconcile(timer: func.TimerRequest) -> None:
     """Every 15 minutes: list all VMs and protected items (paged), plan and act where needed."""
     report = reconcile_all(get_context())
-    log.info(
-        "reconcile: %d VMs seen, %d actions, %d status writes, %d errors%s",
-        report.vms_seen,
-        len(report.actions),
-        report.status_writes,
-        len(report.errors),
-        " (timer was past due)" if timer.past_due else "",
-        extra={"step": "reconcile"},
+    summary = (
+        f"reconcile: {report.vms_seen} VMs seen, {len(report.actions)} actions, {report.status_writes} status writes, "
+        f"{len(report.errors)} errors"
     )
+    changed = summary != _last_summary[0] or bool(report.actions or report.errors)
+    _last_summary[0] = summary
+    log.log(logging.INFO if changed else logging.DEBUG, "%s%s", summary, " (timer was past due)" if timer.past_due else "")
+    if changed:
+        for note in report.notes:
+            log.warning("reconcile: %s", note, extra={"step": "reconcile"})
     for vm, action, reason in report.actions:
         log.info("reconcile: %s: %s (%s)", vm, action, reason, extra={"vm": vm, "step": action})
 
@@ -35,4 +40,4 @@ def pulse_timer(timer: func.TimerRequest) -> None:
     """Every minute: poll ASR jobs of operations in flight and take each VM's next step."""
     report = pulse(get_context())
     for vm, operation, outcome in report.finished:
-        log.info("pulse: %s %s for %s", operation, outcome, vm, extra={"vm": vm, "step": operation})
+        log.info("pulse: %s %s%s", operation, outcome, f" for {vm}" if vm else "", extra={"vm": vm, "step": operation})

@@ -279,31 +279,156 @@ def serve_api(port: int) -> None:
 
     server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True, name="http-api").start()
-    print(f"HTTP API on http://127.0.0.1:{port}/api (key: PPGDR_API_KEYS)", flush=True)
+
+
+# What a shell needs to point the CLI (or a second process) at this runner's local Azure.
+EXPORTED = (
+    "PPGDR_ARM_ENDPOINT",
+    "PPGDR_ARM_CA_BUNDLE",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "AZURE_TOKEN_CREDENTIALS",
+    "PPGDR_STATE_CONNECTION",
+)
+
+
+def export_lines(env: Mapping[str, str]) -> list[str]:
+    """``export NAME=value`` lines (shell-quoted) for the local endpoints and every PPGDR_* setting in use."""
+    import shlex
+
+    names = [*EXPORTED, *sorted(n for n in env if n.startswith("PPGDR_") and n not in EXPORTED)]
+    return [f"export {name}={shlex.quote(env[name])}" for name in names if name in env]
+
+
+SEEDS = ("demo", "estate")
+
+
+def seed_estate(runner: LocalRunner, kind: str) -> str:
+    """Create the demo estate (``estate``), and tag it for protection as the demo does (``demo``)."""
+    from localdev import estate as est
+    from shared.context import get_context
+
+    ctx = get_context()
+    est.seed(ctx.clients)
+    if kind == "estate":
+        return "demo estate created (untagged): tag VMs ppgdr-protect=true to protect them"
+    est.tag(ctx.clients, f"/subscriptions/{est.SUBSCRIPTION}/resourceGroups/sap-prod", {"ppgdr-protect": "true"})
+    for name in ("trade-engine-1", "trade-cache-1"):
+        est.tag(ctx.clients, est.DEMO_ESTATE.vm(name).id, {"ppgdr-protect": "true", "ppgdr-target-zone": "2"})
+    return "demo estate created and tagged: sap-prod and the trading VMs are being protected"
+
+
+def _run_timer(runner: LocalRunner, name: str, problems: dict[str, str]) -> None:
+    """Fire a timer as the host would: a failed run is logged (one line when it is a connectivity problem)."""
+    from shared.connectivity import connection_problem
+    from shared.context import get_context
+
+    try:
+        runner.fire_timer(name)
+        problems.pop(name, None)
+    except Exception as exc:
+        try:
+            problem = connection_problem(exc, get_context().settings)
+        except Exception:  # the settings themselves are broken: say that, once
+            problem = None
+        line = problem or f"{type(exc).__name__}: {exc}"
+        if problems.get(name) != line:  # the same failure every tick is said once
+            if problem is None:
+                log.exception("%s timer failed", name)
+            else:
+                log.error("%s timer failed: %s", name, problem)
+            problems[name] = line
+
+
+def _stop_on_sigterm() -> None:
+    """``kill <pid>`` stops the runner like Ctrl-C does: Azurite and the emulator are stopped too."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``ppgdr-local``: run the functions against the local Azure until interrupted."""
-    parser = argparse.ArgumentParser(description="Run ppg-dr's functions against Azurite and the ARM emulator.")
+    """``ppgdr-local``: run the functions against the local Azure until interrupted (Ctrl-C or SIGTERM)."""
+    parser = argparse.ArgumentParser(
+        prog="ppgdr-local",
+        description="Run ppg-dr's functions against Azurite and the ARM emulator (the Functions host's job, locally).",
+    )
     parser.add_argument("--pulse-seconds", type=float, default=5.0, help="how often to fire the pulse timer")
     parser.add_argument("--reconcile-seconds", type=float, default=60.0, help="how often to fire the reconcile timer")
     parser.add_argument("--clock-speed", type=float, default=60.0, help="emulator clock speed (60 = a minute a second)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra app setting")
     parser.add_argument("--api-port", type=int, default=0, help="also serve the HTTP API with uvicorn on this port")
+    parser.add_argument(
+        "--seed",
+        choices=SEEDS,
+        help="start with the demo estate and its settings (demo: tagged for protection; estate: untagged)",
+    )
+    parser.add_argument("--print-env", action="store_true", help="print 'export NAME=value' lines for the CLI once ready")
+    parser.add_argument("--env-file", type=Path, help="write the same export lines to this file (source it in a shell)")
+    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    extra = dict(item.split("=", 1) for item in args.env)
-    with local_azure(extra_env=extra, clock_speed=args.clock_speed) as (runner, env):
-        print(json.dumps({"arm": env["PPGDR_ARM_ENDPOINT"], "ca": env["PPGDR_ARM_CA_BUNDLE"]}), flush=True)
-        if args.api_port:
-            serve_api(args.api_port)
-        last_reconcile = 0.0
-        try:
-            while True:
-                runner.fire_timer("pulse")
-                if time.monotonic() - last_reconcile >= args.reconcile_seconds:
-                    runner.fire_timer("reconcile")
-                    last_reconcile = time.monotonic()
-                time.sleep(args.pulse_seconds)
-        except KeyboardInterrupt:
-            return 0
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the runner's own admin calls to the emulator
+    extra: dict[str, str] = {}
+    if args.seed:
+        from localdev import estate as est
+
+        extra.update(est.app_settings())
+    for item in args.env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            parser.error(f"--env {item!r}: use NAME=VALUE")
+        extra[name] = value
+    api_key = None
+    if args.api_port and not extra.get("PPGDR_API_KEYS") and not os.environ.get("PPGDR_API_KEYS"):
+        import hashlib
+        import secrets
+
+        api_key = secrets.token_urlsafe(24)  # a throwaway key for this run: the runner prints it once, never logs it
+        extra["PPGDR_API_KEYS"] = "sha256:" + hashlib.sha256(api_key.encode()).hexdigest()
+    _stop_on_sigterm()
+    try:
+        with local_azure(extra_env=extra, clock_speed=args.clock_speed) as (runner, env):
+            exports = export_lines({**env, **({"PPGDR_API_KEY": api_key} if api_key else {})})
+            if args.api_port:
+                serve_api(args.api_port)
+            seeded = seed_estate(runner, args.seed) if args.seed else None
+            ready: dict[str, Any] = {"ready": True, "env": {k: v for k, v in env.items() if k in EXPORTED}}
+            if args.api_port:
+                ready["api"] = f"http://127.0.0.1:{args.api_port}/api"
+                ready["api_key"] = api_key or "(your PPGDR_API_KEYS)"
+            print(json.dumps(ready), flush=True)
+            if args.print_env:
+                print("\n".join(exports), flush=True)
+            if args.env_file:
+                args.env_file.write_text("\n".join(exports) + "\n")
+                args.env_file.chmod(0o600)
+            print(seeded or _empty_hint(env), flush=True)
+            _loop(runner, args.pulse_seconds, args.reconcile_seconds)
+    except KeyboardInterrupt:
+        pass
+    print("ppgdr-local: stopped Azurite and the emulator", flush=True)
+    return 0
+
+
+def _empty_hint(env: Mapping[str, str]) -> str:
+    if env.get("PPGDR_SUBSCRIPTIONS") or env.get("PPGDR_RESOURCE_GROUPS"):
+        return "watching " + (env.get("PPGDR_SUBSCRIPTIONS") or env.get("PPGDR_RESOURCE_GROUPS", ""))
+    return (
+        "the local Azure is empty and no PPGDR_SUBSCRIPTIONS / PPGDR_RESOURCE_GROUPS are set: nothing to watch. "
+        "Start with --seed demo, or create resources and pass --env settings."
+    )
+
+
+def _loop(runner: LocalRunner, pulse_seconds: float, reconcile_seconds: float) -> None:
+    problems: dict[str, str] = {}
+    last_reconcile = 0.0
+    while True:
+        _run_timer(runner, "pulse", problems)
+        if time.monotonic() - last_reconcile >= reconcile_seconds:
+            _run_timer(runner, "reconcile", problems)
+            last_reconcile = time.monotonic()
+        time.sleep(pulse_seconds)

@@ -7,12 +7,22 @@ fast (cold start) and a bad setting is reported by the first invocation that nee
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 
 from shared.azure_clients import AzureClients
 from shared.settings import Settings
 from shared.store import StateStore, new_holder_id
+
+# The Azure SDKs log every HTTP request and every token fetch at INFO: hundreds of lines a minute that
+# drown what ppg-dr itself says. Their warnings and errors still come through.
+NOISY_SDK_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "azure.data.tables")
+
+
+def quiet_sdk_logging() -> None:
+    for name in NOISY_SDK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @dataclass
@@ -24,6 +34,7 @@ class AppContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
+        quiet_sdk_logging()
         return cls(settings, StateStore.from_settings(settings), AzureClients(settings), new_holder_id())
 
 
