@@ -18,10 +18,18 @@ from shared.context import AppContext
 from shared.decisions import Decision, DecisionKind, GroupView, Policy, approval_allowed, decide
 from shared.groups import Group, groups_from_statuses
 from shared.keys import encode_key, normalize_arm_id
+from shared.refusals import NotFound, WorkflowRefused
 from shared.signals import Signal, SignalKind, SignalSource
 from shared.store import GROUPS, SIGNALS
 from shared.tags import FailoverMode
-from shared.workflows import PROTECTED, WorkflowRefused, audit, group_record, set_group, start_failover
+from shared.workflows import (
+    PROTECTED,
+    audit,
+    group_record,
+    preview_failover,
+    set_group,
+    start_failover,
+)
 
 log = logging.getLogger(__name__)
 
@@ -218,52 +226,96 @@ def pending_decisions(ctx: AppContext) -> list[dict[str, Any]]:
     return pending
 
 
+def _decision_from(data: dict[str, Any]) -> Decision:
+    return Decision(
+        kind=DecisionKind(data["kind"]),
+        group=data["group"],
+        reasons=tuple(data["reasons"]),
+        unavailable=tuple(data["unavailable"]),
+        flapping=tuple(data["flapping"]),
+        region_incident=bool(data["region_incident"]),
+        dry_run=bool(data["dry_run"]),
+        decision_id=data["decision_id"],
+        decided_at=datetime.fromisoformat(data["decided_at"]),
+    )
+
+
+# A decision id is 'dec-' + 32 hex; people copy a prefix, as with git commits. Shorter than this is a guess.
+MIN_PREFIX = 8
+
+
 def _find_pending(ctx: AppContext, decision_id: str) -> tuple[Group, Decision]:
-    for data in pending_decisions(ctx):
-        if data.get("decision_id") == decision_id:
-            groups = groups_from_statuses(st.all_statuses(ctx.store))
-            group = groups.get(str(data["group"]).lower())
-            if group is None:
-                raise WorkflowRefused(f"group {data['group']} no longer has protected VMs")
-            decision = Decision(
-                kind=DecisionKind(data["kind"]),
-                group=data["group"],
-                reasons=tuple(data["reasons"]),
-                unavailable=tuple(data["unavailable"]),
-                flapping=tuple(data["flapping"]),
-                region_incident=bool(data["region_incident"]),
-                dry_run=bool(data["dry_run"]),
-                decision_id=data["decision_id"],
-                decided_at=datetime.fromisoformat(data["decided_at"]),
-            )
-            return group, decision
-    raise WorkflowRefused(f"no pending decision {decision_id}: `ppgdr decisions` lists them")
+    """The pending decision with this id, or the only one whose id starts with it (at least 8 characters).
+
+    An id that is no longer pending (approved or rejected) is refused with what happened to it; an id
+    that matches nothing is :class:`NotFound`.
+    """
+    wanted = decision_id.strip().lower()
+    pending = pending_decisions(ctx)
+    exact = [d for d in pending if str(d.get("decision_id", "")).lower() == wanted]
+    matches = exact or (
+        [d for d in pending if str(d.get("decision_id", "")).lower().startswith(wanted)] if len(wanted) >= MIN_PREFIX else []
+    )
+    if len(matches) > 1:
+        raise WorkflowRefused(
+            f"{decision_id!r} matches {len(matches)} pending decisions ({', '.join(d['decision_id'] for d in matches)}): "
+            "give more of the id"
+        )
+    if not matches:
+        for record in ctx.store.query(GROUPS, partition="group"):
+            decided = record.data.get("last_decided") or {}
+            if str(decided.get("decision_id", "")).lower() == wanted:
+                raise WorkflowRefused(
+                    f"decision {decided['decision_id']} is no longer pending: {decided.get('outcome')} by "
+                    f"{decided.get('by')} at {str(decided.get('at', ''))[:19]}"
+                )
+        raise NotFound(f"unknown decision {decision_id!r}: `ppgdr decisions` lists the pending ones")
+    data = matches[0]
+    group = groups_from_statuses(st.all_statuses(ctx.store)).get(str(data["group"]).lower())
+    if group is None:
+        raise WorkflowRefused(f"group {data['group']} no longer has protected VMs")
+    return group, _decision_from(data)
+
+
+def _decided(ctx: AppContext, group: str, decision_id: str, outcome: str, by: str) -> None:
+    """Clear the pending decision and remember what became of it (a late approve then says so, not 404)."""
+    set_group(
+        ctx,
+        group,
+        pending_decision=None,
+        last_decided={"decision_id": decision_id, "outcome": outcome, "by": by, "at": ctx.store.now().isoformat()},
+    )
 
 
 def approve(ctx: AppContext, decision_id: str, *, by: str, repair: bool = False, dry_run: bool = False) -> dict[str, Any]:
     """A person approves a pending failover decision: the group fails over (idempotent per decision)."""
     group, decision = _find_pending(ctx, decision_id)
+    decision_id = decision.decision_id
     reason = approval_allowed(decision, _view(ctx, group), ctx.store.now())
     if reason:
-        audit(ctx, group.name, "approval-refused", reason, decision=decision_id, by=by)
+        if not dry_run:
+            audit(ctx, group.name, "approval-refused", reason, decision=decision_id, by=by)
         raise WorkflowRefused(reason)
     if dry_run:
-        audit(ctx, group.name, "dry-run", f"{by} would approve {decision_id}", decision=decision_id)
-        return {"group": group.name, "decision": decision_id, "dry_run": True}
+        # Nothing is recorded as an approval: the decision stays pending, the preview says what would run.
+        plan = preview_failover(ctx, group.name, repair=repair)
+        audit(ctx, group.name, "dry-run", f"{by} tried an approval of {decision_id} as a dry run", decision=decision_id)
+        return {"group": group.name, "decision_id": decision_id, "dry_run": True, "plan": plan}
     audit(ctx, group.name, "approved", f"approved by {by}", decision=decision_id, by=by)
     wf = start_failover(
         ctx, group.name, reason=f"approved by {by}: {'; '.join(decision.reasons)}", decision_id=decision_id, repair=repair
     )
     _count_failover(ctx, ctx.store.now())
-    set_group(ctx, group.name, pending_decision=None)
-    return {"group": group.name, "decision": decision_id, "workflow": wf.id}
+    _decided(ctx, group.name, decision_id, "approved", by)
+    return {"group": group.name, "decision_id": decision_id, "workflow": wf.id, "phase": wf.phase, "dry_run": False}
 
 
 def reject(ctx: AppContext, decision_id: str, *, by: str, comment: str = "") -> dict[str, Any]:
-    group, _ = _find_pending(ctx, decision_id)
-    set_group(ctx, group.name, pending_decision=None)
+    group, decision = _find_pending(ctx, decision_id)
+    decision_id = decision.decision_id
+    _decided(ctx, group.name, decision_id, "rejected", by)
     audit(ctx, group.name, "rejected", f"rejected by {by}{': ' + comment if comment else ''}", decision=decision_id, by=by)
-    return {"group": group.name, "decision": decision_id, "rejected": True}
+    return {"group": group.name, "decision_id": decision_id, "rejected": True}
 
 
 def healthy_since(signals: list[Signal], start: datetime) -> datetime | None:
@@ -291,7 +343,7 @@ def auto_failback(ctx: AppContext) -> list[str]:
     minutes = ctx.settings.auto_failback_minutes
     if minutes <= 0:
         return []
-    from shared.workflows import REPROTECTED, WorkflowRefused, start_failback
+    from shared.workflows import REPROTECTED, start_failback
 
     now = ctx.store.now()
     started: list[str] = []

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
@@ -25,6 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from shared.context import AppContext, get_context
+from shared.refusals import NotFound, WorkflowRefused
 
 log = logging.getLogger(__name__)
 
@@ -105,54 +107,30 @@ async def alerts(request: Request) -> Response:
 
 async def status(request: Request) -> Response:
     from shared.status import all_statuses, get_status
+    from shared.vm_lookup import VmLookupError, resolve_vm
+    from shared.workflows import require_group
 
     ctx = _ctx()
-    vm_id = request.query_params.get("vm")
-    if vm_id:
-        found = get_status(ctx.store, vm_id)
+    vm = request.query_params.get("vm")
+    if vm:
+        try:
+            found = get_status(ctx.store, resolve_vm(ctx, vm, managed_only=True))
+        except VmLookupError as exc:
+            return _error(404, "NotFound", str(exc))
         if found is None:
-            return _error(404, "NotFound", f"ppg-dr has no status for {vm_id[:300]}")
+            return _error(404, "NotFound", f"ppg-dr has no status for {vm[:300]}")
         return JSONResponse(found.to_data())
     group = (request.query_params.get("group") or "").lower()
+    if group:
+        require_group(ctx, group)
     return JSONResponse({"value": [s.to_data() for s in all_statuses(ctx.store) if not group or s.group.lower() == group]})
 
 
 def group_overview(ctx: AppContext) -> list[dict[str, Any]]:
-    """Every group: members, state, plan, pending decision, current workflow (for API, CLI, dashboard)."""
-    from shared.groups import groups_from_statuses
-    from shared.status import all_statuses
-    from shared.workflows import group_record, load_workflow
+    """Every group: members, state, where it runs, plan, pending decision, workflow (API, CLI, dashboard)."""
+    from shared.group_view import group_rows
 
-    rows = []
-    for group in groups_from_statuses(all_statuses(ctx.store)).values():
-        record = group_record(ctx, group.name)
-        wf = load_workflow(ctx, group.name)
-        rows.append(
-            {
-                "name": group.name,
-                "state": record.get("state", "protected"),
-                "failover_mode": group.failover_mode,
-                "source_region": group.source_region,
-                "members": [{"vm": m.vm_name, "size": m.size, "state": m.state} for m in group.members],
-                "plan": record.get("plan"),
-                "boot_groups": record.get("boot_groups"),
-                "plan_left_out": record.get("plan_left_out") or [],
-                "plan_problem": record.get("plan_problem"),
-                "pending_decision": record.get("pending_decision"),
-                "last_decision": record.get("last_decision_reasons"),
-                "placement": record.get("placement"),
-                "workflow": None
-                if wf is None
-                else {
-                    "id": wf.id,
-                    "kind": wf.kind,
-                    "phase": wf.phase,
-                    "error": wf.error,
-                    "suggestion": wf.suggestion,
-                },
-            }
-        )
-    return sorted(rows, key=lambda r: r["name"])
+    return group_rows(ctx)
 
 
 async def groups(request: Request) -> Response:
@@ -168,9 +146,10 @@ async def group_detail(request: Request) -> Response:
 
 
 async def group_audit(request: Request) -> Response:
-    from shared.workflows import audit_trail
+    from shared.workflows import audit_trail, require_group
 
-    return JSONResponse({"value": audit_trail(_ctx(), request.path_params["group"])})
+    ctx = _ctx()
+    return JSONResponse({"value": audit_trail(ctx, require_group(ctx, request.path_params["group"]))})
 
 
 async def decisions(request: Request) -> Response:
@@ -181,7 +160,6 @@ async def decisions(request: Request) -> Response:
 
 async def decide_on(request: Request) -> Response:
     from shared.failover_decisions import approve, reject
-    from shared.workflows import WorkflowRefused
 
     try:
         body = await _json_body(request)
@@ -190,17 +168,24 @@ async def decide_on(request: Request) -> Response:
     by = str(body.get("by") or "api")[:100] if isinstance(body, dict) else "api"
     decision_id = request.path_params["decision"]
     verb = request.path_params["verb"]
+    if verb not in ("approve", "reject"):
+        return _error(404, "NotFound", "use approve or reject")
     try:
         if verb == "approve":
             result = approve(_ctx(), decision_id, by=by, repair=_flag(request, "repair"), dry_run=_flag(request, "dry_run"))
-        elif verb == "reject":
+        else:
             comment = str(body.get("comment") or "")[:500] if isinstance(body, dict) else ""
             result = reject(_ctx(), decision_id, by=by, comment=comment)
-        else:
-            return _error(404, "NotFound", "use approve or reject")
     except WorkflowRefused as exc:
-        return _error(409, "Refused", str(exc))
+        return _refused(exc)
     return JSONResponse(result)
+
+
+def _refused(exc: Exception) -> JSONResponse:
+    """404 for a group or decision that does not exist, 409 for one that exists but refuses the action."""
+    if isinstance(exc, NotFound):
+        return _error(404, "NotFound", str(exc))
+    return _error(409, "Refused", str(exc))
 
 
 async def group_action(request: Request) -> Response:
@@ -210,27 +195,32 @@ async def group_action(request: Request) -> Response:
     action = request.path_params["action"]
     dry_run = _flag(request, "dry_run")
     ctx = _ctx()
+    if action not in GROUP_ACTIONS:
+        return _error(404, "NotFound", f"unknown action; use one of {', '.join(GROUP_ACTIONS)}")
+    plan: dict[str, Any] | None = None
     try:
         if action == "failover":
+            recovery_point = request.query_params.get("recovery_point", "LatestProcessed")
+            if dry_run:
+                plan = wfl.preview_failover(ctx, name, recovery_point=recovery_point, repair=_flag(request, "repair"))
             wf = wfl.start_failover(
                 ctx,
                 name,
                 reason="requested through the API",
                 repair=_flag(request, "repair"),
-                recovery_point=request.query_params.get("recovery_point", "LatestProcessed"),
+                recovery_point=recovery_point,
                 dry_run=dry_run,
             )
         elif action == "failback":
             wf = wfl.start_failback(ctx, name, reason="requested through the API", dry_run=dry_run)
-        elif action in GROUP_ACTIONS:
-            wf = wfl.request(ctx, name, action, dry_run=dry_run)
         else:
-            return _error(404, "NotFound", f"unknown action; use one of {', '.join(GROUP_ACTIONS)}")
-    except wfl.WorkflowRefused as exc:
-        return _error(409, "Refused", str(exc))
-    return JSONResponse(
-        {"group": wf.group, "workflow": wf.id, "kind": wf.kind, "phase": wf.phase, "dry_run": dry_run}, status_code=202
-    )
+            wf = wfl.request(ctx, name, action, dry_run=dry_run)
+    except WorkflowRefused as exc:
+        return _refused(exc)
+    answer: dict[str, Any] = {"group": wf.group, "workflow": wf.id, "kind": wf.kind, "phase": wf.phase, "dry_run": dry_run}
+    if plan is not None:
+        answer["plan"] = plan
+    return JSONResponse(answer, status_code=202)
 
 
 async def dashboard(request: Request) -> Response:
@@ -330,6 +320,21 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown routes and wrong methods answer in the same JSON error shape as every other route."""
+    assert isinstance(exc, HTTPException)
+    codes = {404: "NotFound", 405: "MethodNotAllowed"}
+    message = {404: f"no route {request.url.path[:200]}", 405: f"{request.method} is not allowed on {request.url.path[:200]}"}
+    response = _error(exc.status_code, codes.get(exc.status_code, "Error"), message.get(exc.status_code, str(exc.detail)))
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _refused(exc)
+
+
 def create_app() -> Starlette:
     return Starlette(
         routes=[
@@ -345,4 +350,5 @@ def create_app() -> Starlette:
             Route("/api/openapi.json", openapi, methods=["GET"]),
         ],
         middleware=[Middleware(KeyAuth)],
+        exception_handlers={HTTPException: _http_error, NotFound: _not_found},
     )

@@ -53,6 +53,7 @@ class ReconcileReport:
     actions: list[tuple[str, str, str]] = field(default_factory=list)  # (vm name, action, reason)
     status_writes: int = 0
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the operator should know (nothing configured, ...)
 
     def add(self, vm_name: str, action: Action) -> None:
         if action.kind not in (ActionKind.NONE, ActionKind.OBSERVE):
@@ -405,6 +406,7 @@ def _list_items(ctx: AppContext) -> list[ObservedItem]:
 def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
     """Reconcile every VM of every configured subscription with O(pages) reads and no idle writes."""
     report = ReconcileReport()
+    report.notes.extend(configuration_gaps(ctx))
     if not dry_run:
         ctx.store.purge_expired_events()
     items = _list_items(ctx)
@@ -463,6 +465,18 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
     return report
 
 
+def configuration_gaps(ctx: AppContext) -> list[str]:
+    """What is missing for the reconcile to do anything, in the settings' own names."""
+    gaps = []
+    if not ctx.settings.subscriptions and not ctx.settings.resource_groups:
+        gaps.append("no PPGDR_SUBSCRIPTIONS or PPGDR_RESOURCE_GROUPS: there are no VMs to watch")
+    if not ctx.settings.vault_id:
+        gaps.append("PPGDR_VAULT_ID is not set: VMs tagged for protection cannot be protected")
+    if not ctx.settings.region_pairs:
+        gaps.append("PPGDR_REGION_PAIRS is not set: no VM has a DR region")
+    return gaps
+
+
 @dataclass
 class _Scope:
     """One listing unit of the estate: a subscription, or one configured resource group."""
@@ -506,6 +520,17 @@ def _scopes(ctx: AppContext) -> Iterable[_Scope]:
         )
 
 
+def watched_vms(ctx: AppContext) -> list[tuple[str, str, str]]:
+    """(id, resource group, name) of every VM the reconcile lists: for looking a VM up by name."""
+    found = []
+    for scope in _scopes(ctx):
+        for vm in scope.vms:
+            parsed = parse_typed_id(vm.id, VIRTUAL_MACHINES)
+            if parsed is not None and parsed.resource_group is not None:
+                found.append((str(vm.id), parsed.resource_group, parsed.name))
+    return found
+
+
 def _in_scope(ctx: AppContext, stored: st.VmStatus) -> bool:
     """Whether the reconcile lists the place a stored VM lived in (so its absence means it was deleted)."""
     if ctx.settings.resource_groups:
@@ -535,6 +560,7 @@ class PulseReport:
     refreshed: int = 0
     workflow_notes: list[str] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
+    plans: list[tuple[str, str, str]] = field(default_factory=list)  # (group, "recovery-plan", what changed)
 
 
 def pulse(ctx: AppContext) -> PulseReport:
@@ -573,6 +599,9 @@ def pulse(ctx: AppContext) -> PulseReport:
             log.warning("after %s for %s: %s", entry.operation, vm_id, exc.message, extra={"vm": vm_id})
     report.refreshed = _refresh_replicating(ctx)
     from shared.failover_decisions import auto_failback, reevaluate_recent
+    from shared.recovery_plans import sync_all_plans
+
+    report.plans = sync_all_plans(ctx, changed_only=True)  # membership changed: the plan follows now, not in 15 minutes
     from shared.workflows import advance_all
 
     report.decisions = [f"{o['group']}: {o['kind']}" for o in reevaluate_recent(ctx)]

@@ -33,6 +33,7 @@ class PlanSync:
     problem: str | None = None
     job: str | None = None
     boot_groups: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+    created: bool = False  # a plan was created or updated (whether or not ARM returned a job to follow)
 
     @property
     def ready(self) -> bool:
@@ -47,7 +48,7 @@ def item_id(ctx: AppContext, member: Member) -> str:
     )
 
 
-def desired_groups(ctx: AppContext, group: Group) -> tuple[list[list[Member]], list[Member]]:
+def desired_groups(group: Group) -> tuple[list[list[Member]], list[Member]]:
     protected = [m for m in group.members if m.state == PROTECTED]
     left_out = [m for m in group.members if m.state != PROTECTED]
     return placement_order(protected), left_out
@@ -93,7 +94,7 @@ def sync_plan(ctx: AppContext, group: Group, target_region: str, existing: Any =
     from azure.mgmt.recoveryservicessiterecovery import models as m
 
     name = recovery_plan_name(group.name)
-    boot_groups, left_out = desired_groups(ctx, group)
+    boot_groups, left_out = desired_groups(group)
     in_plan = tuple(member.vm_name for boot in boot_groups for member in boot)
     left = tuple(f"{member.vm_name} ({member.state})" for member in left_out)
     shape = tuple(tuple(member.vm_name for member in boot) for boot in boot_groups)
@@ -128,15 +129,33 @@ def sync_plan(ctx: AppContext, group: Group, target_region: str, existing: Any =
         update = m.UpdateRecoveryPlanInput(properties=m.UpdateRecoveryPlanInputProperties(groups=groups))
         started = start_operation(asr.replication_recovery_plans.begin_update, *vault.args, name, update)
         log.info("updated recovery plan %s for group %s: boot order %s", name, group.name, shape, extra={"group": group.name})
-    return PlanSync(name, in_plan, left, job=None if started.completed else started.job_id, boot_groups=shape)
+    return PlanSync(name, in_plan, left, job=None if started.completed else started.job_id, boot_groups=shape, created=True)
 
 
-def sync_all_plans(ctx: AppContext) -> list[tuple[str, str, str]]:
-    """Keep every protected group's plan in step (reconcile timer): one list request when nothing changed.
+def _summary(group: Group) -> dict[str, Any]:
+    """What the group record keeps about its plan, from the statuses alone (no Azure read)."""
+    boot_groups, left_out = desired_groups(group)
+    problem = plan_limits_problem(group)
+    if problem is None and not boot_groups:
+        problem = "no member of the group is protected yet"
+    return {
+        "plan": recovery_plan_name(group.name),
+        "plan_members": [member.vm_name for boot in boot_groups for member in boot],
+        "plan_left_out": [f"{member.vm_name} ({member.state})" for member in left_out],
+        "plan_problem": problem,
+        "boot_groups": [[member.vm_name for member in boot] for boot in boot_groups],
+    }
 
-    Groups that are failing over or failed over are left alone (their plan is the workflow's). What each
-    group's plan holds, leaves out (members not protected yet) or cannot hold is kept on the group record
-    for ``ppgdr groups``; the record is written only when that changes.
+
+def sync_all_plans(ctx: AppContext, *, changed_only: bool = False) -> list[tuple[str, str, str]]:
+    """Keep every protected group's plan in step with its protected members.
+
+    The full reconcile (``changed_only=False``) lists the plans once and repairs any that differ, also
+    from edits made in the portal. The pulse (``changed_only=True``) touches Azure only for groups whose
+    membership changed since their plan was last synced (a member became protected or left), so a
+    failover started between two reconciles includes every protected member; an unchanged estate costs
+    no ARM request. Groups that are failing over or failed over are left alone (their plan is the
+    workflow's). The summary is kept on the group record for ``ppgdr groups``, written only on change.
     """
     from shared.groups import groups_from_statuses
     from shared.status import all_statuses
@@ -146,31 +165,32 @@ def sync_all_plans(ctx: AppContext) -> list[tuple[str, str, str]]:
     groups = groups_from_statuses(all_statuses(ctx.store))
     if not groups or not ctx.settings.vault_id:
         return []
-    vault = ctx.clients.vault()
-    listed = {
-        (p.name or "").lower(): p
-        for p in ctx.clients.site_recovery(vault.subscription).replication_recovery_plans.list(*vault.args)
-    }
     records = {data.get("name", "").lower(): data for data in all_group_records(ctx).values()}
+    stale = {
+        key: group
+        for key, group in groups.items()
+        if records.get(key, {}).get("state", GROUP_PROTECTED) == GROUP_PROTECTED
+        and ctx.settings.target_region(group.source_region) is not None
+        and (not changed_only or any(records.get(key, {}).get(k) != v for k, v in _summary(group).items()))
+    }
+    if not stale:
+        return []
+    vault = ctx.clients.vault()
+    asr = ctx.clients.site_recovery(vault.subscription)
+    listed: dict[str, Any] | None = (
+        None if changed_only else {(p.name or "").lower(): p for p in asr.replication_recovery_plans.list(*vault.args)}
+    )
     changes: list[tuple[str, str, str]] = []
-    for key, group in groups.items():
-        record = records.get(key, {})
-        if record.get("state", GROUP_PROTECTED) != GROUP_PROTECTED:
-            continue
+    for key, group in stale.items():
         target = ctx.settings.target_region(group.source_region)
-        if target is None:
-            continue
+        assert target is not None
         name = recovery_plan_name(group.name)
-        result = sync_plan(ctx, group, target, existing=listed.get(name.lower()))
-        summary = {
-            "plan": name,
-            "plan_members": list(result.in_plan),
-            "plan_left_out": list(result.left_out),
-            "plan_problem": result.problem,
-            "boot_groups": [list(b) for b in result.boot_groups],
-        }
+        existing = _UNREAD if listed is None else listed.get(name.lower())
+        result = sync_plan(ctx, group, target, existing=existing)
+        summary = _summary(group)
+        record = records.get(key, {})
         if any(record.get(k) != v for k, v in summary.items()):
             set_group(ctx, group.name, **summary)
-        if result.job is not None or (result.problem is None and result.in_plan and name.lower() not in listed):
+        if result.job is not None or result.created:
             changes.append((group.name, "recovery-plan", f"plan {name} now holds {', '.join(result.in_plan)}"))
     return changes

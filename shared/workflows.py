@@ -29,6 +29,7 @@ from shared.groups import Group, groups_from_statuses, placement_order, recovery
 from shared.keys import name_key, normalize_arm_id
 from shared.observed import text
 from shared.recovery_plans import sync_plan
+from shared.refusals import NotFound, WorkflowRefused
 from shared.resource_ids import parse_resource_id
 from shared.store import AUDIT, GROUPS, WORKFLOWS
 from shared.vault import container_name, fabric_name
@@ -47,15 +48,6 @@ FAILBACK = "failback"
 # Recovery points a recovery plan failover can target (RecoveryPlanA2AFailoverInput.recovery_point_type).
 RECOVERY_POINT_TYPES = ("LatestProcessed", "Latest", "LatestApplicationConsistent", "LatestCrashConsistent")
 DONE = "done"
-
-
-class WorkflowRefused(Exception):
-    """The workflow cannot start or continue as asked; the message says why and what to do."""
-
-    def __init__(self, message: str, *, suggestion: str = "", resume_at: str | None = None) -> None:
-        super().__init__(message)
-        self.suggestion = suggestion
-        self.resume_at = resume_at
 
 
 @dataclass
@@ -185,8 +177,82 @@ def current_group(ctx: AppContext, name: str) -> Group:
     groups = groups_from_statuses(_statuses(ctx))
     found = groups.get(name.lower())
     if found is None:
-        raise WorkflowRefused(f"there is no DR group named {name!r}; `ppgdr groups` lists them")
+        raise NotFound(f"unknown group {name!r}: `ppgdr groups` lists the DR groups")
     return found
+
+
+def known_group(ctx: AppContext, name: str) -> str | None:
+    """The group's name as stored, when ppg-dr knows it: it has members now, a record, or an audit trail."""
+    group = groups_from_statuses(_statuses(ctx)).get(name.strip().lower())
+    if group is not None:
+        return group.name
+    record = ctx.store.get(GROUPS, "group", name_key(name)) if name.strip() else None
+    if record is not None:
+        return str(record.data.get("name") or name)
+    if name.strip() and next(iter(ctx.store.query(AUDIT, partition=name_key(name))), None) is not None:
+        return name
+    return None
+
+
+def require_group(ctx: AppContext, name: str) -> str:
+    """:func:`known_group`, or :class:`NotFound` naming the group."""
+    found = known_group(ctx, name)
+    if found is None:
+        raise NotFound(f"unknown group {name!r}: `ppgdr groups` lists the DR groups")
+    return found
+
+
+def _failover_refusal(ctx: AppContext, group: Group, decision_id: str) -> Workflow | None:
+    """Refuse a failover the group cannot take now; the running workflow when it is this decision's."""
+    existing = load_workflow(ctx, group.name)
+    if existing is not None and existing.active:
+        if decision_id and existing.decision_id == decision_id:
+            return existing  # the same decision delivered twice: one failover
+        raise WorkflowRefused(f"group {group.name} already has a {existing.kind} in phase {existing.phase}")
+    record = group_record(ctx, group.name)
+    if record.get("state", PROTECTED) != PROTECTED:
+        raise WorkflowRefused(f"group {group.name} is {record.get('state')}, not protected: it cannot fail over now")
+    not_ready = [m.vm_name for m in group.members if m.state != st.PROTECTED]
+    if not_ready:
+        raise WorkflowRefused(
+            f"group {group.name}: {', '.join(not_ready)} not protected yet (initial replication or refused); "
+            "a group fails over only as a whole"
+        )
+    if ctx.settings.target_region(group.source_region) is None:
+        raise WorkflowRefused(f"no DR region is paired with {group.source_region}")
+    return None
+
+
+def preview_failover(
+    ctx: AppContext, name: str, *, recovery_point: str = "LatestProcessed", repair: bool = False
+) -> dict[str, Any]:
+    """What a failover of the group would do now, refused exactly when the real one would be. Reads only.
+
+    The operator's dry run: the recovery plan and its boot order (anchor first), the recovery point, and
+    whether the source VMs would be shut down first (they are when the source region still answers).
+    """
+    if recovery_point not in RECOVERY_POINT_TYPES:
+        raise WorkflowRefused(f"recovery point {recovery_point!r}: use one of {', '.join(RECOVERY_POINT_TYPES)}")
+    group = current_group(ctx, name)
+    running = _failover_refusal(ctx, group, "")
+    assert running is None
+    members = [s for s in _statuses(ctx) if s.group.lower() == group.name.lower() and s.item_name]
+    answers = _source_answers(ctx, members, FAILOVER)
+    return {
+        "group": group.name,
+        "source_region": group.source_region,
+        "target_region": ctx.settings.target_region(group.source_region),
+        "recovery_plan": recovery_plan_name(group.name),
+        "failover_direction": "PrimaryToRecovery",
+        "members": [{"vm": m.vm_name, "size": m.size} for m in group.members],
+        "boot_groups": [[m.vm_name for m in boot] for boot in placement_order(list(group.members))],
+        "recovery_point": recovery_point,
+        "source_shutdown": "Required" if answers else "NotRequired",
+        "source_shutdown_reason": "the source region answers: ASR shuts the source VMs down first"
+        if answers
+        else "the source region does not answer: fail over without shutting it down",
+        "repair": repair,
+    }
 
 
 def start_failover(
@@ -210,23 +276,11 @@ def start_failover(
 def _start_failover(
     ctx: AppContext, group: Group, reason: str, decision_id: str, repair: bool, recovery_point: str, dry_run: bool
 ) -> Workflow:
-    existing = load_workflow(ctx, group.name)
-    if existing is not None and existing.active:
-        if decision_id and existing.decision_id == decision_id:
-            return existing  # the same decision delivered twice: one failover
-        raise WorkflowRefused(f"group {group.name} already has a {existing.kind} in phase {existing.phase}")
-    record = group_record(ctx, group.name)
-    if record.get("state", PROTECTED) != PROTECTED:
-        raise WorkflowRefused(f"group {group.name} is {record.get('state')}, not protected: it cannot fail over now")
-    not_ready = [m.vm_name for m in group.members if m.state != st.PROTECTED]
-    if not_ready:
-        raise WorkflowRefused(
-            f"group {group.name}: {', '.join(not_ready)} not protected yet (initial replication or refused); "
-            "a group fails over only as a whole"
-        )
+    running = _failover_refusal(ctx, group, decision_id)
+    if running is not None:
+        return running
     target = ctx.settings.target_region(group.source_region)
-    if target is None:
-        raise WorkflowRefused(f"no DR region is paired with {group.source_region}")
+    assert target is not None
     wf = Workflow(
         group=group.name,
         id=uuid.uuid4().hex[:12],
@@ -262,6 +316,7 @@ def _start_failover(
 
 def start_failback(ctx: AppContext, name: str, *, reason: str, dry_run: bool = False) -> Workflow:
     """Fail a reprotected group back to its original region, restoring the original PPG placement."""
+    name = require_group(ctx, name)
     with group_lease(ctx, str(group_record(ctx, name).get("name", name))):
         return _start_failback(ctx, name, reason, dry_run)
 
@@ -304,9 +359,10 @@ def request(ctx: AppContext, name: str, action: str, *, dry_run: bool = False) -
     The command is validated first (a dry run is refused exactly when the real one would be) and
     applied under the group's lease, so it cannot race a pulse that is advancing the same workflow.
     """
+    name = require_group(ctx, name)
     wf = load_workflow(ctx, name)
     if wf is None:
-        raise WorkflowRefused(f"group {name} has no failover workflow")
+        raise WorkflowRefused(f"group {name} has no failover workflow: nothing to {action}")
     lease = ctx.store.acquire_lease(wf.group, ctx.holder, ctx.settings.lease_seconds)
     if lease is None:
         raise WorkflowRefused(f"group {wf.group} is being advanced right now; try again in a minute")

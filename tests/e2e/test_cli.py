@@ -37,17 +37,17 @@ def test_status_plan_groups_decisions_and_dry_run_through_the_cli(seeded: Ppgdr)
     assert "sap-db-1" in table and "protected" in table and "sap-ppg-asr" in table
 
     out = run("groups")
-    assert "sap-ppg: protected (mode approve, westeurope)" in out
+    assert "sap-ppg: protected, running in westeurope (PPG sap-ppg); mode approve; 3 of 3 members protected" in out
     alert = outages.availability_alert([E.vm(n).id for n in ("sap-app-1", "sap-db-1")])
     code, _ = app.http("POST", "/api/alerts", body=alert)
     assert code == 202
     pending = json.loads(run("decisions", "--json"))
     assert len(pending) == 1 and pending[0]["group"] == "sap-ppg"
-    out = run("approve", pending[0]["decision_id"], "--dry-run", "--by", "alice")
+    out = run("approve", pending[0]["decision_id"], "--dry-run", "--by", "alice", "--json")
     assert json.loads(out)["dry_run"] is True
     assert group_record(app.ctx, "sap-ppg")["state"] == "protected"
     out = run("failover", "sap-ppg", "--dry-run")
-    assert "(dry run)" in out
+    assert "nothing was changed (dry run)" in out
     trail = run("audit", "sap-ppg")
     assert "decision-pending" in trail and "dry-run" in trail
     rejected = CliRunner().invoke(cli, ["reject", pending[0]["decision_id"], "--by", "alice", "--comment", "false alarm"])

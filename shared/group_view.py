@@ -1,0 +1,103 @@
+"""What an operator sees of each DR group: its state in words, where it runs, its plan and workflow.
+
+The stored group state says what the workflows did (``protected``, ``failing-over``, ...). A person also
+needs to know whether every member is protected yet (a group still enabling is not ready to fail over,
+so it must not read "protected"), in which region the group runs right now and in which PPG. That view
+is derived here, once, for the API, the CLI and the dashboard.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import status as st
+from shared.context import AppContext
+from shared.groups import Group, groups_from_statuses
+from shared.workflows import BLOCKED, FAILOVER, PROTECTED, Workflow, all_group_records, load_workflow
+
+# The group is protected in name, but members are still enabling or replicating for the first time.
+PROTECTING = "protecting"
+
+
+def _names(ids: list[str]) -> list[str]:
+    return sorted({i.rsplit("/", 1)[-1] for i in ids if i})
+
+
+def _moved(wf: Workflow | None) -> bool:
+    """Whether the workflow's VMs already run on its target side (its failover job finished)."""
+    if wf is None:
+        return False
+    return wf.phase not in ("plan", "failover") and not (wf.phase == BLOCKED and wf.next_phase in ("plan", "failover"))
+
+
+def where_it_runs(
+    group: Group, statuses: list[st.VmStatus], record: dict[str, Any], wf: Workflow | None
+) -> tuple[str, list[str]]:
+    """(region, PPG names) the group's VMs run in now."""
+    members = [s for s in statuses if s.group.lower() == group.name.lower() and s.item_name]
+    state = record.get("state", PROTECTED)
+    if wf is not None and (wf.active or state == BLOCKED) and _moved(wf):
+        region = wf.target_region
+        placed = [str(row.get("ppg") or "") for row in wf.placement or []]
+        if wf.kind == FAILOVER:
+            return region, _names(placed) or _names([m.target_ppg_id for m in members])
+        return region, _names(placed) or _names([m.source_ppg_id for m in members])
+    if wf is not None and (wf.active or state == BLOCKED):
+        region = wf.source_region
+        side = [m.source_ppg_id for m in members] if wf.kind == FAILOVER else [m.target_ppg_id for m in members]
+        return region, _names(side)
+    if state == "reprotected":
+        placed = [str(row.get("ppg") or "") for row in record.get("placement") or []]
+        return str(record.get("target_region") or ""), _names(placed) or _names([m.target_ppg_id for m in members])
+    return group.source_region, _names([m.source_ppg_id for m in members])
+
+
+def display_state(group: Group, record: dict[str, Any]) -> str:
+    state = str(record.get("state", PROTECTED))
+    if state == PROTECTED and not group.protected:
+        return PROTECTING
+    return state
+
+
+def group_rows(ctx: AppContext) -> list[dict[str, Any]]:
+    """Every group, as the API returns it (``GET /api/groups``) and the CLI and dashboard show it."""
+    statuses = st.all_statuses(ctx.store)
+    records = {str(data.get("name", "")).lower(): data for data in all_group_records(ctx).values()}
+    rows = []
+    for group in groups_from_statuses(statuses).values():
+        record = records.get(group.name.lower(), {"name": group.name, "state": PROTECTED})
+        wf = load_workflow(ctx, group.name)
+        region, ppgs = where_it_runs(group, statuses, record, wf)
+        # Replicating in the group's current direction: protected, or failed over and replicating back.
+        protected = sum(1 for m in group.members if m.state in (st.PROTECTED, st.FAILED_OVER))
+        state = display_state(group, record)
+        rows.append(
+            {
+                "name": group.name,
+                "state": state,
+                "failover_mode": group.failover_mode,
+                "source_region": group.source_region,
+                "running_in": region,
+                "running_ppgs": ppgs,
+                "members_protected": f"{protected} of {len(group.members)}",
+                "members": [{"vm": m.vm_name, "size": m.size, "state": m.state} for m in group.members],
+                "plan": record.get("plan"),
+                "boot_groups": record.get("boot_groups"),
+                "plan_left_out": record.get("plan_left_out") or [],
+                "plan_problem": record.get("plan_problem"),
+                "pending_decision": record.get("pending_decision"),
+                "last_decision": record.get("last_decision_reasons"),
+                "blocked_reason": record.get("blocked_reason") if state == BLOCKED else None,
+                "placement": record.get("placement"),
+                "workflow": None
+                if wf is None
+                else {
+                    "id": wf.id,
+                    "kind": wf.kind,
+                    "phase": wf.phase,
+                    "error": wf.error,
+                    "suggestion": wf.suggestion,
+                },
+            }
+        )
+    return sorted(rows, key=lambda r: r["name"])
