@@ -12,6 +12,7 @@ import hashlib
 import logging
 import secrets
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,26 @@ from localdev.driver import Driver
 from localdev.runner import LocalRunner, local_azure
 
 STEPS = 15
+WIDTH = 118  # wrap long reasons at word boundaries instead of cutting them
+
+
+def _fill(text: str, width: int, *, initial_indent: str, subsequent_indent: str) -> str:
+    """Wrap at spaces only: ids and names with hyphens (``ppg-dr``, ``sap-ppg-asr``) stay whole."""
+    return textwrap.fill(
+        text,
+        width,
+        initial_indent=initial_indent,
+        subsequent_indent=subsequent_indent,
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
+
+
+class _WrappingFormatter(logging.Formatter):
+    """ppg-dr's warnings in the story, wrapped like the rest of it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _fill(record.getMessage(), WIDTH, initial_indent="      ! ", subsequent_indent="        ")
 
 
 class Demo:
@@ -42,18 +63,22 @@ class Demo:
         print(f"\n[{self.step_no}/{STEPS}] {title}", flush=True)
 
     def say(self, text: str) -> None:
-        print(f"      {text}", flush=True)
+        """One line of the story, wrapped at word boundaries (never cut mid-word)."""
+        print(_fill(text, WIDTH, initial_indent="      ", subsequent_indent="        "), flush=True)
 
     def status_table(self, names: list[str] | None = None) -> None:
         from shared.status import all_statuses
 
         rows = sorted(all_statuses(self.ctx.store), key=lambda s: (s.group, s.vm_name))
+        head = f"        {'VM':<15} {'GROUP':<10} {'STATE':<20} {'TARGET PPG':<14} "
+        print(f"{head}REASON", flush=True)
         for s in rows:
             if names and s.vm_name not in names:
                 continue
             target = s.target_ppg_id.rsplit("/", 1)[-1] if s.target_ppg_id else "-"
             detail = "; ".join(s.problems) or s.reason
-            print(f"        {s.vm_name:<15} {s.group or '-':<10} {s.state:<20} target PPG {target:<14} {detail[:90]}")
+            first = f"        {s.vm_name:<15} {s.group or '-':<10} {s.state:<20} {target:<14} "
+            print(_fill(detail, WIDTH, initial_indent=first, subsequent_indent=" " * len(head)), flush=True)
 
     # ---------------------------------------------------------------------------------------- drive
 
@@ -116,7 +141,7 @@ class Demo:
         )
         self.status_table(["sap-db-1"])
         for note in self._history("sap-db-1")[-6:]:
-            self.say(f"history: {note[:110]}")
+            self.say(f"history: {note}")
 
         self.step("Unprotecting trade-engine-1 (ppgdr-protect=false): replication disabled, unused targets removed")
         self.tag(e.vm("trade-engine-1").id, {"ppgdr-protect": "false"})
@@ -124,11 +149,14 @@ class Demo:
         self.status_table(["trade-engine-1", "legacy-1"])
 
         self.step("Full reconcile timer: the estate is as tagged, nothing to do")
+        self.say("(the pulse already kept each group's recovery plan in step as members were protected or left)")
         before = len(self.driver.arm_requests())
         self.runner.fire_timer("reconcile")
         log = self.driver.arm_requests()[before:]
         writes = [r for r in log if r["method"] not in ("GET", "HEAD")]
-        self.say(f"reconcile issued {len(log)} ARM requests, {len(writes)} of them writes")
+        self.say(f"reconcile (timer function) issued {len(log)} ARM requests, {len(writes)} of them writes")
+        for write in writes:
+            self.say(f"reconcile wrote: {write['method']} {write['path']}")
 
         self.failover_story()
 
@@ -198,15 +226,26 @@ class Demo:
         for row in self.group_state()["placement"]:
             self.say(f"after repair: {row['vm']:<10} {row.get('power', '?'):<8} {self._where(row)}")
         self.status_table(["sap-app-1", "sap-app-2", "sap-db-1"])
+        self.show_group("sap-ppg")
 
         self.step("Failback: back to westeurope and the original PPG, protected again")
         self.api("POST", "/api/groups/sap-ppg/failback")
         self.settle(lambda: self.group_state().get("state") == "protected", label="failback", max_rounds=90)
         for row in self.group_state()["placement"]:
             self.say(f"back home: {row['vm']:<10} {row.get('power', '?'):<8} {self._where(row)}")
+        self.show_group("sap-ppg")
         self.say("audit trail of sap-ppg:")
         for entry in audit_trail(self.ctx, "sap-ppg"):
-            self.say(f"  {entry['event']:<18} {str(entry['message'])[:100]}")
+            prefix = f"        {entry['event']:<18} "
+            print(_fill(str(entry["message"]), WIDTH, initial_indent=prefix, subsequent_indent=" " * len(prefix)))
+
+    def show_group(self, name: str) -> None:
+        """The group as ``ppgdr groups`` prints it: state, where it runs and in which PPG."""
+        from shared.cli import render_group
+
+        row = next(r for r in self.api("GET", "/api/groups")["value"] if r["name"] == name)
+        for line in render_group(row)[:2]:
+            self.say("ppgdr groups: " + " ".join(line.split()))
 
     @staticmethod
     def _where(row: dict[str, Any]) -> str:
@@ -239,7 +278,9 @@ class Demo:
 
 def main() -> int:
     # ppg-dr's own warnings (placement fallbacks, pending decisions) are part of the story: show them.
-    logging.basicConfig(level=logging.WARNING, format="      ! %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_WrappingFormatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     print("ppg-dr demo: starting the local Azure (Azurite + ARM emulator) ...", flush=True)
     api_key = secrets.token_urlsafe(24)  # a fresh key per run: never a secret in code or logs
     settings = {**est.app_settings(), "PPGDR_API_KEYS": "sha256:" + hashlib.sha256(api_key.encode()).hexdigest()}
