@@ -74,7 +74,7 @@ def prepare_vault(runner: LocalRunner, ctx: Any) -> int:
     The first enable in a vault prepares it step by step (one long-running operation per pulse); the
     measured events must find it ready, as they would in a running deployment.
     """
-    from shared import status as st
+    from shared.state import vm_status as st
 
     vm_id = est.DEMO_ESTATE.vm(WARM_UP_VM).id
     est.tag(ctx.clients, vm_id, {"ppgdr-protect": "true"})

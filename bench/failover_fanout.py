@@ -23,12 +23,12 @@ plan create/update jobs finish at once (``setup_s`` 0, the emulator's default). 
 VMs is failed over both ways first (not measured), so neither path pays first-call costs.
 
 Measured, per scenario:
-- ppg-dr: ``shared.workflows.start_failover`` for each group (the decision, as ``ppgdr failover`` or an
+- ppg-dr: ``shared.failover.workflows.start_failover`` for each group (the decision, as ``ppgdr failover`` or an
   approval calls it), then the registered ``pulse`` timer, fired back to back, until every group's
   ``POST .../replicationRecoveryPlans/<plan>/unplannedFailover`` was accepted; the emulator clock is
   advanced only when a pulse did not get there (it is not, with instant plan jobs).
 - per-VM baseline: ``replication_protected_items.begin_unplanned_failover`` for each item with the same
-  SDK clients (``shared.azure_clients.start_operation``, ``polling=False``), one after the other.
+  SDK clients (``shared.platform.clients.start_operation``, ``polling=False``), one after the other.
 ARM requests (the emulator's request log, reads = GET, writes = the rest) from the decision up to the
 last accepted failover, and the time from the decision to that acceptance (the log's end time of the
 last failover POST minus the wall clock at the decision; same machine clock). For ppg-dr also the
@@ -114,9 +114,9 @@ def build_groups(
     """Resource groups with a PPG and tagged VMs (mixed sizes); returns the groups and their item specs."""
     from azure.mgmt.compute import models as cm
 
-    from shared.planner import replicated_item_name
-    from shared.resource_ids import compute_id
-    from shared.tags import auto_target_ppg_name
+    from shared.arm.ids import compute_id
+    from shared.protection.planner import replicated_item_name
+    from shared.protection.tags import auto_target_ppg_name
 
     resources = clients.resources(SUBSCRIPTION)
     compute = clients.compute(SUBSCRIPTION)
@@ -202,7 +202,7 @@ def _up_to_last_start(entries: list[dict[str, Any]], expected: int) -> tuple[lis
 
 def measure_ppgdr(runner: LocalRunner, env: dict[str, str], ctx: Any, groups: Sequence[BenchGroup]) -> dict[str, Any]:
     """Decision (start_failover per group) -> pulses until every plan's unplanned failover is accepted."""
-    from shared import workflows as wfl
+    from shared.failover import workflows as wfl
 
     endpoints = {"arm": env["PPGDR_ARM_ENDPOINT"], "table": env["PPGDR_STATE_CONNECTION"].split("TableEndpoint=")[1]}
     clear_arm_requests(runner)
@@ -255,8 +255,8 @@ def measure_baseline(runner: LocalRunner, ctx: Any, groups: Sequence[BenchGroup]
     """One unplanned failover per replicated item (no recovery plan), sent one after the other."""
     from azure.mgmt.recoveryservicessiterecovery import models as m
 
-    from shared.azure_clients import start_operation
-    from shared.vault import container_name, fabric_name
+    from shared.platform.clients import start_operation
+    from shared.protection.vault import container_name, fabric_name
 
     vault = ctx.clients.vault()
     items = ctx.clients.site_recovery(vault.subscription).replication_protected_items
@@ -303,8 +303,8 @@ def run(small: bool = False) -> dict[str, Any]:
     settings = {**est.app_settings(), "PPGDR_STATE_TABLE_PREFIX": TABLE_PREFIX}
     figures: dict[str, Any] = {"scenarios": {}}
     with local_services(settings) as (runner, env):
-        from shared import status as st
         from shared.context import get_context
+        from shared.state import vm_status as st
 
         ctx = get_context()
         timings = runner.admin("POST", "/_emulator/asr/settings", json={"timings": {"setup_s": 0}}).json()["timings"]

@@ -80,9 +80,9 @@ def build_estate(runner: LocalRunner, clients: Any, ppgs: int, per_ppg: int) -> 
     """PPGs through the SDK, tagged VMs in bulk, and A2A items protecting each VM as ppg-dr would plan."""
     from azure.mgmt.compute import models as cm
 
-    from shared.planner import replicated_item_name
-    from shared.resource_ids import compute_id
-    from shared.tags import auto_target_ppg_name
+    from shared.arm.ids import compute_id
+    from shared.protection.planner import replicated_item_name
+    from shared.protection.tags import auto_target_ppg_name
 
     resources = clients.resources(SUBSCRIPTION)
     compute = clients.compute(SUBSCRIPTION)
@@ -136,7 +136,7 @@ def naive_look(clients: Any, vms: Sequence[BenchVm], budget_seconds: float) -> i
     Stops after ``budget_seconds`` (keeps the run short when each request is slow); returns how many
     VMs it looked at, so the caller can scale the measured figures to the whole estate.
     """
-    from shared.vault import container_name, fabric_name
+    from shared.protection.vault import container_name, fabric_name
 
     vault = clients.vault()
     compute = clients.compute(SUBSCRIPTION)
@@ -172,8 +172,8 @@ def run(small: bool = False, *, profile: bool = False) -> dict[str, Any]:
     timer_log.setLevel(logging.INFO)
     try:
         with local_services(settings) as (runner, env):
-            from shared import status as st
             from shared.context import get_context
+            from shared.state import vm_status as st
 
             ctx = get_context()
             started = time.perf_counter()

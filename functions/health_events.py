@@ -5,9 +5,9 @@ import logging
 import azure.functions as func
 
 from shared.context import get_context
-from shared.failover_decisions import ingest
-from shared.health_events import parse_health_event
-from shared.signals import Rejection
+from shared.failover.guard import ingest
+from shared.health.health_events import parse_health_event
+from shared.health.signals import Rejection
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)

@@ -5,8 +5,8 @@ import logging
 import azure.functions as func
 
 from shared.context import get_context
-from shared.reconciler import handle_resource_hint
-from shared.resource_events import classify_resource_event
+from shared.protection.reconciler import handle_resource_hint
+from shared.protection.resource_events import classify_resource_event
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)

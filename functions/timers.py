@@ -5,7 +5,7 @@ import logging
 import azure.functions as func
 
 from shared.context import get_context
-from shared.reconciler import pulse, reconcile_all
+from shared.protection.reconciler import pulse, reconcile_all
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)

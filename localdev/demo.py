@@ -67,7 +67,7 @@ class Demo:
         print(_fill(text, WIDTH, initial_indent="      ", subsequent_indent="        "), flush=True)
 
     def status_table(self, names: list[str] | None = None) -> None:
-        from shared.status import all_statuses
+        from shared.state.vm_status import all_statuses
 
         rows = sorted(all_statuses(self.ctx.store), key=lambda s: (s.group, s.vm_name))
         head = f"        {'VM':<15} {'GROUP':<10} {'STATE':<20} {'TARGET PPG':<14} "
@@ -173,12 +173,12 @@ class Demo:
         return payload
 
     def group_state(self) -> dict[str, Any]:
-        from shared.workflows import group_record
+        from shared.failover.workflows import group_record
 
         return group_record(self.ctx, "sap-ppg")
 
     def failover_story(self) -> None:
-        from shared.workflows import audit_trail
+        from shared.failover.workflows import audit_trail
 
         e = est.DEMO_ESTATE
         sap = [e.vm(n).id for n in ("sap-app-1", "sap-app-2", "sap-db-1")]
@@ -241,7 +241,7 @@ class Demo:
 
     def show_group(self, name: str) -> None:
         """The group as ``ppgdr groups`` prints it: state, where it runs and in which PPG."""
-        from shared.cli import render_group
+        from shared.operator.cli import render_group
 
         row = next(r for r in self.api("GET", "/api/groups")["value"] if r["name"] == name)
         for line in render_group(row)[:2]:

@@ -11,7 +11,7 @@ from typing import Any
 from localdev import estate as est
 from localdev.runner import LocalRunner
 from shared.context import AppContext
-from shared.status import VmStatus, all_statuses
+from shared.state.vm_status import VmStatus, all_statuses
 
 
 class Driver:

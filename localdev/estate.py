@@ -87,7 +87,7 @@ def app_settings() -> dict[str, str]:
 
 
 def seed(clients: Any, estate: Estate = DEMO_ESTATE, progress: Callable[[str], None] = lambda _: None) -> None:
-    """Create the estate with the SDK clients of ``shared.azure_clients.AzureClients``."""
+    """Create the estate with the SDK clients of ``shared.platform.clients.AzureClients``."""
     from azure.mgmt.compute import models as cm
 
     resources = clients.resources(SUBSCRIPTION)

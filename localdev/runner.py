@@ -275,7 +275,7 @@ def serve_api(port: int) -> None:
     """Serve the same ASGI app the Function App serves, with uvicorn, on localhost (background thread)."""
     import uvicorn
 
-    from shared.http_api import create_app
+    from shared.operator.http_api import create_app
 
     server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True, name="http-api").start()
@@ -320,8 +320,8 @@ def seed_estate(runner: LocalRunner, kind: str) -> str:
 
 def _run_timer(runner: LocalRunner, name: str, problems: dict[str, str]) -> None:
     """Fire a timer as the host would: a failed run is logged (one line when it is a connectivity problem)."""
-    from shared.connectivity import connection_problem
     from shared.context import get_context
+    from shared.platform.connectivity import connection_problem
 
     try:
         runner.fire_timer(name)

@@ -11,9 +11,9 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from shared.azure_clients import AzureClients
+from shared.platform.clients import AzureClients
 from shared.settings import Settings
-from shared.store import StateStore, new_holder_id
+from shared.state.store import StateStore, new_holder_id
 
 # The Azure SDKs log every HTTP request and every token fetch at INFO: hundreds of lines a minute that
 # drown what ppg-dr itself says. Their warnings and errors still come through.

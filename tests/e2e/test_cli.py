@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from localdev import estate as est
 from localdev import outages
-from shared.cli import cli
-from shared.workflows import group_record
+from shared.failover.workflows import group_record
+from shared.operator.cli import cli
 from tests.fixtures.app import Ppgdr
 
 E = est.DEMO_ESTATE

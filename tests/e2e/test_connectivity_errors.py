@@ -9,8 +9,8 @@ import trustme
 from click.testing import CliRunner
 
 from localdev.processes import AZURITE_ACCOUNT, AZURITE_KEY, free_port
-from shared.cli import cli
 from shared.context import set_context
+from shared.operator.cli import cli
 from tests.fixtures.app import Ppgdr
 
 

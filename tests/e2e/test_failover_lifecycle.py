@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from localdev import estate as est
 from localdev import outages
-from shared import workflows as wfl
-from shared.keys import normalize_arm_id
+from shared.arm.keys import normalize_arm_id
+from shared.failover import workflows as wfl
 from tests.fixtures.app import Ppgdr
 
 E = est.DEMO_ESTATE

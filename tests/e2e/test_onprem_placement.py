@@ -15,12 +15,12 @@ from azure.core.exceptions import HttpResponseError
 from click.testing import CliRunner, Result
 
 from localdev import estate as est
-from shared.cli_rules import rules
-from shared.keys import normalize_arm_id
-from shared.observed import item_from_sdk
-from shared.placement_rules import OPERATION, apply_placement_rules, refuse_hyperv_failback
-from shared.protection import CREATED_BY_TAG, CREATED_BY_VALUE, journal_scope
-from shared.store import OPEN_STATUSES, SUCCEEDED
+from shared.arm.keys import normalize_arm_id
+from shared.operator.cli_rules import rules
+from shared.platform.observed import item_from_sdk
+from shared.protection.placement_rules import OPERATION, apply_placement_rules, refuse_hyperv_failback
+from shared.protection.steps import CREATED_BY_TAG, CREATED_BY_VALUE, journal_scope
+from shared.state.store import OPEN_STATUSES, SUCCEEDED
 from tests.fixtures.app import Ppgdr
 
 SUB = est.SUBSCRIPTION
@@ -222,7 +222,7 @@ def test_a_ppg_outside_the_target_resource_group_is_refused_without_writes(seede
     assert result.output.count(": refused - rule misplaced: the target PPG would be in resource group elsewhere") == 2
     assert "Ensure that the target PPG and the target virtual machine are in the same resource group." in result.output
     assert _writes(app) == []
-    from shared.reconciler import reconcile_all
+    from shared.protection.reconciler import reconcile_all
 
     report = reconcile_all(app.ctx)
     assert sorted((name, action) for name, action, _ in report.actions) == [

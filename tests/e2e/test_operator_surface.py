@@ -13,8 +13,8 @@ from click.testing import CliRunner, Result
 
 from localdev import estate as est
 from localdev import outages
-from shared import workflows as wfl
-from shared.cli import cli
+from shared.failover import workflows as wfl
+from shared.operator.cli import cli
 from tests.fixtures.app import Ppgdr
 
 E = est.DEMO_ESTATE

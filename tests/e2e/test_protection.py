@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from localdev import estate as est
-from shared.keys import normalize_arm_id
-from shared.planner import replicated_item_name
-from shared.store import OPEN_STATUSES
-from shared.vault import container_name, fabric_name
+from shared.arm.keys import normalize_arm_id
+from shared.protection.planner import replicated_item_name
+from shared.protection.vault import container_name, fabric_name
+from shared.state.store import OPEN_STATUSES
 from tests.fixtures.app import Ppgdr
 
 E = est.DEMO_ESTATE

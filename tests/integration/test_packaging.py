@@ -42,11 +42,15 @@ def test_the_wheel_declares_its_dependencies_and_carries_the_entry_points(tmp_pa
         metadata = Parser().parsestr(archive.read(info).decode())
         entry_points = archive.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "function_app.py" in names  # ppgdr-local imports it from wherever it runs
-    for module in ("shared/cli.py", "functions/timers.py", "localdev/runner.py", "emulator/__main__.py"):
+    for module in ("shared/operator/cli.py", "functions/timers.py", "localdev/runner.py", "emulator/__main__.py"):
         assert module in names, module
     assert not any(n.startswith("tests/") for n in names)
     requires = metadata.get_all("Requires-Dist") or []
     assert {r for r in requires if "extra ==" not in r} == _pins("requirements.txt")
     assert {r.split(";")[0].strip() for r in requires if 'extra == "local"' in r} == _pins("requirements-local.txt")
-    for script in ("ppgdr = shared.cli:main", "ppgdr-local = localdev.runner:main", "ppgdr-emulator = emulator.__main__:main"):
+    for script in (
+        "ppgdr = shared.operator.cli:main",
+        "ppgdr-local = localdev.runner:main",
+        "ppgdr-emulator = emulator.__main__:main",
+    ):
         assert script in entry_points

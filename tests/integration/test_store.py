@@ -9,8 +9,8 @@ import pytest
 from azure.data.tables import TableServiceClient
 
 from localdev.processes import Azurite
-from shared.keys import arm_key
-from shared.store import (
+from shared.arm.keys import arm_key
+from shared.state.store import (
     FAILED,
     INTENT,
     STARTED,

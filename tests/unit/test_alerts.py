@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from shared.alerts import essentials_rule_id, parse_alert
-from shared.signals import Rejection, Signal, SignalKind, SignalSource
+from shared.health.alerts import essentials_rule_id, parse_alert
+from shared.health.signals import Rejection, Signal, SignalKind, SignalSource
 from tests.data import data_path
 
 FIXTURES = data_path("alerts")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.decisions import (
+from shared.failover.decisions import (
     Decision,
     DecisionKind,
     GroupView,
@@ -18,8 +18,8 @@ from shared.decisions import (
     decision_id,
     quorum_needed,
 )
-from shared.signals import Signal, SignalKind, SignalSource
-from shared.tags import FailoverMode
+from shared.health.signals import Signal, SignalKind, SignalSource
+from shared.protection.tags import FailoverMode
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 SUB = "6f1d3a52-8c4e-4f0b-9a57-2b1c7d9e4a10"
@@ -581,8 +581,8 @@ def test_one_vms_signals_never_fail_over_a_group_of_three_or_more() -> None:
 def test_healthy_since_needs_every_member_and_the_region_recovered() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from shared.failover_decisions import healthy_since
-    from shared.signals import Signal, SignalKind, SignalSource
+    from shared.failover.guard import healthy_since
+    from shared.health.signals import Signal, SignalKind, SignalSource
 
     start = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.groups import (
+from shared.failover.groups import (
     MAX_BOOT_GROUPS,
     MAX_ITEMS_PER_PLAN,
     Group,
@@ -15,7 +15,7 @@ from shared.groups import (
     recovery_plan_name,
     size_rank,
 )
-from shared.status import VmStatus
+from shared.state.vm_status import VmStatus
 
 
 def member(name: str, size: str, boot: int | None = None) -> Member:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from shared.health_events import AVAILABILITY_STATUS_CHANGED, RESOURCE_ANNOTATED, parse_health_event
-from shared.signals import Rejection, Signal, SignalKind, SignalSource
+from shared.health.health_events import AVAILABILITY_STATUS_CHANGED, RESOURCE_ANNOTATED, parse_health_event
+from shared.health.signals import Rejection, Signal, SignalKind, SignalSource
 from tests.data import data_path
 
 FIXTURES = data_path("eventgrid")

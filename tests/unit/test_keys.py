@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.keys import arm_key, decode_key, encode_key, name_key, normalize_arm_id
+from shared.arm.keys import arm_key, decode_key, encode_key, name_key, normalize_arm_id
 
 VM = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/App-RG/providers/Microsoft.Compute/virtualMachines/web-1"
 

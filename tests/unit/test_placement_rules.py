@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 from azure.mgmt.recoveryservicessiterecovery import models as m
 
-from shared.observed import ObservedItem
-from shared.placement_rules import (
+from shared.platform.observed import ObservedItem
+from shared.protection.placement_rules import (
     DOCUMENTED_HYPERV_FAILBACK_LIMIT,
     HYPERV_AZURE,
     INMAGE_RCM,

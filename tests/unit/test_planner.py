@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from shared.observed import ManagedDisk, ObservedItem, ObservedVm
-from shared.planner import ActionKind, PlanInput, plan_vm, replicated_item_name
+from shared.platform.observed import ManagedDisk, ObservedItem, ObservedVm
+from shared.protection.planner import ActionKind, PlanInput, plan_vm, replicated_item_name
+from shared.protection.tags import parse_tags
 from shared.settings import Settings
-from shared.tags import parse_tags
 
 SUB = "6f1d3a52-8c4e-4f0b-9a57-2b1c7d9e4a10"
 RG = f"/subscriptions/{SUB}/resourceGroups"

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from shared.resource_events import DELETE, WRITE, HintKind, classify_resource_event
+from shared.protection.resource_events import DELETE, WRITE, HintKind, classify_resource_event
 from tests.data import data_path
 
 FIXTURES = data_path("eventgrid")

@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.data import DATA
 
 ROOT = Path(__file__).resolve().parents[2]
-SKIP_DIRS = {".venv", "node_modules", ".git", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__"}
+SKIP_DIRS = {".venv", "node_modules", "build", ".git", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__"}
 # A path that climbs out of the checkout: "../shared", or a parents[N] deep enough to leave the repo.
 OUTSIDE = re.compile(r"\.\./shared|parents\[(?P<n>\d+)\]")
 

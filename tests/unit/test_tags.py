@@ -7,7 +7,7 @@ import string
 
 import pytest
 
-from shared.tags import (
+from shared.protection.tags import (
     KNOWN_TAGS,
     SOURCE_RESOURCE_GROUP,
     SOURCE_VM,

@@ -6,10 +6,10 @@ delivers at least once and out of order: the signal keeps the event id (for de-d
 time the change occurred (for ordering), and the decision engine does the rest.
 
 Three outcomes, so the trigger can log each differently:
-- a :class:`~shared.signals.Signal` for an availability change of a VM;
+- a :class:`~shared.health.signals.Signal` for an availability change of a VM;
 - ``None`` for events that are fine but say nothing we act on (other resource types, ``Unknown``
   state, user-initiated stops, ``ResourceAnnotated`` events);
-- a :class:`~shared.signals.Rejection` for anything malformed or inconsistent.
+- a :class:`~shared.health.signals.Rejection` for anything malformed or inconsistent.
 
 Event ids are not validated as GUIDs: Azure's own published sample carries a non-hex id.
 Pure logic; never raises.
@@ -17,9 +17,9 @@ Pure logic; never raises.
 
 from __future__ import annotations
 
-from shared.keys import normalize_arm_id
-from shared.resource_ids import VIRTUAL_MACHINES, parse_resource_id
-from shared.signals import (
+from shared.arm.ids import VIRTUAL_MACHINES, parse_resource_id
+from shared.arm.keys import normalize_arm_id
+from shared.health.signals import (
     Rejection,
     Signal,
     SignalKind,

@@ -15,14 +15,14 @@ from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from shared.azure_clients import StartedOperation, start_operation
+from shared.arm.ids import parse_resource_id
+from shared.arm.keys import normalize_arm_id
 from shared.context import AppContext
-from shared.keys import normalize_arm_id
-from shared.observed import ObservedItem
-from shared.planner import AvailabilitySetPlan, EnableSpec, TargetPpgPlan
-from shared.resource_ids import parse_resource_id
-from shared.store import STARTED
-from shared.vault import RegionPair, VaultTopology
+from shared.platform.clients import StartedOperation, start_operation
+from shared.platform.observed import ObservedItem
+from shared.protection.planner import AvailabilitySetPlan, EnableSpec, TargetPpgPlan
+from shared.protection.vault import RegionPair, VaultTopology
+from shared.state.store import STARTED
 
 log = logging.getLogger(__name__)
 

@@ -33,12 +33,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from shared.arm.ids import PROXIMITY_PLACEMENT_GROUPS, compute_id, parse_resource_id, parse_typed_id
+from shared.arm.keys import name_key, normalize_arm_id
 from shared.context import AppContext
-from shared.keys import name_key, normalize_arm_id
-from shared.observed import ObservedItem, attr, item_from_sdk, text
-from shared.planner import TargetPpgPlan
-from shared.resource_ids import PROXIMITY_PLACEMENT_GROUPS, compute_id, parse_resource_id, parse_typed_id
-from shared.store import FAILED, OPEN_STATUSES, RULES, StateStore
+from shared.platform.observed import ObservedItem, attr, item_from_sdk, text
+from shared.protection.planner import TargetPpgPlan
+from shared.state.store import FAILED, OPEN_STATUSES, RULES, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -580,7 +580,7 @@ def run_rules(
 
 def _journal_block(ctx: AppContext, update: RuleUpdate) -> tuple[str, str] | None:
     """An update of this item already in flight, or the same update failed a moment ago: do not send it."""
-    from shared.protection import journal_scope
+    from shared.protection.steps import journal_scope
 
     entries = ctx.store.journal_for(journal_scope(update.item.id))
     if any(e.status in OPEN_STATUSES for e in entries):
@@ -603,7 +603,7 @@ def _journal_block(ctx: AppContext, update: RuleUpdate) -> tuple[str, str] | Non
 def _start(ctx: AppContext, update: RuleUpdate) -> RuleOutcome:
     from azure.core.exceptions import HttpResponseError
 
-    from shared.protection import StepRefused, ensure_resource_group, ensure_target_ppg
+    from shared.protection.steps import StepRefused, ensure_resource_group, ensure_target_ppg
 
     name = update.item.display_name
     assert update.ppg is not None and update.item.recovery_region is not None
@@ -651,8 +651,8 @@ def start_rule_update(ctx: AppContext, update: RuleUpdate) -> None:
     The journal's ``vm_id`` is the item id: these items have no Azure VM, and the pulse only needs an
     id to look up once the job has ended.
     """
-    from shared.azure_clients import start_operation
-    from shared.protection import _run_journaled
+    from shared.platform.clients import start_operation
+    from shared.protection.steps import _run_journaled
 
     vault = ctx.clients.vault()
     asr = ctx.clients.site_recovery(vault.subscription)

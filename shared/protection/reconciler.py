@@ -19,12 +19,13 @@ from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from shared import status as st
+from shared.arm.ids import VIRTUAL_MACHINES, parse_resource_id, parse_typed_id
+from shared.arm.keys import normalize_arm_id
 from shared.context import AppContext
-from shared.keys import normalize_arm_id
-from shared.observed import ObservedItem, ObservedVm, item_from_sdk, text, vm_from_sdk
-from shared.planner import A2A, Action, ActionKind, PlanInput, plan_vm, replicated_item_name
-from shared.protection import (
+from shared.platform.observed import ObservedItem, ObservedVm, item_from_sdk, text, vm_from_sdk
+from shared.protection.planner import A2A, Action, ActionKind, PlanInput, plan_vm, replicated_item_name
+from shared.protection.resource_events import HintKind, ResourceHint
+from shared.protection.steps import (
     StepRefused,
     cleanup_unused,
     journal_scope,
@@ -33,11 +34,10 @@ from shared.protection import (
     start_update_target_ppg,
     topology,
 )
-from shared.resource_events import HintKind, ResourceHint
-from shared.resource_ids import VIRTUAL_MACHINES, parse_resource_id, parse_typed_id
-from shared.store import FAILED, OPEN_STATUSES, SUCCEEDED, JournalEntry
-from shared.tags import TAG_PREFIX, parse_tags
-from shared.vault import RegionPair, prepare_vault
+from shared.protection.tags import TAG_PREFIX, parse_tags
+from shared.protection.vault import RegionPair, prepare_vault
+from shared.state import vm_status as st
+from shared.state.store import FAILED, OPEN_STATUSES, SUCCEEDED, JournalEntry
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ def plan_for(
     sizes: tuple[str, ...] = ()
     ppg_type = None
     if vm is not None and tags is not None and tags.intent is not None:
-        from shared.tags import default_group
+        from shared.protection.tags import default_group
 
         members, sizes = index.context(default_group(tags.intent, vm.ppg_name, vm.name), vm)
         if vm.ppg_id and ppg_types:
@@ -334,7 +334,7 @@ def reconcile_vm(ctx: AppContext, vm_id: str, *, dry_run: bool = False) -> tuple
     if vm is not None and stored is None and not _has_ppgdr_tags(vm.tags) and not _has_ppgdr_tags(rg_tags):
         action = Action(ActionKind.NONE, "not tagged for protection", vm.id)
         return action, st.VmStatus(vm_id=vm.id, vm_name=vm.name, reason=action.reason)
-    from shared.workflows import locked_vm_ids
+    from shared.failover.workflows import locked_vm_ids
 
     locked = locked_vm_ids(ctx).get(normalize_arm_id(vm_id))
     if locked:
@@ -410,7 +410,7 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
     if not dry_run:
         ctx.store.purge_expired_events()
     items = _list_items(ctx)
-    from shared.placement_rules import apply_placement_rules
+    from shared.protection.placement_rules import apply_placement_rules
 
     report.actions.extend(apply_placement_rules(ctx, items, dry_run=dry_run))
     items_by_vm: dict[str, ObservedItem] = {}
@@ -425,7 +425,7 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
         vm_id = entry.request.get("vm_id")
         if isinstance(vm_id, str):
             open_by_vm[normalize_arm_id(vm_id)] = entry.operation
-    from shared.workflows import locked_vm_ids
+    from shared.failover.workflows import locked_vm_ids
 
     locked = locked_vm_ids(ctx)
     seen: set[str] = set()
@@ -459,7 +459,7 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
         report.add(stored.vm_name or stored.vm_id, action)
         _apply_counted(ctx, report, action, None, stored, dry_run)
     if not dry_run:
-        from shared.recovery_plans import sync_all_plans
+        from shared.failover.recovery_plans import sync_all_plans
 
         report.actions.extend(sync_all_plans(ctx))
     return report
@@ -565,7 +565,7 @@ class PulseReport:
 
 def pulse(ctx: AppContext) -> PulseReport:
     """Advance operations in flight: poll each journaled ASR job, then reconcile its VM."""
-    from shared.protection import job_state
+    from shared.protection.steps import job_state
 
     report = PulseReport()
     now = ctx.store.now()
@@ -598,11 +598,11 @@ def pulse(ctx: AppContext) -> PulseReport:
         except HttpResponseError as exc:  # the outcome is recorded; the next reconcile takes the next step
             log.warning("after %s for %s: %s", entry.operation, vm_id, exc.message, extra={"vm": vm_id})
     report.refreshed = _refresh_replicating(ctx)
-    from shared.failover_decisions import auto_failback, reevaluate_recent
-    from shared.recovery_plans import sync_all_plans
+    from shared.failover.guard import auto_failback, reevaluate_recent
+    from shared.failover.recovery_plans import sync_all_plans
 
     report.plans = sync_all_plans(ctx, changed_only=True)  # membership changed: the plan follows now, not in 15 minutes
-    from shared.workflows import advance_all
+    from shared.failover.workflows import advance_all
 
     report.decisions = [f"{o['group']}: {o['kind']}" for o in reevaluate_recent(ctx)]
     report.decisions += [f"{group}: automatic failback started" for group in auto_failback(ctx)]

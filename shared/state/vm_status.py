@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from shared.keys import arm_key
-from shared.store import VMS, Record, StateStore
+from shared.arm.keys import arm_key
+from shared.state.store import VMS, Record, StateStore
 
 # Status values, in operator words.
 NOT_PROTECTED = "not-protected"

@@ -1,7 +1,7 @@
 """One ASR recovery plan per DR group, kept in step with the group's protected members.
 
 The plan is what makes a group fail over *together*: one unplanned failover, commit and reprotect for
-all its VMs, with boot groups in placement order (:func:`shared.groups.placement_order`). Members that
+all its VMs, with boot groups in placement order (:func:`shared.failover.groups.placement_order`). Members that
 are not protected yet (initial replication) are left out of the plan and listed as such in the group's
 status; a VM is never dropped silently.
 """
@@ -14,11 +14,11 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.azure_clients import start_operation
 from shared.context import AppContext
-from shared.groups import Group, Member, placement_order, plan_limits_problem, recovery_plan_name
-from shared.status import PROTECTED
-from shared.vault import fabric_name
+from shared.failover.groups import Group, Member, placement_order, plan_limits_problem, recovery_plan_name
+from shared.platform.clients import start_operation
+from shared.protection.vault import fabric_name
+from shared.state.vm_status import PROTECTED
 
 log = logging.getLogger(__name__)
 
@@ -157,10 +157,10 @@ def sync_all_plans(ctx: AppContext, *, changed_only: bool = False) -> list[tuple
     no ARM request. Groups that are failing over or failed over are left alone (their plan is the
     workflow's). The summary is kept on the group record for ``ppgdr groups``, written only on change.
     """
-    from shared.groups import groups_from_statuses
-    from shared.status import all_statuses
-    from shared.workflows import PROTECTED as GROUP_PROTECTED
-    from shared.workflows import all_group_records, set_group
+    from shared.failover.groups import groups_from_statuses
+    from shared.failover.workflows import PROTECTED as GROUP_PROTECTED
+    from shared.failover.workflows import all_group_records, set_group
+    from shared.state.vm_status import all_statuses
 
     groups = groups_from_statuses(all_statuses(ctx.store))
     if not groups or not ctx.settings.vault_id:

@@ -27,9 +27,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from shared.keys import normalize_arm_id
-from shared.resource_ids import VIRTUAL_MACHINES, parse_resource_id, parse_typed_id
-from shared.signals import (
+from shared.arm.ids import VIRTUAL_MACHINES, parse_resource_id, parse_typed_id
+from shared.arm.keys import normalize_arm_id
+from shared.health.signals import (
     NON_REGIONAL,
     Rejection,
     Signal,

@@ -1,6 +1,6 @@
 """Signals in, group decisions out: storing health signals, deciding, approvals, the audit trail.
 
-The decision itself is pure (:mod:`shared.decisions`); this module is its I/O: it keeps signals in
+The decision itself is pure (:mod:`shared.failover.decisions`); this module is its I/O: it keeps signals in
 Table storage (keyed by signal id, so a redelivered alert is one signal), finds the groups a signal
 concerns, decides for each, records every decision, approval and refusal in the group's audit trail,
 and starts the failover workflow when a decision (or a person) says so.
@@ -13,16 +13,12 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared import status as st
+from shared.arm.keys import encode_key, normalize_arm_id
 from shared.context import AppContext
-from shared.decisions import Decision, DecisionKind, GroupView, Policy, approval_allowed, decide
-from shared.groups import Group, groups_from_statuses
-from shared.keys import encode_key, normalize_arm_id
-from shared.refusals import NotFound, WorkflowRefused
-from shared.signals import Signal, SignalKind, SignalSource
-from shared.store import GROUPS, SIGNALS
-from shared.tags import FailoverMode
-from shared.workflows import (
+from shared.failover.decisions import Decision, DecisionKind, GroupView, Policy, approval_allowed, decide
+from shared.failover.groups import Group, groups_from_statuses
+from shared.failover.refusals import NotFound, WorkflowRefused
+from shared.failover.workflows import (
     PROTECTED,
     audit,
     group_record,
@@ -30,6 +26,10 @@ from shared.workflows import (
     set_group,
     start_failover,
 )
+from shared.health.signals import Signal, SignalKind, SignalSource
+from shared.protection.tags import FailoverMode
+from shared.state import vm_status as st
+from shared.state.store import GROUPS, SIGNALS
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +343,7 @@ def auto_failback(ctx: AppContext) -> list[str]:
     minutes = ctx.settings.auto_failback_minutes
     if minutes <= 0:
         return []
-    from shared.workflows import REPROTECTED, start_failback
+    from shared.failover.workflows import REPROTECTED, start_failback
 
     now = ctx.store.now()
     started: list[str] = []

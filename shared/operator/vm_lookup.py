@@ -7,9 +7,9 @@ error lists the candidates as ``rg/name`` so the next attempt is unambiguous.
 
 from __future__ import annotations
 
-from shared import status as st
+from shared.arm.ids import VIRTUAL_MACHINES, parse_typed_id
 from shared.context import AppContext
-from shared.resource_ids import VIRTUAL_MACHINES, parse_typed_id
+from shared.state import vm_status as st
 
 
 class VmLookupError(LookupError):
@@ -55,7 +55,7 @@ def resolve_vm(ctx: AppContext, text: str, *, managed_only: bool = False) -> str
     if found is not None:
         return found
     if not managed_only:
-        from shared.reconciler import watched_vms
+        from shared.protection.reconciler import watched_vms
 
         found = _pick(text, watched_vms(ctx), "the VMs ppg-dr watches")
         if found is not None:

@@ -8,7 +8,7 @@ request (say, protecting a VM but into the wrong PPG) is worse than acting on no
 Pure logic: no I/O, no Azure SDK. The planner turns a :class:`TagIntent` plus observed state into
 actions; ``docs/tags.md`` is the operator-facing copy of this contract.
 
-Resource ids in tag values go through the app's one strict parser (``shared.resource_ids``), then a few
+Resource ids in tag values go through the app's one strict parser (``shared.arm.ids``), then a few
 stricter checks that fit a value an operator typed (subscription is a GUID, resource group and resource
 names follow Azure's naming rules, no ``..`` anywhere).
 """
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from shared.resource_ids import CAPACITY_RESERVATION_GROUPS, PROXIMITY_PLACEMENT_GROUPS, parse_resource_id
+from shared.arm.ids import CAPACITY_RESERVATION_GROUPS, PROXIMITY_PLACEMENT_GROUPS, parse_resource_id
 
 TAG_PREFIX = "ppgdr-"
 
@@ -68,7 +68,7 @@ _COMPUTE_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?
 _GROUP_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,63}")
 _BOOT_ORDER_RE = re.compile(r"[0-9]{1,6}")
 
-# Resource id pieces checked on top of shared.resource_ids. Resource group names: ASCII letters, digits,
+# Resource id pieces checked on top of shared.arm.ids. Resource group names: ASCII letters, digits,
 # ``_ . ( ) -``, 1-90 chars, not ending in a period (Azure also allows Unicode letters; ppg-dr does not).
 _GUID_RE = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 _RG_NAME_RE = re.compile(r"[A-Za-z0-9_().-]{0,89}[A-Za-z0-9_()-]")

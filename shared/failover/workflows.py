@@ -22,17 +22,17 @@ from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from shared import status as st
-from shared.azure_clients import start_operation
+from shared.arm.ids import parse_resource_id
+from shared.arm.keys import name_key, normalize_arm_id
 from shared.context import AppContext
-from shared.groups import Group, groups_from_statuses, placement_order, recovery_plan_name
-from shared.keys import name_key, normalize_arm_id
-from shared.observed import text
-from shared.recovery_plans import sync_plan
-from shared.refusals import NotFound, WorkflowRefused
-from shared.resource_ids import parse_resource_id
-from shared.store import AUDIT, GROUPS, WORKFLOWS
-from shared.vault import container_name, fabric_name
+from shared.failover.groups import Group, groups_from_statuses, placement_order, recovery_plan_name
+from shared.failover.recovery_plans import sync_plan
+from shared.failover.refusals import NotFound, WorkflowRefused
+from shared.platform.clients import start_operation
+from shared.platform.observed import text
+from shared.protection.vault import container_name, fabric_name
+from shared.state import vm_status as st
+from shared.state.store import AUDIT, GROUPS, WORKFLOWS
 
 log = logging.getLogger(__name__)
 
@@ -469,7 +469,7 @@ def advance(ctx: AppContext, wf: Workflow, *, max_steps: int = 8) -> list[str]:
 
 def _jobs_done(ctx: AppContext, wf: Workflow) -> bool:
     """Poll the workflow's ASR jobs; move on when all succeeded, block when one failed."""
-    from shared.protection import job_state
+    from shared.protection.steps import job_state
 
     pending = {**({"plan": wf.job} if wf.job else {}), **wf.jobs}
     failed: list[str] = []
@@ -788,7 +788,7 @@ def _phase_repair(ctx: AppContext, wf: Workflow) -> None:
     rows = wf.placement or placement_report(ctx, wf)
     vms = [r for r in rows if r.get("vm_id")]
     sizes = {r["vm_id"]: r.get("size", "") for r in vms}
-    from shared.groups import Member
+    from shared.failover.groups import Member
 
     order = placement_order([Member(r["vm_id"], r["vm"], sizes[r["vm_id"]], "", "", "", None, "") for r in vms])
     stage = wf.repair_stage or "deallocate"

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import status as st
 from shared.context import AppContext
-from shared.groups import Group, groups_from_statuses
-from shared.workflows import BLOCKED, FAILOVER, PROTECTED, Workflow, all_group_records, load_workflow
+from shared.failover.groups import Group, groups_from_statuses
+from shared.failover.workflows import BLOCKED, FAILOVER, PROTECTED, Workflow, all_group_records, load_workflow
+from shared.state import vm_status as st
 
 # The group is protected in name, but members are still enabling or replicating for the first time.
 PROTECTING = "protecting"

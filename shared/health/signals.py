@@ -2,8 +2,8 @@
 
 Azure reports trouble through several channels (Azure Monitor metric alerts, Resource Health alerts,
 Service Health alerts, Resource Health events through Event Grid), each in its own shape and each
-delivered at least once, late or not at all. The parsers (``shared.alerts``, ``shared.health_events``)
-turn every channel into the same small :class:`Signal`, so the decision engine (``shared.decisions``)
+delivered at least once, late or not at all. The parsers (``shared.health.alerts``, ``shared.health.health_events``)
+turn every channel into the same small :class:`Signal`, so the decision engine (``shared.failover.decisions``)
 reasons about *what* was observed, never about payload shapes, and a duplicate delivery is recognisable
 by its ``signal_id``.
 

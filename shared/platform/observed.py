@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.keys import normalize_arm_id
-from shared.resource_ids import parse_resource_id
+from shared.arm.ids import parse_resource_id
+from shared.arm.keys import normalize_arm_id
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ read-modify-write here is conditional on the ETag read (``MatchConditions.IfNotM
 is retried from a fresh read, so two function instances never overwrite each other's decision.
 
 Records keep their payload as JSON in ``data`` beside a few plain columns used in queries; keys come from
-:mod:`shared.keys`. Locally and in tests the store is Azurite; in Azure it is the account's table
+:mod:`shared.arm.keys`. Locally and in tests the store is Azurite; in Azure it is the account's table
 endpoint with the managed identity.
 """
 
@@ -25,7 +25,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
-from shared.keys import encode_key, name_key
+from shared.arm.keys import encode_key, name_key
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)

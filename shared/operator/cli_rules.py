@@ -1,8 +1,8 @@
 """``ppgdr rules``: placement rules for VMware and Hyper-V protected items (see ``docs/placement-rules.md``).
 
-Registered on the main command in :mod:`shared.cli` (``cli.add_command(rules)``); kept apart so the
+Registered on the main command in :mod:`shared.operator.cli` (``cli.add_command(rules)``); kept apart so the
 rules feature reads as one unit: the rule model and its application live in
-:mod:`shared.placement_rules`, this module only parses options and prints.
+:mod:`shared.protection.placement_rules`, this module only parses options and prints.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from shared.context import AppContext, get_context
-from shared.placement_rules import (
+from shared.protection.placement_rules import (
     ANY_PROVIDER,
     PROVIDERS,
     RuleError,

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from shared.context import AppContext, get_context
-from shared.refusals import WorkflowRefused
+from shared.failover.refusals import WorkflowRefused
 from shared.settings import Settings, SettingsError
 
 WIDTH = 110
@@ -50,7 +50,7 @@ class PpgdrGroup(click.Group):
 
 
 def _connection_problem(exc: Exception) -> str | None:
-    from shared.connectivity import connection_problem
+    from shared.platform.connectivity import connection_problem
 
     try:
         settings = Settings.from_env()
@@ -74,7 +74,7 @@ def _emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
 
 
 def _vm(ctx: AppContext, text: str, *, managed_only: bool = False) -> str:
-    from shared.vm_lookup import VmLookupError, resolve_vm
+    from shared.operator.vm_lookup import VmLookupError, resolve_vm
 
     try:
         return resolve_vm(ctx, text, managed_only=managed_only)
@@ -100,8 +100,8 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def status(group: str | None, vm: str | None, as_json: bool) -> None:
     """Protection status per VM: state, target PPG, health, refusals and drift."""
-    from shared.status import all_statuses, get_status
-    from shared.workflows import require_group
+    from shared.failover.workflows import require_group
+    from shared.state.vm_status import all_statuses, get_status
 
     ctx = _context()
     if vm:
@@ -136,7 +136,7 @@ def status(group: str | None, vm: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def plan(vm: str | None, as_json: bool) -> None:
     """What the reconcile would do now, changing nothing."""
-    from shared.reconciler import describe, reconcile_all, reconcile_vm
+    from shared.protection.reconciler import describe, reconcile_all, reconcile_vm
 
     ctx = _context()
     if vm:
@@ -157,7 +157,7 @@ def plan(vm: str | None, as_json: bool) -> None:
 @cli.command()
 def reconcile() -> None:
     """Run a full reconcile now (what the timer does)."""
-    from shared.reconciler import reconcile_all
+    from shared.protection.reconciler import reconcile_all
 
     report = reconcile_all(_context())
     click.echo(f"{report.vms_seen} VMs seen, {len(report.actions)} actions, {report.status_writes} status writes")
@@ -206,7 +206,7 @@ def render_group(row: dict[str, Any]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def groups(as_json: bool) -> None:
     """DR groups: state, where they run, members, recovery plan order, pending decision, workflow."""
-    from shared.group_view import group_rows
+    from shared.operator.group_view import group_rows
 
     rows = group_rows(_context())
 
@@ -224,7 +224,7 @@ def groups(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def decisions(as_json: bool) -> None:
     """Failover decisions waiting for approval."""
-    from shared.failover_decisions import pending_decisions
+    from shared.failover.guard import pending_decisions
 
     rows = pending_decisions(_context())
 
@@ -265,7 +265,7 @@ def render_preview(plan: dict[str, Any]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def approve(decision: str, by: str, repair: bool, dry_run: bool, as_json: bool) -> None:
     """Approve a pending failover decision (its id, or a unique prefix): its group fails over."""
-    from shared.failover_decisions import approve as do_approve
+    from shared.failover.guard import approve as do_approve
 
     result = do_approve(_context(), decision, by=by, repair=repair, dry_run=dry_run)
 
@@ -290,7 +290,7 @@ def approve(decision: str, by: str, repair: bool, dry_run: bool, as_json: bool) 
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def reject(decision: str, by: str, comment: str, as_json: bool) -> None:
     """Reject a pending failover decision (its id, or a unique prefix); kept in the audit trail."""
-    from shared.failover_decisions import reject as do_reject
+    from shared.failover.guard import reject as do_reject
 
     result = do_reject(_context(), decision, by=by, comment=comment)
     _emit(result, as_json, lambda d: click.echo(f"rejected {d['decision_id']} for group {d['group']} (by {by})"))
@@ -301,7 +301,7 @@ def _group_command(action: str, help_text: str) -> None:
     @click.argument("group")
     @click.option("--dry-run", is_flag=True, help="check and record what would happen, change nothing")
     def command(group: str, dry_run: bool) -> None:
-        from shared import workflows as wfl
+        from shared.failover import workflows as wfl
 
         ctx = _context()
         if action == "failback":
@@ -324,7 +324,7 @@ def _group_command(action: str, help_text: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def failover(group: str, repair: bool, recovery_point: str, dry_run: bool, as_json: bool) -> None:
     """Fail a protected group over to its DR region (the pulse timer carries it out)."""
-    from shared import workflows as wfl
+    from shared.failover import workflows as wfl
 
     ctx = _context()
     if dry_run:
@@ -351,7 +351,7 @@ _group_command("failback", "Fail a reprotected group back to its original region
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def audit(group: str, as_json: bool) -> None:
     """A group's audit trail: decisions, approvals, refusals, steps and placement."""
-    from shared.workflows import audit_trail, require_group
+    from shared.failover.workflows import audit_trail, require_group
 
     ctx = _context()
     rows = audit_trail(ctx, require_group(ctx, group))
@@ -365,7 +365,7 @@ def audit(group: str, as_json: bool) -> None:
 
 
 def _register() -> None:
-    from shared.cli_rules import rules
+    from shared.operator.cli_rules import rules
 
     cli.add_command(rules)
 

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from shared.status import PROTECTED, VmStatus
+from shared.state.vm_status import PROTECTED, VmStatus
 
 # ASR recovery plan limits (documented: up to 100 protected items per plan and 7 boot groups).
 MAX_ITEMS_PER_PLAN = 100

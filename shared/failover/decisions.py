@@ -31,9 +31,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
 
-from shared.keys import normalize_arm_id
-from shared.signals import Signal, SignalKind, normalize_region
-from shared.tags import FailoverMode
+from shared.arm.keys import normalize_arm_id
+from shared.health.signals import Signal, SignalKind, normalize_region
+from shared.protection.tags import FailoverMode
 
 PROTECTED = "protected"
 DEFAULT_APPROVAL_MAX_AGE = timedelta(hours=4)

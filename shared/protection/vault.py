@@ -18,9 +18,9 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.azure_clients import AzureClients, VaultRef, start_operation
+from shared.platform.clients import AzureClients, VaultRef, start_operation
 from shared.settings import Settings
-from shared.store import GROUPS, OPEN_STATUSES, StateStore
+from shared.state.store import GROUPS, OPEN_STATUSES, StateStore
 
 log = logging.getLogger(__name__)
 

@@ -16,16 +16,15 @@ import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from shared.keys import normalize_arm_id
-from shared.observed import ObservedItem, ObservedVm
-from shared.resource_ids import (
+from shared.arm.ids import (
     CAPACITY_RESERVATION_GROUPS,
     PROXIMITY_PLACEMENT_GROUPS,
     compute_id,
     parse_typed_id,
 )
-from shared.settings import Settings
-from shared.tags import (
+from shared.arm.keys import normalize_arm_id
+from shared.platform.observed import ObservedItem, ObservedVm
+from shared.protection.tags import (
     Consistency,
     ProtectMode,
     TagIntent,
@@ -35,6 +34,7 @@ from shared.tags import (
     check_multi_vm_group_size,
     default_group,
 )
+from shared.settings import Settings
 
 A2A = "A2A"
 
