@@ -293,7 +293,7 @@ def seed_protected_items(runner: LocalRunner, items: list[dict[str, str]]) -> No
     emulated initial replication.
     """
     from localdev import estate as est
-    from shared.protection.vault import container_name, fabric_name
+    from shared.arm.names import container_name, fabric_name
 
     runner.admin(
         "POST",

@@ -82,7 +82,7 @@ def prepare_vault(runner: LocalRunner, ctx: Any) -> int:
     call_function("resource_events", grid_event(tag_events[-1]))
     for round_no in range(1, 61):
         found = st.get_status(ctx.store, vm_id)
-        if found is not None and found.state == st.PROTECTED:
+        if found is not None and found.state == st.VmState.PROTECTED:
             return round_no
         runner.advance(60)
         fire_timer("pulse")

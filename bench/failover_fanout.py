@@ -23,7 +23,7 @@ plan create/update jobs finish at once (``setup_s`` 0, the emulator's default). 
 VMs is failed over both ways first (not measured), so neither path pays first-call costs.
 
 Measured, per scenario:
-- ppg-dr: ``shared.failover.workflows.start_failover`` for each group (the decision, as ``ppgdr failover`` or an
+- ppg-dr: ``shared.failover.engine.start_failover`` for each group (the decision, as ``ppgdr failover`` or an
   approval calls it), then the registered ``pulse`` timer, fired back to back, until every group's
   ``POST .../replicationRecoveryPlans/<plan>/unplannedFailover`` was accepted; the emulator clock is
   advanced only when a pulse did not get there (it is not, with instant plan jobs).
@@ -115,8 +115,7 @@ def build_groups(
     from azure.mgmt.compute import models as cm
 
     from shared.arm.ids import compute_id
-    from shared.protection.planner import replicated_item_name
-    from shared.protection.tags import auto_target_ppg_name
+    from shared.arm.names import auto_target_ppg_name, replicated_item_name
 
     resources = clients.resources(SUBSCRIPTION)
     compute = clients.compute(SUBSCRIPTION)
@@ -202,7 +201,8 @@ def _up_to_last_start(entries: list[dict[str, Any]], expected: int) -> tuple[lis
 
 def measure_ppgdr(runner: LocalRunner, env: dict[str, str], ctx: Any, groups: Sequence[BenchGroup]) -> dict[str, Any]:
     """Decision (start_failover per group) -> pulses until every plan's unplanned failover is accepted."""
-    from shared.failover import workflows as wfl
+    from shared.failover import engine as wfl
+    from shared.failover.workflow_state import load_workflow
 
     endpoints = {"arm": env["PPGDR_ARM_ENDPOINT"], "table": env["PPGDR_STATE_CONNECTION"].split("TableEndpoint=")[1]}
     clear_arm_requests(runner)
@@ -224,9 +224,9 @@ def measure_ppgdr(runner: LocalRunner, env: dict[str, str], ctx: Any, groups: Se
             advanced += ADVANCE_SECONDS
         drive_seconds = time.perf_counter() - started
     if last_end is None:
-        phases = {g.name: getattr(wfl.load_workflow(ctx, g.name), "phase", None) for g in groups}
+        phases = {g.name: getattr(load_workflow(ctx, g.name), "phase", None) for g in groups}
         raise RuntimeError(f"not every recovery plan failover started after {pulses} pulses: {phases}")
-    phases = {g.name: wfl.load_workflow(ctx, g.name) for g in groups}
+    phases = {g.name: load_workflow(ctx, g.name) for g in groups}
     not_started = [name for name, wf in phases.items() if wf is None or wf.phase != "failover" or not wf.job]
     if not_started:
         raise RuntimeError(f"workflows not waiting on their failover job: {not_started}")
@@ -255,8 +255,8 @@ def measure_baseline(runner: LocalRunner, ctx: Any, groups: Sequence[BenchGroup]
     """One unplanned failover per replicated item (no recovery plan), sent one after the other."""
     from azure.mgmt.recoveryservicessiterecovery import models as m
 
+    from shared.arm.names import container_name, fabric_name
     from shared.platform.clients import start_operation
-    from shared.protection.vault import container_name, fabric_name
 
     vault = ctx.clients.vault()
     items = ctx.clients.site_recovery(vault.subscription).replication_protected_items
@@ -331,7 +331,7 @@ def run(small: bool = False) -> dict[str, Any]:
         for status in statuses:
             states[status.state] = states.get(status.state, 0) + 1
         say(f"first reconcile (fills the status table) in {time.perf_counter() - started:.1f}s: states {states}")
-        if states.get(st.PROTECTED, 0) != len(items) or len(statuses) != len(items):
+        if states.get(st.VmState.PROTECTED, 0) != len(items) or len(statuses) != len(items):
             raise RuntimeError(f"not every VM is protected as desired after the first reconcile: {states}")
         figures["protected_vms"] = len(statuses)
 

@@ -81,8 +81,7 @@ def build_estate(runner: LocalRunner, clients: Any, ppgs: int, per_ppg: int) -> 
     from azure.mgmt.compute import models as cm
 
     from shared.arm.ids import compute_id
-    from shared.protection.planner import replicated_item_name
-    from shared.protection.tags import auto_target_ppg_name
+    from shared.arm.names import auto_target_ppg_name, replicated_item_name
 
     resources = clients.resources(SUBSCRIPTION)
     compute = clients.compute(SUBSCRIPTION)
@@ -136,7 +135,7 @@ def naive_look(clients: Any, vms: Sequence[BenchVm], budget_seconds: float) -> i
     Stops after ``budget_seconds`` (keeps the run short when each request is slow); returns how many
     VMs it looked at, so the caller can scale the measured figures to the whole estate.
     """
-    from shared.protection.vault import container_name, fabric_name
+    from shared.arm.names import container_name, fabric_name
 
     vault = clients.vault()
     compute = clients.compute(SUBSCRIPTION)
@@ -188,7 +187,7 @@ def run(small: bool = False, *, profile: bool = False) -> dict[str, Any]:
             for status in st.all_statuses(ctx.store):
                 states[status.state] = states.get(status.state, 0) + 1
             say(f"first reconcile (fills the status table) in {first_seconds:.1f}s: {first}; states {states}")
-            steady = states.get(st.PROTECTED, 0) == total_vms and first.get("actions") == 0
+            steady = states.get(st.VmState.PROTECTED, 0) == total_vms and first.get("actions") == 0
 
             connection = env["PPGDR_STATE_CONNECTION"]
             endpoints = {"arm": env["PPGDR_ARM_ENDPOINT"], "table": connection.split("TableEndpoint=")[1]}

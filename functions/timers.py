@@ -5,7 +5,8 @@ import logging
 import azure.functions as func
 
 from shared.context import get_context
-from shared.protection.reconciler import pulse, reconcile_all
+from shared.ticks import pulse
+from shared.ticks import reconcile as reconcile_tick
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ _last_summary: list[str] = [""]
 @bp.timer_trigger(arg_name="timer", schedule="0 */15 * * * *", run_on_startup=False, use_monitor=True)
 def reconcile(timer: func.TimerRequest) -> None:
     """Every 15 minutes: list all VMs and protected items (paged), plan and act where needed."""
-    report = reconcile_all(get_context())
+    report = reconcile_tick(get_context())
     summary = (
         f"reconcile: {report.vms_seen} VMs seen, {len(report.actions)} actions, {report.status_writes} status writes, "
         f"{len(report.errors)} errors"

@@ -21,6 +21,7 @@ from localdev import estate as est
 from localdev import outages
 from localdev.driver import Driver
 from localdev.runner import LocalRunner, local_azure
+from shared.state.group_records import GroupRecord, get_group
 
 STEPS = 15
 WIDTH = 118  # wrap long reasons at word boundaries instead of cutting them
@@ -172,20 +173,18 @@ class Demo:
             raise RuntimeError(f"{method} {path}: {code} {payload}")
         return payload
 
-    def group_state(self) -> dict[str, Any]:
-        from shared.failover.workflows import group_record
-
-        return group_record(self.ctx, "sap-ppg")
+    def group_state(self) -> GroupRecord:
+        return get_group(self.ctx.store, "sap-ppg")
 
     def failover_story(self) -> None:
-        from shared.failover.workflows import audit_trail
+        from shared.state.audit import audit_trail
 
         e = est.DEMO_ESTATE
         sap = [e.vm(n).id for n in ("sap-app-1", "sap-app-2", "sap-db-1")]
         self.step("Resource Health: one SAP VM unavailable (below quorum) - the group stays put")
         outcome = self.runner.deliver(outages.health_event(e.vm("sap-app-2").id), "health_events")
         self.say(f"health_events -> {outcome}")
-        for reason in self.group_state().get("last_decision_reasons", []):
+        for reason in self.group_state().last_decision_reasons:
             self.say(f"decision: {reason}")
 
         self.step("The DR PPG runs short of Standard_M64s capacity (emulator capacity model)")
@@ -215,27 +214,27 @@ class Demo:
             "POST", f"/api/decisions/{pending[0]['decision_id']}/approve", body={"by": "sre-on-call"}, params={"repair": "true"}
         )
         self.say(f"approved: workflow {approved['workflow']} for {approved['group']}")
-        self.settle(lambda: bool(self.group_state().get("placement")), label="failover")
-        for row in self.group_state()["placement"]:
+        self.settle(lambda: bool(self.group_state().placement), label="failover")
+        for row in self.group_state().placement or []:
             self.say(f"verify: {row['vm']:<10} {row.get('power', '?'):<8} {self._where(row)}")
         self.runner.admin("POST", "/_emulator/capacity", json={"proximityPlacementGroupId": target_ppg, "refusedSizes": []})
         self.say("capacity is back in the DR datacenter: the repair can restart the group anchor-first")
 
         self.step("Commit, anchor-first repair, reprotect into the original PPG")
-        self.settle(lambda: self.group_state().get("state") == "reprotected", label="commit, repair, reprotect", max_rounds=90)
-        for row in self.group_state()["placement"]:
+        self.settle(lambda: self.group_state().state == "reprotected", label="commit, repair, reprotect", max_rounds=90)
+        for row in self.group_state().placement or []:
             self.say(f"after repair: {row['vm']:<10} {row.get('power', '?'):<8} {self._where(row)}")
         self.status_table(["sap-app-1", "sap-app-2", "sap-db-1"])
         self.show_group("sap-ppg")
 
         self.step("Failback: back to westeurope and the original PPG, protected again")
         self.api("POST", "/api/groups/sap-ppg/failback")
-        self.settle(lambda: self.group_state().get("state") == "protected", label="failback", max_rounds=90)
-        for row in self.group_state()["placement"]:
+        self.settle(lambda: self.group_state().state == "protected", label="failback", max_rounds=90)
+        for row in self.group_state().placement or []:
             self.say(f"back home: {row['vm']:<10} {row.get('power', '?'):<8} {self._where(row)}")
         self.show_group("sap-ppg")
         self.say("audit trail of sap-ppg:")
-        for entry in audit_trail(self.ctx, "sap-ppg"):
+        for entry in audit_trail(self.ctx.store, "sap-ppg"):
             prefix = f"        {entry['event']:<18} "
             print(_fill(str(entry["message"]), WIDTH, initial_indent=prefix, subsequent_indent=" " * len(prefix)))
 

@@ -12,6 +12,8 @@ import threading
 from dataclasses import dataclass
 
 from shared.platform.clients import AzureClients
+from shared.platform.compute import ComputeApi, ComputeGateway
+from shared.platform.site_recovery import SiteRecovery, SiteRecoveryApi
 from shared.settings import Settings
 from shared.state.store import StateStore, new_holder_id
 
@@ -27,10 +29,31 @@ def quiet_sdk_logging() -> None:
 
 @dataclass
 class AppContext:
+    """Settings, the state store, Azure clients and the gateways built on them, for one worker process.
+
+    The gateways are built from the clients on first use; unit tests pass fakes instead (the workflow
+    phases talk to Azure only through them).
+    """
+
     settings: Settings
     store: StateStore
     clients: AzureClients
     holder: str
+    site_recovery_api: SiteRecoveryApi | None = None
+    compute_api: ComputeApi | None = None
+
+    @property
+    def site_recovery(self) -> SiteRecoveryApi:
+        """The Site Recovery gateway for the configured vault."""
+        if self.site_recovery_api is None:
+            self.site_recovery_api = SiteRecovery(self.clients)
+        return self.site_recovery_api
+
+    @property
+    def compute(self) -> ComputeApi:
+        if self.compute_api is None:
+            self.compute_api = ComputeGateway(self.clients)
+        return self.compute_api
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from shared.arm.keys import arm_key, normalize_arm_id
+
 MAX_ID_LENGTH = 1024
 # ARM names: no '/', no control characters, no characters ARM forbids in names of the types we use.
 _NAME = r"[A-Za-z0-9_.()\-]{1,260}"
@@ -19,9 +21,15 @@ _NAMESPACE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)+$")
 _TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ResourceId:
-    """A parsed ARM id: ``/subscriptions/{s}/resourceGroups/{rg}/providers/{ns}/{type}/{name}[/{child}/{name}...]``."""
+    """A parsed ARM id: ``/subscriptions/{s}/resourceGroups/{rg}/providers/{ns}/{type}/{name}[/{child}/{name}...]``.
+
+    Parsed once where an id enters ppg-dr (an event, an alert, a tag, an SDK response) and passed on as
+    this type: ARM ids are case-insensitive, so two ids are equal (and hash alike) whatever their
+    spelling, and :attr:`key` is the one Table key of the resource. ``str()`` keeps the spelling Azure
+    used, which is what is shown to people and sent back to Azure.
+    """
 
     subscription: str
     resource_group: str | None
@@ -42,6 +50,26 @@ class ResourceId:
 
     def is_type(self, full_type: str) -> bool:
         return self.type == full_type.lower()
+
+    @property
+    def normalized(self) -> str:
+        """The one spelling of the id: lower case (see :func:`shared.arm.keys.normalize_arm_id`)."""
+        return normalize_arm_id(str(self))
+
+    @property
+    def key(self) -> str:
+        """The resource's Table key (normalised, then encoded)."""
+        return arm_key(str(self))
+
+    @property
+    def resource_group_id(self) -> str:
+        return f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ResourceId) and self.normalized == other.normalized
+
+    def __hash__(self) -> int:
+        return hash(self.normalized)
 
     def __str__(self) -> str:
         parts = [f"/subscriptions/{self.subscription}"]
@@ -105,3 +133,18 @@ CAPACITY_RESERVATION_GROUPS = "Microsoft.Compute/capacityReservationGroups"
 def compute_id(subscription: str, resource_group: str, type_name: str, name: str) -> str:
     """Build a Microsoft.Compute id (``type_name`` like ``proximityPlacementGroups``)."""
     return f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.Compute/{type_name}/{name}"
+
+
+def same_id(a: str | ResourceId | None, b: str | ResourceId | None) -> bool:
+    """Whether two ids (either may be absent, any spelling) name the same resource."""
+    return normalize_arm_id(str(a or "")) == normalize_arm_id(str(b or ""))
+
+
+def segment_after(resource_id: str, segment: str) -> str:
+    """The path segment after ``segment`` (case-insensitive), e.g. the fabric of an ASR item id; ``""`` if absent."""
+    parts = resource_id.split("/")
+    lowered = [p.lower() for p in parts]
+    try:
+        return parts[lowered.index(segment.lower()) + 1]
+    except (ValueError, IndexError):
+        return ""

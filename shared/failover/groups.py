@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from shared.state.vm_status import PROTECTED, VmStatus
+from shared.state.vm_status import VmState, VmStatus
 
 # ASR recovery plan limits (documented: up to 100 protected items per plan and 7 boot groups).
 MAX_ITEMS_PER_PLAN = 100
@@ -44,7 +44,7 @@ class Group:
 
     @property
     def protected(self) -> bool:
-        return bool(self.members) and all(m.state == PROTECTED for m in self.members)
+        return bool(self.members) and all(m.state == VmState.PROTECTED for m in self.members)
 
     @property
     def member_ids(self) -> tuple[str, ...]:
@@ -121,9 +121,3 @@ def groups_from_statuses(statuses: list[VmStatus]) -> dict[str, Group]:
             failover_mode=mode,
         )
     return groups
-
-
-def recovery_plan_name(group: str) -> str:
-    """Deterministic plan name for a group (ASR names: letters, digits, hyphens)."""
-    cleaned = re.sub(r"[^a-z0-9-]", "-", group.lower()).strip("-") or "group"
-    return f"ppgdr-{cleaned}"[:60]

@@ -16,19 +16,14 @@ from typing import Any
 from shared.arm.keys import encode_key, normalize_arm_id
 from shared.context import AppContext
 from shared.failover.decisions import Decision, DecisionKind, GroupView, Policy, approval_allowed, decide
+from shared.failover.engine import preview_failover, start_failback, start_failover
 from shared.failover.groups import Group, groups_from_statuses
 from shared.failover.refusals import NotFound, WorkflowRefused
-from shared.failover.workflows import (
-    PROTECTED,
-    audit,
-    group_record,
-    preview_failover,
-    set_group,
-    start_failover,
-)
 from shared.health.signals import Signal, SignalKind, SignalSource
 from shared.protection.tags import FailoverMode
 from shared.state import vm_status as st
+from shared.state.audit import audit
+from shared.state.group_records import GroupState, all_groups, get_group, update_group
 from shared.state.store import GROUPS, SIGNALS
 
 log = logging.getLogger(__name__)
@@ -91,13 +86,13 @@ def _load_signals(ctx: AppContext, group: Group, since: datetime) -> list[Signal
 
 
 def _view(ctx: AppContext, group: Group) -> GroupView:
-    record = group_record(ctx, group.name)
+    record = get_group(ctx.store, group.name)
     return GroupView(
         name=group.name,
         source_region=group.source_region,
         members=group.member_ids,
         mode=FailoverMode(group.failover_mode),
-        state=str(record.get("state", PROTECTED)),
+        state=str(record.state),
     )
 
 
@@ -145,7 +140,7 @@ def ingest(ctx: AppContext, signals: list[Signal]) -> list[dict[str, Any]]:
     newest = max((s.observed_at for s in signals), default=None)
     for group in touched.values():
         if newest is not None:
-            set_group(ctx, group.name, last_signal_at=newest.isoformat())
+            update_group(ctx.store, group.name, last_signal_at=newest.isoformat())
     return [evaluate(ctx, group) for group in touched.values()]
 
 
@@ -160,7 +155,7 @@ def reevaluate_recent(ctx: AppContext) -> list[dict[str, Any]]:
     groups = groups_from_statuses(st.all_statuses(ctx.store))
     outcomes = []
     for group in groups.values():
-        last = group_record(ctx, group.name).get("last_signal_at")
+        last = get_group(ctx.store, group.name).last_signal_at
         if last and now - datetime.fromisoformat(last) < window:
             outcomes.append(evaluate(ctx, group))
     return outcomes
@@ -172,14 +167,14 @@ def evaluate(ctx: AppContext, group: Group) -> dict[str, Any]:
     pol = policy(ctx)
     signals = _load_signals(ctx, group, now - timedelta(seconds=pol.flap_window_seconds))
     decision = decide(_view(ctx, group), signals, _recent_failovers(ctx, now), pol, now)
-    record = group_record(ctx, group.name)
+    record = get_group(ctx.store, group.name)
     outcome: dict[str, Any] = {"group": group.name, **_decision_data(decision)}
-    if record.get("last_decision") == decision.decision_id:
+    if record.last_decision == decision.decision_id:
         if decision.kind != DecisionKind.NONE:
             outcome["duplicate"] = True  # same evidence as before: already recorded and acted on
         return outcome
-    set_group(
-        ctx,
+    update_group(
+        ctx.store,
         group.name,
         last_decision=decision.decision_id,
         last_decision_kind=decision.kind.value,
@@ -187,17 +182,17 @@ def evaluate(ctx: AppContext, group: Group) -> dict[str, Any]:
     )
     if decision.kind == DecisionKind.NONE:
         # A pending approval stays until approved, rejected or too old (approval_allowed).
-        audit(ctx, group.name, "decision", "; ".join(decision.reasons), decision=decision.decision_id, kind="none")
+        audit(ctx.store, group.name, "decision", "; ".join(decision.reasons), decision=decision.decision_id, kind="none")
         return outcome
     reasons = "; ".join(decision.reasons)
     if decision.dry_run:
-        audit(ctx, group.name, "decision-dry-run", f"{decision.kind.value}: {reasons}", decision=decision.decision_id)
+        audit(ctx.store, group.name, "decision-dry-run", f"{decision.kind.value}: {reasons}", decision=decision.decision_id)
         return outcome
     if decision.kind == DecisionKind.REFUSED:
-        audit(ctx, group.name, "decision-refused", reasons, decision=decision.decision_id)
+        audit(ctx.store, group.name, "decision-refused", reasons, decision=decision.decision_id)
     elif decision.kind == DecisionKind.PENDING_APPROVAL:
-        set_group(ctx, group.name, pending_decision=_decision_data(decision))
-        audit(ctx, group.name, "decision-pending", reasons, decision=decision.decision_id)
+        update_group(ctx.store, group.name, pending_decision=_decision_data(decision))
+        audit(ctx.store, group.name, "decision-pending", reasons, decision=decision.decision_id)
         log.warning(
             "group %s: failover decision %s waits for approval: %s",
             group.name,
@@ -206,24 +201,19 @@ def evaluate(ctx: AppContext, group: Group) -> dict[str, Any]:
             extra={"group": group.name, "step": "decision"},
         )
     elif decision.kind == DecisionKind.FAILOVER:
-        audit(ctx, group.name, "decision-failover", reasons, decision=decision.decision_id)
+        audit(ctx.store, group.name, "decision-failover", reasons, decision=decision.decision_id)
         try:
             start_failover(ctx, group.name, reason=reasons, decision_id=decision.decision_id)
             _count_failover(ctx, now)
             outcome["workflow_started"] = True
         except WorkflowRefused as exc:
-            audit(ctx, group.name, "failover-refused", str(exc), decision=decision.decision_id)
+            audit(ctx.store, group.name, "failover-refused", str(exc), decision=decision.decision_id)
             outcome["refused"] = str(exc)
     return outcome
 
 
 def pending_decisions(ctx: AppContext) -> list[dict[str, Any]]:
-    pending = []
-    for record in ctx.store.query(GROUPS, partition="group"):
-        decision = record.data.get("pending_decision")
-        if decision:
-            pending.append(decision)
-    return pending
+    return [record.pending_decision for record in all_groups(ctx.store).values() if record.pending_decision]
 
 
 def _decision_from(data: dict[str, Any]) -> Decision:
@@ -262,8 +252,8 @@ def _find_pending(ctx: AppContext, decision_id: str) -> tuple[Group, Decision]:
             "give more of the id"
         )
     if not matches:
-        for record in ctx.store.query(GROUPS, partition="group"):
-            decided = record.data.get("last_decided") or {}
+        for record in all_groups(ctx.store).values():
+            decided = record.last_decided or {}
             if str(decided.get("decision_id", "")).lower() == wanted:
                 raise WorkflowRefused(
                     f"decision {decided['decision_id']} is no longer pending: {decided.get('outcome')} by "
@@ -279,8 +269,8 @@ def _find_pending(ctx: AppContext, decision_id: str) -> tuple[Group, Decision]:
 
 def _decided(ctx: AppContext, group: str, decision_id: str, outcome: str, by: str) -> None:
     """Clear the pending decision and remember what became of it (a late approve then says so, not 404)."""
-    set_group(
-        ctx,
+    update_group(
+        ctx.store,
         group,
         pending_decision=None,
         last_decided={"decision_id": decision_id, "outcome": outcome, "by": by, "at": ctx.store.now().isoformat()},
@@ -294,14 +284,14 @@ def approve(ctx: AppContext, decision_id: str, *, by: str, repair: bool = False,
     reason = approval_allowed(decision, _view(ctx, group), ctx.store.now())
     if reason:
         if not dry_run:
-            audit(ctx, group.name, "approval-refused", reason, decision=decision_id, by=by)
+            audit(ctx.store, group.name, "approval-refused", reason, decision=decision_id, by=by)
         raise WorkflowRefused(reason)
     if dry_run:
         # Nothing is recorded as an approval: the decision stays pending, the preview says what would run.
         plan = preview_failover(ctx, group.name, repair=repair)
-        audit(ctx, group.name, "dry-run", f"{by} tried an approval of {decision_id} as a dry run", decision=decision_id)
+        audit(ctx.store, group.name, "dry-run", f"{by} tried an approval of {decision_id} as a dry run", decision=decision_id)
         return {"group": group.name, "decision_id": decision_id, "dry_run": True, "plan": plan}
-    audit(ctx, group.name, "approved", f"approved by {by}", decision=decision_id, by=by)
+    audit(ctx.store, group.name, "approved", f"approved by {by}", decision=decision_id, by=by)
     wf = start_failover(
         ctx, group.name, reason=f"approved by {by}: {'; '.join(decision.reasons)}", decision_id=decision_id, repair=repair
     )
@@ -314,7 +304,7 @@ def reject(ctx: AppContext, decision_id: str, *, by: str, comment: str = "") -> 
     group, decision = _find_pending(ctx, decision_id)
     decision_id = decision.decision_id
     _decided(ctx, group.name, decision_id, "rejected", by)
-    audit(ctx, group.name, "rejected", f"rejected by {by}{': ' + comment if comment else ''}", decision=decision_id, by=by)
+    audit(ctx.store, group.name, "rejected", f"rejected by {by}{': ' + comment if comment else ''}", decision=decision_id, by=by)
     return {"group": group.name, "decision_id": decision_id, "rejected": True}
 
 
@@ -343,22 +333,18 @@ def auto_failback(ctx: AppContext) -> list[str]:
     minutes = ctx.settings.auto_failback_minutes
     if minutes <= 0:
         return []
-    from shared.failover.workflows import REPROTECTED, start_failback
-
     now = ctx.store.now()
     started: list[str] = []
     for group in groups_from_statuses(st.all_statuses(ctx.store)).values():
-        record = group_record(ctx, group.name)
-        if record.get("state") != REPROTECTED or not record.get("reprotected_at"):
+        record = get_group(ctx.store, group.name)
+        if record.state != GroupState.REPROTECTED or not record.reprotected_at:
             continue
-        since = healthy_since(
-            _load_signals(ctx, group, now - timedelta(days=7)), datetime.fromisoformat(record["reprotected_at"])
-        )
+        since = healthy_since(_load_signals(ctx, group, now - timedelta(days=7)), datetime.fromisoformat(record.reprotected_at))
         if since is None or now - since < timedelta(minutes=minutes):
             continue
         try:
             start_failback(ctx, group.name, reason=f"source region healthy for {minutes} minutes (PPGDR_AUTO_FAILBACK_MINUTES)")
             started.append(group.name)
         except WorkflowRefused as exc:
-            audit(ctx, group.name, "failback-refused", str(exc))
+            audit(ctx.store, group.name, "failback-refused", str(exc))
     return started

@@ -14,11 +14,12 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
+from shared.arm.names import fabric_name, recovery_plan_name
 from shared.context import AppContext
-from shared.failover.groups import Group, Member, placement_order, plan_limits_problem, recovery_plan_name
+from shared.failover.groups import Group, Member, groups_from_statuses, placement_order, plan_limits_problem
 from shared.platform.clients import start_operation
-from shared.protection.vault import fabric_name
-from shared.state.vm_status import PROTECTED
+from shared.state.group_records import GroupState, all_groups, update_group
+from shared.state.vm_status import VmState, all_statuses
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,8 @@ def item_id(ctx: AppContext, member: Member) -> str:
 
 
 def desired_groups(group: Group) -> tuple[list[list[Member]], list[Member]]:
-    protected = [m for m in group.members if m.state == PROTECTED]
-    left_out = [m for m in group.members if m.state != PROTECTED]
+    protected = [m for m in group.members if m.state == VmState.PROTECTED]
+    left_out = [m for m in group.members if m.state != VmState.PROTECTED]
     return placement_order(protected), left_out
 
 
@@ -157,21 +158,21 @@ def sync_all_plans(ctx: AppContext, *, changed_only: bool = False) -> list[tuple
     no ARM request. Groups that are failing over or failed over are left alone (their plan is the
     workflow's). The summary is kept on the group record for ``ppgdr groups``, written only on change.
     """
-    from shared.failover.groups import groups_from_statuses
-    from shared.failover.workflows import PROTECTED as GROUP_PROTECTED
-    from shared.failover.workflows import all_group_records, set_group
-    from shared.state.vm_status import all_statuses
-
     groups = groups_from_statuses(all_statuses(ctx.store))
     if not groups or not ctx.settings.vault_id:
         return []
-    records = {data.get("name", "").lower(): data for data in all_group_records(ctx).values()}
+    records = all_groups(ctx.store)
+
+    def differs(key: str, group: Group) -> bool:
+        record = records.get(key)
+        return record is None or any(getattr(record, k) != v for k, v in _summary(group).items())
+
     stale = {
         key: group
         for key, group in groups.items()
-        if records.get(key, {}).get("state", GROUP_PROTECTED) == GROUP_PROTECTED
+        if (records[key].state if key in records else GroupState.PROTECTED) == GroupState.PROTECTED
         and ctx.settings.target_region(group.source_region) is not None
-        and (not changed_only or any(records.get(key, {}).get(k) != v for k, v in _summary(group).items()))
+        and (not changed_only or differs(key, group))
     }
     if not stale:
         return []
@@ -187,10 +188,8 @@ def sync_all_plans(ctx: AppContext, *, changed_only: bool = False) -> list[tuple
         name = recovery_plan_name(group.name)
         existing = _UNREAD if listed is None else listed.get(name.lower())
         result = sync_plan(ctx, group, target, existing=existing)
-        summary = _summary(group)
-        record = records.get(key, {})
-        if any(record.get(k) != v for k, v in summary.items()):
-            set_group(ctx, group.name, **summary)
+        if differs(key, group):
+            update_group(ctx.store, group.name, **_summary(group))
         if result.job is not None or result.created:
             changes.append((group.name, "recovery-plan", f"plan {name} now holds {', '.join(result.in_plan)}"))
     return changes

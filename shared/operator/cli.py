@@ -100,7 +100,7 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def status(group: str | None, vm: str | None, as_json: bool) -> None:
     """Protection status per VM: state, target PPG, health, refusals and drift."""
-    from shared.failover.workflows import require_group
+    from shared.failover.lookup import require_group
     from shared.state.vm_status import all_statuses, get_status
 
     ctx = _context()
@@ -157,9 +157,9 @@ def plan(vm: str | None, as_json: bool) -> None:
 @cli.command()
 def reconcile() -> None:
     """Run a full reconcile now (what the timer does)."""
-    from shared.protection.reconciler import reconcile_all
+    from shared.ticks import reconcile as reconcile_tick
 
-    report = reconcile_all(_context())
+    report = reconcile_tick(_context())
     click.echo(f"{report.vms_seen} VMs seen, {len(report.actions)} actions, {report.status_writes} status writes")
     for vm, action, reason in report.actions:
         click.echo(f"  {vm}: {action} - {reason}")
@@ -301,7 +301,7 @@ def _group_command(action: str, help_text: str) -> None:
     @click.argument("group")
     @click.option("--dry-run", is_flag=True, help="check and record what would happen, change nothing")
     def command(group: str, dry_run: bool) -> None:
-        from shared.failover import workflows as wfl
+        from shared.failover import engine as wfl
 
         ctx = _context()
         if action == "failback":
@@ -324,7 +324,7 @@ def _group_command(action: str, help_text: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def failover(group: str, repair: bool, recovery_point: str, dry_run: bool, as_json: bool) -> None:
     """Fail a protected group over to its DR region (the pulse timer carries it out)."""
-    from shared.failover import workflows as wfl
+    from shared.failover import engine as wfl
 
     ctx = _context()
     if dry_run:
@@ -351,10 +351,11 @@ _group_command("failback", "Fail a reprotected group back to its original region
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def audit(group: str, as_json: bool) -> None:
     """A group's audit trail: decisions, approvals, refusals, steps and placement."""
-    from shared.failover.workflows import audit_trail, require_group
+    from shared.failover.lookup import require_group
+    from shared.state.audit import audit_trail
 
     ctx = _context()
-    rows = audit_trail(ctx, require_group(ctx, group))
+    rows = audit_trail(ctx.store, require_group(ctx, group))
 
     def render(data: list[dict[str, Any]]) -> None:
         for row in data:

@@ -12,8 +12,9 @@ from typing import Any
 
 from shared.context import AppContext
 from shared.failover.groups import Group, groups_from_statuses
-from shared.failover.workflows import BLOCKED, FAILOVER, PROTECTED, Workflow, all_group_records, load_workflow
+from shared.failover.workflow_state import BLOCKED, FAILOVER, Workflow, load_workflow
 from shared.state import vm_status as st
+from shared.state.group_records import GroupRecord, GroupState, all_groups
 
 # The group is protected in name, but members are still enabling or replicating for the first time.
 PROTECTING = "protecting"
@@ -31,11 +32,11 @@ def _moved(wf: Workflow | None) -> bool:
 
 
 def where_it_runs(
-    group: Group, statuses: list[st.VmStatus], record: dict[str, Any], wf: Workflow | None
+    group: Group, statuses: list[st.VmStatus], record: GroupRecord, wf: Workflow | None
 ) -> tuple[str, list[str]]:
     """(region, PPG names) the group's VMs run in now."""
     members = [s for s in statuses if s.group.lower() == group.name.lower() and s.item_name]
-    state = record.get("state", PROTECTED)
+    state = record.state
     if wf is not None and (wf.active or state == BLOCKED) and _moved(wf):
         region = wf.target_region
         placed = [str(row.get("ppg") or "") for row in wf.placement or []]
@@ -47,14 +48,14 @@ def where_it_runs(
         side = [m.source_ppg_id for m in members] if wf.kind == FAILOVER else [m.target_ppg_id for m in members]
         return region, _names(side)
     if state == "reprotected":
-        placed = [str(row.get("ppg") or "") for row in record.get("placement") or []]
-        return str(record.get("target_region") or ""), _names(placed) or _names([m.target_ppg_id for m in members])
+        placed = [str(row.get("ppg") or "") for row in record.placement or []]
+        return record.target_region, _names(placed) or _names([m.target_ppg_id for m in members])
     return group.source_region, _names([m.source_ppg_id for m in members])
 
 
-def display_state(group: Group, record: dict[str, Any]) -> str:
-    state = str(record.get("state", PROTECTED))
-    if state == PROTECTED and not group.protected:
+def display_state(group: Group, record: GroupRecord) -> str:
+    state = str(record.state)
+    if state == GroupState.PROTECTED and not group.protected:
         return PROTECTING
     return state
 
@@ -62,14 +63,14 @@ def display_state(group: Group, record: dict[str, Any]) -> str:
 def group_rows(ctx: AppContext) -> list[dict[str, Any]]:
     """Every group, as the API returns it (``GET /api/groups``) and the CLI and dashboard show it."""
     statuses = st.all_statuses(ctx.store)
-    records = {str(data.get("name", "")).lower(): data for data in all_group_records(ctx).values()}
+    records = all_groups(ctx.store)
     rows = []
     for group in groups_from_statuses(statuses).values():
-        record = records.get(group.name.lower(), {"name": group.name, "state": PROTECTED})
+        record = records.get(group.name.lower()) or GroupRecord(name=group.name)
         wf = load_workflow(ctx, group.name)
         region, ppgs = where_it_runs(group, statuses, record, wf)
         # Replicating in the group's current direction: protected, or failed over and replicating back.
-        protected = sum(1 for m in group.members if m.state in (st.PROTECTED, st.FAILED_OVER))
+        protected = sum(1 for m in group.members if m.state in (st.VmState.PROTECTED, st.VmState.FAILED_OVER))
         state = display_state(group, record)
         rows.append(
             {
@@ -81,14 +82,14 @@ def group_rows(ctx: AppContext) -> list[dict[str, Any]]:
                 "running_ppgs": ppgs,
                 "members_protected": f"{protected} of {len(group.members)}",
                 "members": [{"vm": m.vm_name, "size": m.size, "state": m.state} for m in group.members],
-                "plan": record.get("plan"),
-                "boot_groups": record.get("boot_groups"),
-                "plan_left_out": record.get("plan_left_out") or [],
-                "plan_problem": record.get("plan_problem"),
-                "pending_decision": record.get("pending_decision"),
-                "last_decision": record.get("last_decision_reasons"),
-                "blocked_reason": record.get("blocked_reason") if state == BLOCKED else None,
-                "placement": record.get("placement"),
+                "plan": record.plan,
+                "boot_groups": record.boot_groups or None,
+                "plan_left_out": record.plan_left_out,
+                "plan_problem": record.plan_problem,
+                "pending_decision": record.pending_decision,
+                "last_decision": record.last_decision_reasons or None,
+                "blocked_reason": record.blocked_reason if state == BLOCKED else None,
+                "placement": record.placement,
                 "workflow": None
                 if wf is None
                 else {

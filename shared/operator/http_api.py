@@ -106,7 +106,7 @@ async def alerts(request: Request) -> Response:
 
 
 async def status(request: Request) -> Response:
-    from shared.failover.workflows import require_group
+    from shared.failover.lookup import require_group
     from shared.operator.vm_lookup import VmLookupError, resolve_vm
     from shared.state.vm_status import all_statuses, get_status
 
@@ -146,10 +146,11 @@ async def group_detail(request: Request) -> Response:
 
 
 async def group_audit(request: Request) -> Response:
-    from shared.failover.workflows import audit_trail, require_group
+    from shared.failover.lookup import require_group
+    from shared.state.audit import audit_trail
 
     ctx = _ctx()
-    return JSONResponse({"value": audit_trail(ctx, require_group(ctx, request.path_params["group"]))})
+    return JSONResponse({"value": audit_trail(ctx.store, require_group(ctx, request.path_params["group"]))})
 
 
 async def decisions(request: Request) -> Response:
@@ -189,7 +190,7 @@ def _refused(exc: Exception) -> JSONResponse:
 
 
 async def group_action(request: Request) -> Response:
-    from shared.failover import workflows as wfl
+    from shared.failover import engine as wfl
 
     name = request.path_params["group"]
     action = request.path_params["action"]

@@ -148,9 +148,7 @@ def item_from_sdk(item: Any) -> ObservedItem:
     details = attr(props, "provider_specific_details")
     provider = text(attr(details, "instance_type") or attr(props, "replication_provider")) or ""
     errors = tuple(str(e.error_message or e.error_code or "unknown health error") for e in (attr(props, "health_errors") or []))
-    recovery_ppg = attr(details, "recovery_proximity_placement_group_id") or attr(
-        details, "target_proximity_placement_group_id"
-    )
+    recovery_ppg = attr(details, "recovery_proximity_placement_group_id") or attr(details, "target_proximity_placement_group_id")
     percent = attr(details, "monitoring_percentage_completion")
     return ObservedItem(
         name=item.name,

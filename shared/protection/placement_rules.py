@@ -35,7 +35,9 @@ from typing import Any, Protocol
 
 from shared.arm.ids import PROXIMITY_PLACEMENT_GROUPS, compute_id, parse_resource_id, parse_typed_id
 from shared.arm.keys import name_key, normalize_arm_id
+from shared.arm.names import COMPUTE_NAME_RE, RESOURCE_GROUP_NAME_RE
 from shared.context import AppContext
+from shared.platform.errors import azure_error_text
 from shared.platform.observed import ObservedItem, attr, item_from_sdk, text
 from shared.protection.planner import TargetPpgPlan
 from shared.state.store import FAILED, OPEN_STATUSES, RULES, StateStore
@@ -62,8 +64,6 @@ VIRTUAL_NETWORKS = "Microsoft.Network/virtualNetworks"
 _RULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _FABRIC_NAME = re.compile(r"[A-Za-z0-9_.() -]{1,260}")
 _GLOB_MAX = 260
-_PPG_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?")
-_RG_NAME = re.compile(r"[A-Za-z0-9_().-]{0,89}[A-Za-z0-9_()-]")
 _VM_SIZE = re.compile(r"Standard_[A-Za-z0-9_]+")
 _VM_SIZE_MAX = 64
 _REGION = re.compile(r"[a-z][a-z0-9]{2,40}")
@@ -189,7 +189,7 @@ def make_rule(
         problems.append(f"--match-fabric {match_fabric!r}: a source fabric name has letters, digits, spaces and _ . ( ) -")
 
     rg = target_resource_group.strip() if target_resource_group else None
-    if rg is not None and not _RG_NAME.fullmatch(rg):
+    if rg is not None and not RESOURCE_GROUP_NAME_RE.fullmatch(rg):
         problems.append(
             f"--target-resource-group {target_resource_group!r}: 1-90 letters, digits, '_', '(', ')', '-' or '.', "
             "not ending with '.'"
@@ -198,7 +198,7 @@ def make_rule(
     ppg = target_ppg.strip()
     if ppg.startswith("/"):
         parsed = parse_typed_id(ppg, PROXIMITY_PLACEMENT_GROUPS)
-        if parsed is None or parsed.resource_group is None or not _PPG_NAME.fullmatch(parsed.name):
+        if parsed is None or parsed.resource_group is None or not COMPUTE_NAME_RE.fullmatch(parsed.name):
             problems.append(
                 f"--target-ppg {target_ppg!r}: not a PPG id (/subscriptions/<id>/resourceGroups/<rg>/providers/"
                 "Microsoft.Compute/proximityPlacementGroups/<name>)"
@@ -210,7 +210,7 @@ def make_rule(
                     f"--target-resource-group {rg!r} contradicts the resource group {parsed.resource_group!r} of --target-ppg; "
                     "give one or the other"
                 )
-    elif not _PPG_NAME.fullmatch(ppg):
+    elif not COMPUTE_NAME_RE.fullmatch(ppg):
         problems.append(
             f"--target-ppg {target_ppg!r}: a PPG name has 1-80 letters, digits, '_', '.' or '-' (starting with a letter or "
             "digit, ending with a letter, digit or '_'), or give the PPG's full id"
@@ -614,10 +614,9 @@ def _start(ctx: AppContext, update: RuleUpdate) -> RuleOutcome:
     except StepRefused as exc:
         return RuleOutcome(name, update.rule, "refused", f"{update.reason}: refused: {exc}")
     except HttpResponseError as exc:
-        code = exc.error.code if exc.error is not None else str(exc.status_code)
-        message = exc.error.message if exc.error is not None else str(exc)
-        log.warning("Azure refused the placement update of %s: %s: %s", name, code, message, extra={"vm": update.item.id})
-        return RuleOutcome(name, update.rule, "failed", f"{update.reason}: Azure refused it: {code}: {message}")
+        refusal = azure_error_text(exc)
+        log.warning("Azure refused the placement update of %s: %s", name, refusal, extra={"vm": update.item.id})
+        return RuleOutcome(name, update.rule, "failed", f"{update.reason}: Azure refused it: {refusal}")
     return RuleOutcome(name, update.rule, "started", update.reason)
 
 
@@ -692,8 +691,9 @@ def apply_placement_rules(ctx: AppContext, items: list[ObservedItem], *, dry_run
         try:
             found = _fetch(ctx, item)
         except HttpResponseError as exc:  # one unreadable item must not stop the reconcile of the others
-            log.warning("could not read protected item %s: %s", item.name, exc.message, extra={"vm": item.id})
-            report.append((item.friendly_name or item.name, ACTION_REFUSED, f"could not read the item from ASR: {exc.message}"))
+            refusal = azure_error_text(exc)
+            log.warning("could not read protected item %s: %s", item.name, refusal, extra={"vm": item.id})
+            report.append((item.friendly_name or item.name, ACTION_REFUSED, f"could not read the item from ASR: {refusal}"))
             continue
         if found is not None:
             detailed.append(found)

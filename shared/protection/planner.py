@@ -12,7 +12,6 @@ refused request never leaves a half-done state:
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -23,6 +22,7 @@ from shared.arm.ids import (
     parse_typed_id,
 )
 from shared.arm.keys import normalize_arm_id
+from shared.arm.names import auto_target_ppg_name, replicated_item_name
 from shared.platform.observed import ObservedItem, ObservedVm
 from shared.protection.tags import (
     Consistency,
@@ -30,7 +30,6 @@ from shared.protection.tags import (
     TagIntent,
     TagParseResult,
     TargetPpgKind,
-    auto_target_ppg_name,
     check_multi_vm_group_size,
     default_group,
 )
@@ -127,12 +126,6 @@ class PlanInput:
     group_members: int = 1
     group_vm_sizes: tuple[str, ...] = ()
     source_ppg_type: str | None = None
-
-
-def replicated_item_name(vm_id: str, vm_name: str) -> str:
-    """Deterministic ASR item name from the VM id: a retried enable is the same PUT, never a second item."""
-    digest = hashlib.sha256(normalize_arm_id(vm_id).encode()).hexdigest()[:12]
-    return f"{vm_name.lower()[:40]}-{digest}"
 
 
 def plan_vm(inp: PlanInput) -> Action:

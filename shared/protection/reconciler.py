@@ -14,20 +14,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from shared.arm.ids import VIRTUAL_MACHINES, parse_resource_id, parse_typed_id
 from shared.arm.keys import normalize_arm_id
+from shared.arm.names import replicated_item_name
 from shared.context import AppContext
+from shared.platform.errors import azure_error_text
 from shared.platform.observed import ObservedItem, ObservedVm, item_from_sdk, text, vm_from_sdk
-from shared.protection.planner import A2A, Action, ActionKind, PlanInput, plan_vm, replicated_item_name
+from shared.protection.planner import A2A, Action, ActionKind, PlanInput, plan_vm
 from shared.protection.resource_events import HintKind, ResourceHint
 from shared.protection.steps import (
     StepRefused,
-    cleanup_unused,
     journal_scope,
     start_disable,
     start_enable,
@@ -37,12 +37,10 @@ from shared.protection.steps import (
 from shared.protection.tags import TAG_PREFIX, parse_tags
 from shared.protection.vault import RegionPair, prepare_vault
 from shared.state import vm_status as st
-from shared.state.store import FAILED, OPEN_STATUSES, SUCCEEDED, JournalEntry
+from shared.state.group_records import locked_vm_ids
+from shared.state.store import OPEN_STATUSES, JournalEntry
 
 log = logging.getLogger(__name__)
-
-# An intent without a job older than this was lost between journal and Azure (the instance died).
-LOST_INTENT_AFTER = timedelta(minutes=2)
 
 
 @dataclass
@@ -137,7 +135,7 @@ class EstateIndex:
         for status in statuses:
             if status.source_ppg_id and status.size:
                 index.ppg_sizes.setdefault(normalize_arm_id(status.source_ppg_id), set()).add(status.size)
-            if status.group and status.state != st.NOT_PROTECTED:
+            if status.group and status.state != st.VmState.NOT_PROTECTED:
                 key = status.group.lower()
                 index.members.setdefault(key, set()).add(normalize_arm_id(status.vm_id))
                 if status.size:
@@ -238,10 +236,10 @@ def _observe_item(status: st.VmStatus, item: ObservedItem | None) -> None:
 
 def _state_of(item: ObservedItem) -> str:
     if (item.active_location or "").lower() == "recovery":
-        return st.FAILED_OVER
+        return st.VmState.FAILED_OVER
     if item.protected:
-        return st.PROTECTED
-    return st.INITIAL_REPLICATION
+        return st.VmState.PROTECTED
+    return st.VmState.INITIAL_REPLICATION
 
 
 def execute(
@@ -264,15 +262,15 @@ def execute(
         if action.item is not None or kind != ActionKind.WAIT:
             _observe_item(status, action.item)
         if kind == ActionKind.NONE:
-            status.state = st.NOT_PROTECTED if action.item is None else status.state
+            status.state = st.VmState.NOT_PROTECTED if action.item is None else status.state
         elif kind == ActionKind.OBSERVE and action.item is not None:
             status.state = _state_of(action.item)
         elif kind == ActionKind.DRIFT:
-            status.state = st.DRIFT
-        elif kind == ActionKind.WAIT and status.state in (st.NOT_PROTECTED, st.REFUSED, st.FAILED):
-            status.state = st.WAITING
+            status.state = st.VmState.DRIFT
+        elif kind == ActionKind.WAIT and status.state in (st.VmState.NOT_PROTECTED, st.VmState.REFUSED, st.VmState.FAILED):
+            status.state = st.VmState.WAITING
         elif kind == ActionKind.REFUSE:
-            status.state = st.REFUSED if action.item is None else status.state or st.REFUSED
+            status.state = st.VmState.REFUSED if action.item is None else status.state or st.VmState.REFUSED
             if action.item is not None:
                 status.reason = f"{action.reason}: protection kept as it is, nothing changed"
         return status
@@ -286,11 +284,11 @@ def execute(
             pair = RegionPair(action.spec.source_region, action.spec.target_region)
             ready = prepare_vault(ctx.clients, ctx.store, ctx.settings, pair)
             if not ready.ready:
-                status.state = st.WAITING
+                status.state = st.VmState.WAITING
                 status.reason = f"preparing the vault: {ready.waiting_for}"
                 return status
             step = start_enable(ctx, action.spec, vm.availability_set_id if vm else None)
-            status.state = st.ENABLING
+            status.state = st.VmState.ENABLING
             status.item_name = action.spec.item_name
             topo = topology(ctx, action.spec.source_region, action.spec.target_region)
             status.fabric, status.container = topo.source_fabric, topo.source_container
@@ -300,25 +298,23 @@ def execute(
         elif kind == ActionKind.UPDATE_TARGET_PPG:
             assert action.spec is not None and action.item is not None
             step = start_update_target_ppg(ctx, action.spec, action.item, vm.availability_set_id if vm else None)
-            status.state = st.UPDATING
+            status.state = st.VmState.UPDATING
             status.in_flight = {"operation": step.operation, "job": step.job_id or ""}
         elif kind in (ActionKind.DISABLE, ActionKind.REENABLE_WITHOUT_PPG):
             assert action.item is not None
             step = start_disable(ctx, action.vm_id, action.item, action.reason)
-            status.state = st.REENABLING if kind == ActionKind.REENABLE_WITHOUT_PPG else st.DISABLING
+            status.state = st.VmState.REENABLING if kind == ActionKind.REENABLE_WITHOUT_PPG else st.VmState.DISABLING
             status.in_flight = {
                 "operation": step.operation,
                 "job": step.job_id or "",
                 "then": "enable" if kind == ActionKind.REENABLE_WITHOUT_PPG else "",
             }
     except StepRefused as exc:
-        status.state = st.REFUSED
+        status.state = st.VmState.REFUSED
         status.reason = str(exc)
     except HttpResponseError as exc:
-        code = exc.error.code if exc.error is not None else str(exc.status_code)
-        message = exc.error.message if exc.error is not None else str(exc)
-        status.state = st.FAILED
-        status.reason = f"Azure refused {kind.value}: {code}: {message}"
+        status.state = st.VmState.FAILED
+        status.reason = f"Azure refused {kind.value}: {azure_error_text(exc)}"
         log.warning("Azure refused %s for %s: %s", kind.value, action.vm_id, status.reason, extra={"vm": action.vm_id})
     return status
 
@@ -334,9 +330,7 @@ def reconcile_vm(ctx: AppContext, vm_id: str, *, dry_run: bool = False) -> tuple
     if vm is not None and stored is None and not _has_ppgdr_tags(vm.tags) and not _has_ppgdr_tags(rg_tags):
         action = Action(ActionKind.NONE, "not tagged for protection", vm.id)
         return action, st.VmStatus(vm_id=vm.id, vm_name=vm.name, reason=action.reason)
-    from shared.failover.workflows import locked_vm_ids
-
-    locked = locked_vm_ids(ctx).get(normalize_arm_id(vm_id))
+    locked = locked_vm_ids(ctx.store).get(normalize_arm_id(vm_id))
     if locked:
         action = Action(ActionKind.WAIT, f"managed by the group workflow: {locked}", vm_id)
         return action, stored or st.VmStatus(vm_id=vm_id, reason=action.reason)
@@ -425,9 +419,7 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
         vm_id = entry.request.get("vm_id")
         if isinstance(vm_id, str):
             open_by_vm[normalize_arm_id(vm_id)] = entry.operation
-    from shared.failover.workflows import locked_vm_ids
-
-    locked = locked_vm_ids(ctx)
+    locked = locked_vm_ids(ctx.store)
     seen: set[str] = set()
     for scope in _scopes(ctx):
         rg_tags, ppg_types = scope.rg_tags, scope.ppg_types
@@ -458,10 +450,6 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
         action = plan_for(ctx, stored.vm_id, None, None, item, open_by_vm.get(key), index)
         report.add(stored.vm_name or stored.vm_id, action)
         _apply_counted(ctx, report, action, None, stored, dry_run)
-    if not dry_run:
-        from shared.failover.recovery_plans import sync_all_plans
-
-        report.actions.extend(sync_all_plans(ctx))
     return report
 
 
@@ -545,129 +533,9 @@ def _apply_counted(
     try:
         _, wrote = _apply(ctx, action, vm, stored, dry_run=dry_run)
     except HttpResponseError as exc:
-        report.errors.append(f"{action.vm_id}: {exc.message}")
+        report.errors.append(f"{action.vm_id}: {azure_error_text(exc)}")
         return
     report.status_writes += wrote
-
-
-# ------------------------------------------------------------------------------------------------ pulse
-
-
-@dataclass
-class PulseReport:
-    polled: int = 0
-    finished: list[tuple[str, str, str]] = field(default_factory=list)  # (vm, operation, outcome)
-    refreshed: int = 0
-    workflow_notes: list[str] = field(default_factory=list)
-    decisions: list[str] = field(default_factory=list)
-    plans: list[tuple[str, str, str]] = field(default_factory=list)  # (group, "recovery-plan", what changed)
-
-
-def pulse(ctx: AppContext) -> PulseReport:
-    """Advance operations in flight: poll each journaled ASR job, then reconcile its VM."""
-    from shared.protection.steps import job_state
-
-    report = PulseReport()
-    now = ctx.store.now()
-    for entry in ctx.store.journal_open():
-        vm_id = str(entry.request.get("vm_id", ""))
-        job = str(entry.result.get("job", ""))
-        report.polled += 1
-        if not job:
-            if entry.created is not None and now - entry.created < LOST_INTENT_AFTER:
-                continue  # another instance may be sending it right now
-            ctx.store.journal_set(entry.scope, entry.key, FAILED, {"error": "lost before Azure accepted it; re-planned"})
-            report.finished.append((vm_id, entry.operation, "lost"))
-            if parse_typed_id(vm_id, VIRTUAL_MACHINES) is not None:
-                # Unknown whether it reached Azure: read the world and plan again. Names are
-                # deterministic, so if it did, the plan sees the item; if not, the same PUT is sent.
-                reconcile_vm(ctx, vm_id)
-            continue
-        else:
-            try:
-                state, errors = job_state(ctx, job)
-            except ResourceNotFoundError:
-                state, errors = "Failed", [f"job {job} not found"]
-            if state in ("InProgress", "NotStarted", "Suspended"):
-                continue
-            outcome = SUCCEEDED if state == "Succeeded" else FAILED
-            ctx.store.journal_set(entry.scope, entry.key, outcome, {"state": state, "errors": errors})
-        report.finished.append((vm_id, entry.operation, outcome))
-        try:
-            _finish(ctx, entry, vm_id, outcome)
-        except HttpResponseError as exc:  # the outcome is recorded; the next reconcile takes the next step
-            log.warning("after %s for %s: %s", entry.operation, vm_id, exc.message, extra={"vm": vm_id})
-    report.refreshed = _refresh_replicating(ctx)
-    from shared.failover.guard import auto_failback, reevaluate_recent
-    from shared.failover.recovery_plans import sync_all_plans
-
-    report.plans = sync_all_plans(ctx, changed_only=True)  # membership changed: the plan follows now, not in 15 minutes
-    from shared.failover.workflows import advance_all
-
-    report.decisions = [f"{o['group']}: {o['kind']}" for o in reevaluate_recent(ctx)]
-    report.decisions += [f"{group}: automatic failback started" for group in auto_failback(ctx)]
-    report.workflow_notes = advance_all(ctx)
-    return report
-
-
-def _finish(ctx: AppContext, entry: JournalEntry, vm_id: str, outcome: str) -> None:
-    if entry.scope == "vault":
-        # A vault prerequisite ended: VMs waiting for the vault take their next step now.
-        for waiting in st.all_statuses(ctx.store):
-            if waiting.state == st.WAITING:
-                reconcile_vm(ctx, waiting.vm_id)
-        return
-    stored = st.get_status(ctx.store, vm_id)
-    if stored is not None:
-        stored.in_flight = {}
-        if outcome == FAILED:
-            stored.state = st.FAILED
-            errors = entry.result.get("errors") or [entry.result.get("error", "")]
-            stored.reason = f"{entry.operation} failed: {'; '.join(str(e) for e in errors if e)}"
-            st.save_status(ctx.store, stored, note=stored.reason)
-            return
-        st.save_status(ctx.store, stored, note=f"{entry.operation} succeeded")
-    if entry.operation == "disable-protection" and outcome == SUCCEEDED:
-        still_used = _targets_in_use(ctx, exclude_vm=vm_id)
-        targets = [str(entry.request.get(k, "")) for k in ("target_availability_set", "target_ppg")]
-        cleanup_unused(ctx, [t for t in targets if t], still_used)
-    if parse_typed_id(vm_id, VIRTUAL_MACHINES) is not None:
-        reconcile_vm(ctx, vm_id)  # on-premises items (placement rules) have no Azure VM to reconcile
-
-
-def _targets_in_use(ctx: AppContext, *, exclude_vm: str) -> set[str]:
-    used: set[str] = set()
-    for s in st.all_statuses(ctx.store):
-        if normalize_arm_id(s.vm_id) == normalize_arm_id(exclude_vm):
-            continue
-        for rid in (s.target_ppg_id, s.target_availability_set_id):
-            if rid:
-                used.add(normalize_arm_id(rid))
-    return used
-
-
-def _refresh_replicating(ctx: AppContext) -> int:
-    """Follow initial replication to ``protected`` between full reconciles (one GET per such VM)."""
-    refreshed = 0
-    for status in st.all_statuses(ctx.store):
-        if status.state not in (st.ENABLING, st.INITIAL_REPLICATION, st.UPDATING) or status.in_flight:
-            continue
-        if not status.item_name:
-            continue
-        try:
-            item = _get_item(ctx, status.fabric, status.container, status.item_name)
-        except HttpResponseError as exc:
-            log.warning("could not refresh %s: %s", status.vm_name, exc.message)
-            continue
-        if item is None:
-            continue
-        new = st.VmStatus.from_data(status.to_data())
-        _observe_item(new, item)
-        new.state = _state_of(item)
-        if new.to_data() != status.to_data():
-            st.save_status(ctx.store, new, note=f"{status.state} -> {new.state}" if new.state != status.state else None)
-            refreshed += 1
-    return refreshed
 
 
 def describe(action: Action) -> dict[str, Any]:

@@ -13,12 +13,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 
 from shared.arm.ids import parse_resource_id
 from shared.arm.keys import normalize_arm_id
 from shared.context import AppContext
 from shared.platform.clients import StartedOperation, start_operation
+from shared.platform.errors import azure_error_text
 from shared.platform.observed import ObservedItem
 from shared.protection.planner import AvailabilitySetPlan, EnableSpec, TargetPpgPlan
 from shared.protection.vault import RegionPair, VaultTopology
@@ -57,7 +58,7 @@ def _run_journaled(ctx: AppContext, vm_id: str, operation: str, request: dict[st
     try:
         started: StartedOperation = send()
     except Exception as exc:
-        ctx.store.journal_set(scope, key, "failed", {"error": _error_text(exc)})
+        ctx.store.journal_set(scope, key, "failed", {"error": azure_error_text(exc)})
         raise
     ctx.store.journal_set(scope, key, STARTED, {"job": started.job_id or "", "status_code": started.status_code})
     log.info(
@@ -68,12 +69,6 @@ def _run_journaled(ctx: AppContext, vm_id: str, operation: str, request: dict[st
         extra={"vm": vm_id, "step": operation, "job": started.job_id},
     )
     return StartedStep(operation, key, started.job_id)
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, HttpResponseError) and exc.error is not None:
-        return f"{exc.error.code}: {exc.error.message}"
-    return str(exc)
 
 
 # ------------------------------------------------------------------------------------- target resources
@@ -298,22 +293,6 @@ def start_disable(ctx: AppContext, vm_id: str, item: ObservedItem, reason: str) 
             body,
         ),
     )
-
-
-def job_state(ctx: AppContext, job_id: str) -> tuple[str, list[str]]:
-    """An ASR job's state and error messages (``Succeeded``, ``Failed``, ``InProgress``, ...)."""
-    vault = ctx.clients.vault()
-    job = ctx.clients.site_recovery(vault.subscription).replication_jobs.get(*vault.args, job_id)
-    props = job.properties
-    errors = (
-        [
-            str(getattr(e.service_error_details, "message", None) or getattr(e, "error_level", "") or "job error")
-            for e in (props.errors or [])
-        ]
-        if props is not None
-        else []
-    )
-    return str(props.state if props is not None else "Unknown"), errors
 
 
 def cleanup_unused(ctx: AppContext, resource_ids: list[str], still_used: set[str]) -> list[str]:

@@ -16,13 +16,21 @@ names follow Azure's naming rules, no ``..`` anywhere).
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from shared.arm.ids import CAPACITY_RESERVATION_GROUPS, PROXIMITY_PLACEMENT_GROUPS, parse_resource_id
+from shared.arm.names import (
+    COMPUTE_NAME_RE,
+    COMPUTE_NAME_RULES,
+    GROUP_NAME_MAX,
+    GROUP_NAME_RE,
+    GUID_RE,
+    RESOURCE_GROUP_NAME_RE,
+    fit_group_name,
+)
 
 TAG_PREFIX = "ppgdr-"
 
@@ -55,23 +63,10 @@ CAPACITY_RESERVATION_GROUP_RESOURCE_TYPE = CAPACITY_RESERVATION_GROUPS
 # ASR puts at most 16 VMs in one multi-VM consistency (replication) group.
 MULTI_VM_CONSISTENCY_LIMIT = 16
 
-PPG_NAME_MAX = 80
-GROUP_NAME_MAX = 63
 BOOT_ORDER_MAX = 99
 TARGET_ZONES: tuple[str, ...] = ("1", "2", "3")
-AUTO_PPG_SUFFIX = "-asr"
 
-# Compute names (PPG, capacity reservation group): 1-80 chars of alphanumerics, underscore, period and
-# hyphen; starts alphanumeric, ends alphanumeric or underscore. ASCII classes on purpose: ``\w`` would
-# let Unicode look-alikes through.
-_COMPUTE_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?")
-_GROUP_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,63}")
 _BOOT_ORDER_RE = re.compile(r"[0-9]{1,6}")
-
-# Resource id pieces checked on top of shared.arm.ids. Resource group names: ASCII letters, digits,
-# ``_ . ( ) -``, 1-90 chars, not ending in a period (Azure also allows Unicode letters; ppg-dr does not).
-_GUID_RE = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
-_RG_NAME_RE = re.compile(r"[A-Za-z0-9_().-]{0,89}[A-Za-z0-9_()-]")
 
 _SHOW_MAX = 80
 
@@ -247,7 +242,7 @@ def parse_tags(vm_tags: Mapping[str, str] | None, rg_tags: Mapping[str, str] | N
 
     group: str | None = None
     if (entry := tags.get(TAG_GROUP)) is not None:
-        if _GROUP_NAME_RE.fullmatch(entry[0]):
+        if GROUP_NAME_RE.fullmatch(entry[0]):
             group = entry[0]
         else:
             problem(TAG_GROUP, f"a group name is 1-{GROUP_NAME_MAX} characters of letters, digits, hyphen, underscore and period")
@@ -332,25 +327,7 @@ def default_group(intent: TagIntent, source_ppg_name: str | None, vm_name: str) 
     base = source_ppg_name.strip() if source_ppg_name and source_ppg_name.strip() else vm_name.strip()
     if not base:
         raise ValueError("a VM without a name has no default group")
-    return _fit_group_name(base)
-
-
-def auto_target_ppg_name(source_ppg_name: str) -> str:
-    """The name of the PPG that ``ppgdr-target-ppg=auto`` creates: ``<source>-asr``, at most 80 chars.
-
-    Deterministic, so a retried reconcile finds the PPG it created instead of making a second one. A
-    name too long for the suffix is cut and given a short hash of the full (lower-cased, since Azure
-    names are case-insensitive) source name, so two long names sharing a prefix stay distinct.
-    """
-    source = source_ppg_name.strip()
-    if not source:
-        raise ValueError("an empty source PPG name has no auto target name")
-    candidate = source + AUTO_PPG_SUFFIX
-    if len(candidate) <= PPG_NAME_MAX:
-        return candidate
-    digest = hashlib.sha256(source.lower().encode("utf-8")).hexdigest()[:8]
-    keep = PPG_NAME_MAX - len(AUTO_PPG_SUFFIX) - len(digest) - 1
-    return f"{source[:keep]}-{digest}{AUTO_PPG_SUFFIX}"
+    return fit_group_name(base)
 
 
 def check_multi_vm_group_size(group: str, member_count: int, limit: int = MULTI_VM_CONSISTENCY_LIMIT) -> str | None:
@@ -448,25 +425,19 @@ def _parse_name_or_id(value: str, resource_type: str, what: str) -> tuple[str | 
         if not parsed.is_type(resource_type):
             shown_type = "/".join([parsed.namespace or "", *parsed.types])
             return None, f"the id is of type {shown_type}, not {resource_type}"
-        if not _GUID_RE.fullmatch(parsed.subscription):
+        if not GUID_RE.fullmatch(parsed.subscription):
             return None, "the subscription in the id is not a subscription id (a GUID)"
-        if not _RG_NAME_RE.fullmatch(parsed.resource_group):
+        if not RESOURCE_GROUP_NAME_RE.fullmatch(parsed.resource_group):
             return None, (
                 "the resource group in the id breaks Azure's naming rules (1-90 characters of letters, digits, "
                 "underscore, parentheses, hyphen and period, not ending with a period)"
             )
-        if not _COMPUTE_NAME_RE.fullmatch(parsed.name):
-            return None, f"the {what} name in the id breaks Azure's naming rules ({_COMPUTE_NAME_RULES})"
+        if not COMPUTE_NAME_RE.fullmatch(parsed.name):
+            return None, f"the {what} name in the id breaks Azure's naming rules ({COMPUTE_NAME_RULES})"
         return str(parsed), ""
-    if _COMPUTE_NAME_RE.fullmatch(value):
+    if COMPUTE_NAME_RE.fullmatch(value):
         return value, ""
-    return None, f"a {what} name in the target resource group has {_COMPUTE_NAME_RULES}, or give its full id {id_form}"
-
-
-_COMPUTE_NAME_RULES = (
-    f"1-{PPG_NAME_MAX} characters of letters, digits, underscore, period and hyphen, starting with a "
-    "letter or digit and ending with a letter, digit or underscore"
-)
+    return None, f"a {what} name in the target resource group has {COMPUTE_NAME_RULES}, or give its full id {id_form}"
 
 
 def _unknown_key_warning(key: str, source: str) -> str:
@@ -498,15 +469,6 @@ def _near_miss_warnings(tags: Mapping[str, str] | None, source: str) -> list[str
                 f"{TAG_PREFIX!r}; did you mean {suggestion[0]}?"
             )
     return found
-
-
-def _fit_group_name(base: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", base)
-    if len(cleaned) <= GROUP_NAME_MAX and cleaned == base:
-        return cleaned
-    # Anything changed: add a hash of the original so two names cleaned alike stay distinct.
-    digest = hashlib.sha256(base.lower().encode("utf-8")).hexdigest()[:8]
-    return f"{cleaned[: GROUP_NAME_MAX - len(digest) - 1]}-{digest}"
 
 
 def _show(value: str) -> str:

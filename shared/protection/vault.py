@@ -18,30 +18,12 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
+from shared.arm.names import A2A_NETWORK, POLICY_NAME, container_name, fabric_name, mapping_name, network_mapping_name
 from shared.platform.clients import AzureClients, VaultRef, start_operation
 from shared.settings import Settings
 from shared.state.store import GROUPS, OPEN_STATUSES, StateStore
 
 log = logging.getLogger(__name__)
-
-POLICY_NAME = "ppgdr-a2a-policy"
-A2A_NETWORK = "azureNetwork"  # the network name ASR uses for Azure virtual networks in an A2A fabric
-
-
-def fabric_name(region: str) -> str:
-    return f"ppgdr-{region.lower()}"
-
-
-def container_name(region: str) -> str:
-    return f"ppgdr-{region.lower()}-container"
-
-
-def mapping_name(source_region: str, target_region: str) -> str:
-    return f"ppgdr-{source_region.lower()}-to-{target_region.lower()}"
-
-
-def network_mapping_name(source_vnet_id: str) -> str:
-    return "ppgdr-net-" + hashlib.sha256(source_vnet_id.lower().encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

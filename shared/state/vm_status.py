@@ -8,24 +8,28 @@ in flight. Writes happen only when something changed, so a steady-state reconcil
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from shared.arm.keys import arm_key
 from shared.state.store import VMS, Record, StateStore
 
-# Status values, in operator words.
-NOT_PROTECTED = "not-protected"
-REFUSED = "refused"
-ENABLING = "enabling"
-INITIAL_REPLICATION = "initial-replication"
-PROTECTED = "protected"
-UPDATING = "updating"
-DISABLING = "disabling"
-REENABLING = "reenabling"
-DRIFT = "drift"
-FAILED = "failed"
-WAITING = "waiting"
-FAILED_OVER = "failed-over"
+
+class VmState(StrEnum):
+    """A VM's protection state, in operator words (``docs/operations.md`` explains each)."""
+
+    NOT_PROTECTED = "not-protected"
+    REFUSED = "refused"
+    ENABLING = "enabling"
+    INITIAL_REPLICATION = "initial-replication"
+    PROTECTED = "protected"
+    UPDATING = "updating"
+    DISABLING = "disabling"
+    REENABLING = "reenabling"
+    DRIFT = "drift"
+    FAILED = "failed"
+    WAITING = "waiting"
+    FAILED_OVER = "failed-over"
 
 
 @dataclass
@@ -37,7 +41,7 @@ class VmStatus:
     location: str = ""
     size: str = ""
     group: str = ""
-    state: str = NOT_PROTECTED
+    state: str = VmState.NOT_PROTECTED
     reason: str = ""
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

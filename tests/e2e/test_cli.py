@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from localdev import estate as est
 from localdev import outages
-from shared.failover.workflows import group_record
 from shared.operator.cli import cli
+from shared.state.group_records import get_group
 from tests.fixtures.app import Ppgdr
 
 E = est.DEMO_ESTATE
@@ -45,7 +45,7 @@ def test_status_plan_groups_decisions_and_dry_run_through_the_cli(seeded: Ppgdr)
     assert len(pending) == 1 and pending[0]["group"] == "sap-ppg"
     out = run("approve", pending[0]["decision_id"], "--dry-run", "--by", "alice", "--json")
     assert json.loads(out)["dry_run"] is True
-    assert group_record(app.ctx, "sap-ppg")["state"] == "protected"
+    assert get_group(app.ctx.store, "sap-ppg").state == "protected"
     out = run("failover", "sap-ppg", "--dry-run")
     assert "nothing was changed (dry run)" in out
     trail = run("audit", "sap-ppg")

@@ -9,7 +9,14 @@ from datetime import timedelta
 from localdev import estate as est
 from localdev import outages
 from shared.arm.keys import normalize_arm_id
-from shared.failover import workflows as wfl
+from shared.failover import engine as wfl
+from shared.failover import placement
+from shared.failover.refusals import WorkflowRefused
+from shared.failover.workflow_state import load_workflow
+from shared.platform import site_recovery
+from shared.state.audit import audit_trail
+from shared.state.group_records import GroupState, get_group
+from shared.state.store import GROUPS, WORKFLOWS
 from tests.fixtures.app import Ppgdr
 
 E = est.DEMO_ESTATE
@@ -24,7 +31,7 @@ def protect_sap(app: Ppgdr) -> None:
 
 
 def group_state(app: Ppgdr, name: str = "sap-ppg") -> str:
-    return str(wfl.group_record(app.ctx, name).get("state"))
+    return str(get_group(app.ctx.store, name).state)
 
 
 def test_group_failover_reprotect_and_failback(seeded: Ppgdr) -> None:
@@ -32,9 +39,9 @@ def test_group_failover_reprotect_and_failback(seeded: Ppgdr) -> None:
     protect_sap(app)
     wf = wfl.start_failover(app.ctx, "sap-ppg", reason="test")
     assert wf.phase == "plan"
-    app.driver.settle(lambda: group_state(app) == wfl.REPROTECTED, label="failover", max_rounds=80)
-    record = wfl.group_record(app.ctx, "sap-ppg")
-    placement = record["placement"]
+    app.driver.settle(lambda: group_state(app) == GroupState.REPROTECTED, label="failover", max_rounds=80)
+    record = get_group(app.ctx.store, "sap-ppg")
+    placement = record.placement
     assert {row["vm"] for row in placement} == SAP
     assert all(row["running"] and row["in_ppg"] for row in placement), placement
     compute = app.ctx.clients.compute(est.SUBSCRIPTION)
@@ -48,12 +55,12 @@ def test_group_failover_reprotect_and_failback(seeded: Ppgdr) -> None:
     assert [r for r in app.emulator.requests() if r["method"] != "GET"] == []
 
     wfl.start_failback(app.ctx, "sap-ppg", reason="region healthy again")
-    app.driver.settle(lambda: group_state(app) == wfl.PROTECTED, label="failback", max_rounds=80)
-    back = wfl.group_record(app.ctx, "sap-ppg")["placement"]
+    app.driver.settle(lambda: group_state(app) == GroupState.PROTECTED, label="failback", max_rounds=80)
+    back = get_group(app.ctx.store, "sap-ppg").placement
     assert all(row["running"] and row["in_ppg"] for row in back), back
     assert all("/sap-prod/" in normalize_arm_id(row["vm_id"]) for row in back)
     assert all(s == "protected" for n, s in app.driver.states().items() if n in SAP)
-    events = [a["event"] for a in wfl.audit_trail(app.ctx, "sap-ppg")]
+    events = [a["event"] for a in audit_trail(app.ctx.store, "sap-ppg")]
     for expected in ("failover-started", "placement", "commit", "reprotect", "reprotected", "failback-started", "failed-back"):
         assert expected in events, events
 
@@ -63,9 +70,9 @@ def test_outage_below_quorum_does_not_fail_over(seeded: Ppgdr) -> None:
     protect_sap(app)
     outcome = app.runner.deliver(outages.health_event(E.vm("sap-app-2").id), "health_events")
     assert outcome == "sap-ppg: none"
-    record = wfl.group_record(app.ctx, "sap-ppg")
-    assert record["state"] == wfl.PROTECTED and not record.get("pending_decision")
-    assert any("quorum" in r for r in record["last_decision_reasons"])
+    record = get_group(app.ctx.store, "sap-ppg")
+    assert record.state == GroupState.PROTECTED and not record.pending_decision
+    assert any("quorum" in r for r in record.last_decision_reasons)
 
 
 def test_regional_outage_reaches_quorum_waits_for_approval_then_fails_over(seeded: Ppgdr) -> None:
@@ -78,7 +85,7 @@ def test_regional_outage_reaches_quorum_waits_for_approval_then_fails_over(seede
     assert code == 400
     code, _ = app.http("POST", "/api/alerts", body=outages.availability_alert([E.vm("sap-db-1").id]), key="spoofed")
     assert code == 401
-    assert wfl.group_record(app.ctx, "sap-ppg").get("pending_decision") is None
+    assert get_group(app.ctx.store, "sap-ppg").pending_decision is None
 
     alert = outages.availability_alert([E.vm(n).id for n in ("sap-app-1", "sap-db-1")])
     code, body = app.http("POST", "/api/alerts", body=alert)
@@ -92,8 +99,8 @@ def test_regional_outage_reaches_quorum_waits_for_approval_then_fails_over(seede
     assert code == 200 and approved["group"] == "sap-ppg"
     code, _ = app.http("POST", f"/api/decisions/{decision}/approve", body={"by": "sre-on-call"})
     assert code == 409  # no second failover
-    app.driver.settle(lambda: group_state(app) == wfl.REPROTECTED, label="approved failover", max_rounds=80)
-    events = [a["event"] for a in wfl.audit_trail(app.ctx, "sap-ppg")]
+    app.driver.settle(lambda: group_state(app) == GroupState.REPROTECTED, label="approved failover", max_rounds=80)
+    events = [a["event"] for a in audit_trail(app.ctx.store, "sap-ppg")]
     assert events.index("decision-pending") < events.index("approved") < events.index("failover-started")
 
 
@@ -104,7 +111,7 @@ def test_auto_mode_fails_over_without_approval_and_the_cap_holds_the_next(seeded
     alert = outages.availability_alert([E.vm(n).id for n in ("sap-app-1", "sap-app-2", "sap-db-1")])
     code, body = app.http("POST", "/api/alerts", body=alert)
     assert code == 202 and body["decisions"][0]["kind"] == "failover" and body["decisions"][0]["workflow_started"]
-    assert group_state(app) == wfl.FAILING_OVER
+    assert group_state(app) == GroupState.FAILING_OVER
 
 
 def test_group_operations_dry_run_change_nothing(seeded: Ppgdr) -> None:
@@ -113,7 +120,7 @@ def test_group_operations_dry_run_change_nothing(seeded: Ppgdr) -> None:
     app.emulator.clear_requests()
     code, body = app.http("POST", "/api/groups/sap-ppg/failover", params={"dry_run": "true"})
     assert code == 202 and body["dry_run"] is True
-    assert group_state(app) == wfl.PROTECTED
+    assert group_state(app) == GroupState.PROTECTED
     assert [r for r in app.emulator.requests() if r["method"] != "GET"] == []
     code, audit_body = app.http("GET", "/api/groups/sap-ppg/audit")
     assert any(a["event"] == "dry-run" for a in audit_body["value"])
@@ -126,7 +133,7 @@ class Crash(RuntimeError):
 def test_crash_after_each_send_never_sends_twice(seeded: Ppgdr, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     app = seeded
     protect_sap(app)
-    real = wfl.start_operation
+    real = site_recovery.start_operation
     crashed: list[str] = []
 
     def crash_once_per_kind(begin, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -137,22 +144,22 @@ def test_crash_after_each_send_never_sends_twice(seeded: Ppgdr, monkeypatch) -> 
             raise Crash(f"instance died after {name}")
         return started
 
-    monkeypatch.setattr(wfl, "start_operation", crash_once_per_kind)
+    monkeypatch.setattr(site_recovery, "start_operation", crash_once_per_kind)
     wfl.start_failover(app.ctx, "sap-ppg", reason="crash test")
     for _ in range(80):
         app.runner.drain()
-        if group_state(app) == wfl.REPROTECTED:
+        if group_state(app) == GroupState.REPROTECTED:
             break
         app.runner.advance(60)
         with contextlib.suppress(Crash):  # the host logs the failed invocation; the next pulse starts fresh
             app.runner.fire_timer("pulse")
-    assert group_state(app) == wfl.REPROTECTED
+    assert group_state(app) == GroupState.REPROTECTED
     assert {"begin_unplanned_failover", "begin_failover_commit", "begin_switch_protection"} <= set(crashed)
     posts = [r["path"].rsplit("/", 1)[-1] for r in app.emulator.requests() if r["method"] == "POST"]
     assert posts.count("unplannedFailover") == 1
     assert posts.count("failoverCommit") == 1
     assert posts.count("switchprotection") == 3  # one per VM, none twice
-    events = [a["event"] for a in wfl.audit_trail(app.ctx, "sap-ppg")]
+    events = [a["event"] for a in audit_trail(app.ctx.store, "sap-ppg")]
     assert "failover-adopted" in events
 
 
@@ -162,15 +169,15 @@ def test_capacity_fallback_is_reported_and_repaired_anchor_first(seeded: Ppgdr) 
     target = est.rid("sap-prod-asr", "Microsoft.Compute/proximityPlacementGroups", "sap-ppg-asr")
     app.emulator.capacity(target, ["Standard_M64s"])
     wfl.start_failover(app.ctx, "sap-ppg", reason="capacity test", repair=True)
-    app.driver.settle(lambda: bool(wfl.group_record(app.ctx, "sap-ppg").get("placement")), label="verify")
-    placed = {r["vm"]: r for r in wfl.group_record(app.ctx, "sap-ppg")["placement"]}
+    app.driver.settle(lambda: bool(get_group(app.ctx.store, "sap-ppg").placement), label="verify")
+    placed = {r["vm"]: r for r in get_group(app.ctx.store, "sap-ppg").placement}
     assert placed["sap-db-1"]["in_ppg"] is False and "OverconstrainedAllocationRequest" in placed["sap-db-1"]["problem"]
     assert placed["sap-app-1"]["in_ppg"] is True
-    audit = [a for a in wfl.audit_trail(app.ctx, "sap-ppg") if a["event"] == "placement"]
+    audit = [a for a in audit_trail(app.ctx.store, "sap-ppg") if a["event"] == "placement"]
     assert "OUTSIDE: sap-db-1" in audit[0]["message"]
     app.emulator.capacity(target, [])
-    app.driver.settle(lambda: group_state(app) == wfl.REPROTECTED, label="repair", max_rounds=90)
-    repaired = {r["vm"]: r for r in wfl.group_record(app.ctx, "sap-ppg")["placement"]}
+    app.driver.settle(lambda: group_state(app) == GroupState.REPROTECTED, label="repair", max_rounds=90)
+    repaired = {r["vm"]: r for r in get_group(app.ctx.store, "sap-ppg").placement}
     assert all(r["in_ppg"] and r["running"] for r in repaired.values()), repaired
     starts = [r["path"] for r in app.emulator.requests() if r["method"] == "POST" and r["path"].endswith("/start")]
     assert starts[0].endswith("/sap-db-1/start")  # the M64s anchors the PPG: started first
@@ -180,42 +187,42 @@ def test_commit_is_held_until_every_vm_runs_when_configured(seeded: Ppgdr, monke
     app = seeded
     protect_sap(app)
     monkeypatch.setattr(app.ctx, "settings", dataclasses.replace(app.ctx.settings, require_all_running=True))
-    real_report = wfl.placement_report
+    real_report = placement.placement_report
 
     def one_stopped(ctx, wf):  # type: ignore[no-untyped-def]
         rows = real_report(ctx, wf)
         rows[0]["running"] = False
         return rows
 
-    monkeypatch.setattr(wfl, "placement_report", one_stopped)
+    monkeypatch.setattr(placement, "placement_report", one_stopped)
     wfl.start_failover(app.ctx, "sap-ppg", reason="hold test")
-    app.driver.settle(lambda: group_state(app) == wfl.BLOCKED, label="held")
-    wf = wfl.load_workflow(app.ctx, "sap-ppg")
+    app.driver.settle(lambda: group_state(app) == GroupState.BLOCKED, label="held")
+    wf = load_workflow(app.ctx, "sap-ppg")
     assert wf is not None and "commit is held" in wf.error and wf.next_phase == "commit"
-    monkeypatch.setattr(wfl, "placement_report", real_report)
+    monkeypatch.setattr(placement, "placement_report", real_report)
     code, body = app.http("POST", "/api/groups/sap-ppg/commit")
     assert code == 202, body
-    app.driver.settle(lambda: group_state(app) == wfl.REPROTECTED, label="after commit", max_rounds=80)
+    app.driver.settle(lambda: group_state(app) == GroupState.REPROTECTED, label="after commit", max_rounds=80)
 
 
 def test_automatic_failback_after_the_source_region_is_healthy_for_the_window(seeded: Ppgdr, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     app = seeded
     protect_sap(app)
     wfl.start_failover(app.ctx, "sap-ppg", reason="test")
-    app.driver.settle(lambda: group_state(app) == wfl.REPROTECTED, label="failover", max_rounds=80)
+    app.driver.settle(lambda: group_state(app) == GroupState.REPROTECTED, label="failover", max_rounds=80)
     monkeypatch.setattr(app.ctx, "settings", dataclasses.replace(app.ctx.settings, auto_failback_minutes=30))
     # a source VM is still reported down: no failback however long we wait
     app.runner.deliver(outages.health_event(E.vm("sap-db-1").id, "Unavailable", minutes_ago=0), "health_events")
     real_clock = app.ctx.store._clock
     monkeypatch.setattr(app.ctx.store, "_clock", lambda: real_clock() + timedelta(hours=2))
     app.runner.fire_timer("pulse")
-    assert group_state(app) == wfl.REPROTECTED
+    assert group_state(app) == GroupState.REPROTECTED
     # it recovers; 2 hours later the window has passed
     app.runner.deliver(outages.health_event(E.vm("sap-db-1").id, "Available", minutes_ago=0), "health_events")
     monkeypatch.setattr(app.ctx.store, "_clock", lambda: real_clock() + timedelta(hours=2))
     app.runner.fire_timer("pulse")
-    assert group_state(app) == wfl.FAILING_BACK
-    assert any("healthy for 30 minutes" in a["message"] for a in wfl.audit_trail(app.ctx, "sap-ppg"))
+    assert group_state(app) == GroupState.FAILING_BACK
+    assert any("healthy for 30 minutes" in a["message"] for a in audit_trail(app.ctx.store, "sap-ppg"))
 
 
 def test_reconcile_keeps_one_recovery_plan_per_group_in_step(seeded: Ppgdr) -> None:
@@ -230,13 +237,13 @@ def test_reconcile_keeps_one_recovery_plan_per_group_in_step(seeded: Ppgdr) -> N
         if getattr(g.group_type, "value", g.group_type) == "Boot"
     ]
     assert boot == [["sap-db-1"], ["sap-app-1", "sap-app-2"]]  # the M64s anchors the PPG: it boots first
-    record = wfl.group_record(app.ctx, "sap-ppg")
-    assert record["boot_groups"] == [["sap-db-1"], ["sap-app-1", "sap-app-2"]]
+    record = get_group(app.ctx.store, "sap-ppg")
+    assert record.boot_groups == [["sap-db-1"], ["sap-app-1", "sap-app-2"]]
     # unprotecting a member takes it out of the plan; nothing else changes
     app.driver.tag(E.vm("sap-app-2").id, {"ppgdr-protect": "false"})
     app.driver.settle(lambda: app.driver.states().get("sap-app-2") == "not-protected", label="unprotect")
     app.runner.fire_timer("reconcile")
-    app.driver.settle(lambda: wfl.group_record(app.ctx, "sap-ppg")["plan_members"] == ["sap-db-1", "sap-app-1"], label="plan")
+    app.driver.settle(lambda: get_group(app.ctx.store, "sap-ppg").plan_members == ["sap-db-1", "sap-app-1"], label="plan")
     app.emulator.clear_requests()
     app.runner.fire_timer("reconcile")
     assert [r for r in app.emulator.requests() if r["method"] != "GET"] == []
@@ -271,7 +278,7 @@ def test_alerts_from_rules_outside_the_allow_list_are_refused(seeded: Ppgdr, mon
     essentials["alertRuleId"] = essentials["alertRuleId"].replace("vm-availability", "someone-elses-rule")
     code, _ = app.http("POST", "/api/alerts", body=spoofed)
     assert code == 403
-    assert wfl.group_record(app.ctx, "sap-ppg").get("last_decision") is None
+    assert get_group(app.ctx.store, "sap-ppg").last_decision is None
     code, body = app.http("POST", "/api/alerts", body=outages.availability_alert([E.vm(n).id for n in SAP]))
     assert code == 202 and body["decisions"][0]["kind"] == "pending-approval"
 
@@ -282,17 +289,16 @@ def test_crashes_at_every_third_state_write_still_converge_without_double_sends(
     protect_sap(app)
     calls = {"n": 0}
 
-    def flaky(real):  # type: ignore[no-untyped-def]
-        def write(*args, **kwargs):  # type: ignore[no-untyped-def]
+    real_update = app.ctx.store.update
+
+    def flaky_update(table, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if table in (WORKFLOWS, GROUPS):  # workflow and group-record writes (not VM statuses)
             calls["n"] += 1
             if calls["n"] % 3 == 0:
                 raise Crash(f"instance died before write {calls['n']}")
-            return real(*args, **kwargs)
+        return real_update(table, *args, **kwargs)
 
-        return write
-
-    monkeypatch.setattr(wfl, "save_workflow", flaky(wfl.save_workflow))
-    monkeypatch.setattr(wfl, "set_group", flaky(wfl.set_group))
+    monkeypatch.setattr(app.ctx.store, "update", flaky_update)
 
     def start(action):  # type: ignore[no-untyped-def]
         for _ in range(5):  # the operator (or the decision) retries a command that died
@@ -300,7 +306,7 @@ def test_crashes_at_every_third_state_write_still_converge_without_double_sends(
                 return action()
             except Crash:
                 continue
-            except wfl.WorkflowRefused:
+            except WorkflowRefused:
                 return None
         raise AssertionError("the command never got through")
 
@@ -312,12 +318,12 @@ def test_crashes_at_every_third_state_write_still_converge_without_double_sends(
             app.runner.advance(60)
             with contextlib.suppress(Crash):
                 app.runner.fire_timer("pulse")
-        raise AssertionError(f"never reached {state}: {wfl.group_record(app.ctx, 'sap-ppg')}")
+        raise AssertionError(f"never reached {state}: {get_group(app.ctx.store, 'sap-ppg')}")
 
     start(lambda: wfl.start_failover(app.ctx, "sap-ppg", reason="chaos"))
-    drive(wfl.REPROTECTED)
+    drive(GroupState.REPROTECTED)
     start(lambda: wfl.start_failback(app.ctx, "sap-ppg", reason="chaos"))
-    drive(wfl.PROTECTED)
+    drive(GroupState.PROTECTED)
     posts = [r["path"].rsplit("/", 1)[-1] for r in app.emulator.requests() if r["method"] == "POST"]
     assert posts.count("unplannedFailover") == 2  # one failover, one failback
     assert posts.count("failoverCommit") == 2
@@ -331,8 +337,8 @@ def test_mode_off_refuses_and_the_audit_says_why(seeded: Ppgdr) -> None:
     app.driver.settle(lambda: all(app.driver.states().get(n) == "protected" for n in SAP), label="protect sap")
     code, body = app.http("POST", "/api/alerts", body=outages.availability_alert([E.vm(n).id for n in SAP]))
     assert code == 202 and body["decisions"][0]["kind"] == "refused"
-    assert group_state(app) == wfl.PROTECTED
-    assert any(a["event"] == "decision-refused" for a in wfl.audit_trail(app.ctx, "sap-ppg"))
+    assert group_state(app) == GroupState.PROTECTED
+    assert any(a["event"] == "decision-refused" for a in audit_trail(app.ctx.store, "sap-ppg"))
 
 
 def test_a_flapping_vm_does_not_count_and_debounce_is_rechecked_by_the_pulse(seeded: Ppgdr, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -345,13 +351,13 @@ def test_a_flapping_vm_does_not_count_and_debounce_is_rechecked_by_the_pulse(see
     app.runner.deliver(outages.health_event(db, "Unavailable", minutes_ago=8), "health_events")
     outcome = app.runner.deliver(outages.health_event(E.vm("sap-app-1").id, "Unavailable", minutes_ago=8), "health_events")
     assert outcome == "sap-ppg: none"
-    reasons = " ".join(wfl.group_record(app.ctx, "sap-ppg")["last_decision_reasons"])
+    reasons = " ".join(get_group(app.ctx.store, "sap-ppg").last_decision_reasons)
     assert "flapping" in reasons and "sap-db-1" in reasons
     # a fresh outage of the third VM is not counted until the debounce passed ...
     app.runner.deliver(outages.health_event(E.vm("sap-app-2").id, "Unavailable", minutes_ago=1), "health_events")
-    assert not wfl.group_record(app.ctx, "sap-ppg").get("pending_decision")
+    assert not get_group(app.ctx.store, "sap-ppg").pending_decision
     # ... and the pulse decides again once it has, without any new signal
     real_clock = app.ctx.store._clock
     monkeypatch.setattr(app.ctx.store, "_clock", lambda: real_clock() + timedelta(minutes=6))
     app.runner.fire_timer("pulse")
-    assert wfl.group_record(app.ctx, "sap-ppg").get("pending_decision") is not None
+    assert get_group(app.ctx.store, "sap-ppg").pending_decision is not None

@@ -222,7 +222,7 @@ def test_a_ppg_outside_the_target_resource_group_is_refused_without_writes(seede
     assert result.output.count(": refused - rule misplaced: the target PPG would be in resource group elsewhere") == 2
     assert "Ensure that the target PPG and the target virtual machine are in the same resource group." in result.output
     assert _writes(app) == []
-    from shared.protection.reconciler import reconcile_all
+    from shared.ticks import reconcile as reconcile_all
 
     report = reconcile_all(app.ctx)
     assert sorted((name, action) for name, action, _ in report.actions) == [

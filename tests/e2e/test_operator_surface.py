@@ -13,8 +13,11 @@ from click.testing import CliRunner, Result
 
 from localdev import estate as est
 from localdev import outages
-from shared.failover import workflows as wfl
+from shared.failover import engine as wfl
+from shared.failover.workflow_state import load_workflow
 from shared.operator.cli import cli
+from shared.state.audit import audit_trail
+from shared.state.group_records import GroupState, get_group
 from tests.fixtures.app import Ppgdr
 
 E = est.DEMO_ESTATE
@@ -114,10 +117,10 @@ def test_decision_prefixes_human_output_and_a_dry_run_approval_that_records_noth
     assert f"dry run: approving {decision}" in dry
     assert "boot order (anchor first):" in dry and "1. sap-db-1 (Standard_M64s)" in dry
     assert "recovery point: LatestProcessed" in dry and "source shutdown: Required" in dry
-    events = [a["event"] for a in wfl.audit_trail(app.ctx, "sap-ppg")]
+    events = [a["event"] for a in audit_trail(app.ctx.store, "sap-ppg")]
     assert "approved" not in events and "failover-started" not in events
     assert json.loads(run("decisions", "--json"))[0]["decision_id"] == decision  # still pending
-    assert wfl.group_record(app.ctx, "sap-ppg")["state"] == "protected"
+    assert get_group(app.ctx.store, "sap-ppg").state == "protected"
     dry_json = json.loads(run("approve", decision[:12], "--dry-run", "--json"))
     assert dry_json["dry_run"] is True and dry_json["plan"]["boot_groups"][0] == ["sap-db-1"]
 
@@ -148,7 +151,7 @@ def test_failover_dry_run_prints_the_plan_it_would_run(seeded: Ppgdr) -> None:
     assert "recovery point: LatestApplicationConsistent" in out
     assert "source shutdown: Required (the source region answers" in out
     assert "1. sap-db-1 (Standard_M64s)" in out and "2. sap-app-1 (Standard_E16s_v5), sap-app-2 (Standard_E16s_v5)" in out
-    assert wfl.load_workflow(app.ctx, "sap-ppg") is None  # nothing started
+    assert load_workflow(app.ctx, "sap-ppg") is None  # nothing started
     code, body = app.http("POST", "/api/groups/sap-ppg/failover", params={"dry_run": "true"})
     assert code == 202 and body["dry_run"] is True and body["plan"]["boot_groups"] == [["sap-db-1"], ["sap-app-1", "sap-app-2"]]
 
@@ -169,7 +172,7 @@ def test_groups_say_protecting_until_every_member_is_protected_and_where_they_ru
 
     wfl.start_failover(app.ctx, "sap-ppg", reason="test")
     app.driver.settle(
-        lambda: wfl.group_record(app.ctx, "sap-ppg").get("state") == wfl.REPROTECTED, label="failover", max_rounds=80
+        lambda: get_group(app.ctx.store, "sap-ppg").state == GroupState.REPROTECTED, label="failover", max_rounds=80
     )
     row = json.loads(run("groups", "--json"))[0]
     assert row["state"] == "reprotected" and row["running_in"] == "northeurope" and row["running_ppgs"] == ["sap-ppg-asr"]

@@ -10,8 +10,7 @@ from typing import Any
 
 from localdev import estate as est
 from shared.arm.keys import normalize_arm_id
-from shared.protection.planner import replicated_item_name
-from shared.protection.vault import container_name, fabric_name
+from shared.arm.names import container_name, fabric_name, replicated_item_name
 from shared.state.store import OPEN_STATUSES
 from tests.fixtures.app import Ppgdr
 
@@ -92,8 +91,10 @@ def test_target_ppg_change_updates_the_protected_item(seeded: Ppgdr) -> None:
     _protect_sap(app)
     app.driver.tag(E.vm("sap-db-1").id, {"ppgdr-target-ppg": "sap-ppg-b"})
     app.driver.settle(
-        lambda: app.driver.statuses()["sap-db-1"].target_ppg_id.endswith("/sap-ppg-b")
-        and app.driver.states()["sap-db-1"] == "protected",
+        lambda: (
+            app.driver.statuses()["sap-db-1"].target_ppg_id.endswith("/sap-ppg-b")
+            and app.driver.states()["sap-db-1"] == "protected"
+        ),
         label="update",
     )
     details = _item(app, "sap-db-1").properties.provider_specific_details
@@ -184,9 +185,13 @@ def test_duplicate_and_malformed_events_do_nothing(seeded: Ppgdr) -> None:
     assert app.runner.deliver(bad).startswith("rejected")
     not_json = dict(tag_event, id="evil-2", data="<xml/>")
     assert app.runner.deliver(not_json).startswith("rejected")
-    other = dict(tag_event, id="storage-1", eventType="Microsoft.Resources.ResourceWriteSuccess",
-                 subject="/subscriptions/x/resourceGroups/y/providers/Microsoft.Storage/storageAccounts/z",
-                 data={"resourceUri": "/subscriptions/x/resourceGroups/y/providers/Microsoft.Storage/storageAccounts/z"})
+    other = dict(
+        tag_event,
+        id="storage-1",
+        eventType="Microsoft.Resources.ResourceWriteSuccess",
+        subject="/subscriptions/x/resourceGroups/y/providers/Microsoft.Storage/storageAccounts/z",
+        data={"resourceUri": "/subscriptions/x/resourceGroups/y/providers/Microsoft.Storage/storageAccounts/z"},
+    )
     assert app.runner.deliver(other).startswith("ignored")
     assert app.emulator.requests() == []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from shared.arm.names import recovery_plan_name
 from shared.failover.groups import (
     MAX_BOOT_GROUPS,
     MAX_ITEMS_PER_PLAN,
@@ -12,7 +13,6 @@ from shared.failover.groups import (
     groups_from_statuses,
     placement_order,
     plan_limits_problem,
-    recovery_plan_name,
     size_rank,
 )
 from shared.state.vm_status import VmStatus

@@ -6,8 +6,9 @@ from dataclasses import replace
 
 import pytest
 
+from shared.arm.names import replicated_item_name
 from shared.platform.observed import ManagedDisk, ObservedItem, ObservedVm
-from shared.protection.planner import ActionKind, PlanInput, plan_vm, replicated_item_name
+from shared.protection.planner import ActionKind, PlanInput, plan_vm
 from shared.protection.tags import parse_tags
 from shared.settings import Settings
 

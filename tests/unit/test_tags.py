@@ -7,6 +7,7 @@ import string
 
 import pytest
 
+from shared.arm.names import auto_target_ppg_name
 from shared.protection.tags import (
     KNOWN_TAGS,
     SOURCE_RESOURCE_GROUP,
@@ -20,7 +21,6 @@ from shared.protection.tags import (
     TagProblem,
     TargetPpg,
     TargetPpgKind,
-    auto_target_ppg_name,
     check_multi_vm_group_size,
     default_group,
     effective_tags,

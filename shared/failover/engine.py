@@ -1,0 +1,345 @@
+"""The group DR lifecycle: starting, commanding and advancing a group's failover or failback workflow.
+
+Failover:  plan -> failover -> verify -> commit -> [repair] -> reprotect -> replicating -> done
+Failback:  failover (RecoveryToPrimary; the plan follows its items) -> verify -> commit -> reprotect -> replicating -> done
+
+A workflow starts from a decision or an operator (:func:`start_failover`, :func:`start_failback`), takes
+operator commands (:func:`request`: commit, repair, reprotect, resume) and is advanced by the pulse
+(:func:`advance_all`) under the group's lease, phase by phase (:mod:`shared.failover.phases`,
+:mod:`shared.failover.placement`). A phase that starts an ASR job leaves it in the workflow; the next
+pulse polls it. A failed job or a refusal blocks the workflow with the reason and the next step.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError
+
+from shared.arm.names import recovery_plan_name
+from shared.context import AppContext
+from shared.failover.groups import Group, placement_order
+from shared.failover.lookup import current_group, require_group
+from shared.failover.phases import phase_commit, phase_failover, phase_plan, phase_replicating, phase_reprotect, source_answers
+from shared.failover.placement import phase_repair, phase_verify
+from shared.failover.refusals import WorkflowRefused
+from shared.failover.workflow_state import (
+    BLOCKED,
+    DONE,
+    FAILBACK,
+    FAILOVER,
+    RECOVERY_POINT_TYPES,
+    Workflow,
+    all_workflows,
+    group_lease,
+    load_workflow,
+    members,
+    save_workflow,
+    step_statuses,
+)
+from shared.platform.errors import azure_error_text
+from shared.state import vm_status as st
+from shared.state.audit import audit
+from shared.state.group_records import GroupState, get_group, update_group
+
+log = logging.getLogger(__name__)
+
+PHASES: dict[str, Callable[[AppContext, Workflow], None]] = {
+    "plan": phase_plan,
+    "failover": phase_failover,
+    "verify": phase_verify,
+    "commit": phase_commit,
+    "repair": phase_repair,
+    "reprotect": phase_reprotect,
+    "replicating": phase_replicating,
+}
+
+
+# ------------------------------------------------------------------------------------------- starting
+
+
+def _failover_refusal(ctx: AppContext, group: Group, decision_id: str) -> Workflow | None:
+    """Refuse a failover the group cannot take now; the running workflow when it is this decision's."""
+    existing = load_workflow(ctx, group.name)
+    if existing is not None and existing.active:
+        if decision_id and existing.decision_id == decision_id:
+            return existing  # the same decision delivered twice: one failover
+        raise WorkflowRefused(f"group {group.name} already has a {existing.kind} in phase {existing.phase}")
+    record = get_group(ctx.store, group.name)
+    if record.state != GroupState.PROTECTED:
+        raise WorkflowRefused(f"group {group.name} is {record.state}, not protected: it cannot fail over now")
+    not_ready = [m.vm_name for m in group.members if m.state != st.VmState.PROTECTED]
+    if not_ready:
+        raise WorkflowRefused(
+            f"group {group.name}: {', '.join(not_ready)} not protected yet (initial replication or refused); "
+            "a group fails over only as a whole"
+        )
+    if ctx.settings.target_region(group.source_region) is None:
+        raise WorkflowRefused(f"no DR region is paired with {group.source_region}")
+    return None
+
+
+def _check_recovery_point(recovery_point: str) -> None:
+    if recovery_point not in RECOVERY_POINT_TYPES:
+        raise WorkflowRefused(f"recovery point {recovery_point!r}: use one of {', '.join(RECOVERY_POINT_TYPES)}")
+
+
+def preview_failover(
+    ctx: AppContext, name: str, *, recovery_point: str = "LatestProcessed", repair: bool = False
+) -> dict[str, Any]:
+    """What a failover of the group would do now, refused exactly when the real one would be. Reads only.
+
+    The operator's dry run: the recovery plan and its boot order (anchor first), the recovery point, and
+    whether the source VMs would be shut down first (they are when the source region still answers).
+    """
+    _check_recovery_point(recovery_point)
+    group = current_group(ctx, name)
+    running = _failover_refusal(ctx, group, "")
+    assert running is None
+    answers = source_answers(ctx, members(ctx, group.name), FAILOVER)
+    return {
+        "group": group.name,
+        "source_region": group.source_region,
+        "target_region": ctx.settings.target_region(group.source_region),
+        "recovery_plan": recovery_plan_name(group.name),
+        "failover_direction": "PrimaryToRecovery",
+        "members": [{"vm": m.vm_name, "size": m.size} for m in group.members],
+        "boot_groups": [[m.vm_name for m in boot] for boot in placement_order(list(group.members))],
+        "recovery_point": recovery_point,
+        "source_shutdown": "Required" if answers else "NotRequired",
+        "source_shutdown_reason": "the source region answers: ASR shuts the source VMs down first"
+        if answers
+        else "the source region does not answer: fail over without shutting it down",
+        "repair": repair,
+    }
+
+
+def start_failover(
+    ctx: AppContext,
+    name: str,
+    *,
+    reason: str,
+    decision_id: str = "",
+    repair: bool = False,
+    recovery_point: str = "LatestProcessed",
+    dry_run: bool = False,
+) -> Workflow:
+    """Begin failing a protected group over to its DR region (idempotent for one decision id)."""
+    _check_recovery_point(recovery_point)
+    group = current_group(ctx, name)
+    with group_lease(ctx, group.name):
+        running = _failover_refusal(ctx, group, decision_id)
+        if running is not None:
+            return running
+        target = ctx.settings.target_region(group.source_region)
+        assert target is not None
+        wf = Workflow(
+            group=group.name,
+            id=uuid.uuid4().hex[:12],
+            kind=FAILOVER,
+            direction="PrimaryToRecovery",
+            source_region=group.source_region,
+            target_region=target,
+            decision_id=decision_id,
+            reason=reason,
+            repair=repair,
+            recovery_point=recovery_point,
+            require_all_running=ctx.settings.require_all_running,
+            started=ctx.store.now().isoformat(),
+        )
+        if dry_run or ctx.settings.dry_run:
+            audit(ctx.store, group.name, "dry-run", f"would fail over {len(group.members)} VMs to {target}: {reason}")
+            wf.phase = DONE
+            wf.reason = f"dry run: {reason}"
+            return wf
+        save_workflow(ctx, wf, f"failover started: {reason}")
+        update_group(
+            ctx.store,
+            group.name,
+            state=GroupState.FAILING_OVER,
+            workflow=wf.id,
+            member_vm_ids=[m.vm_id for m in group.members],
+            source_region=group.source_region,
+            target_region=target,
+        )
+        audit(ctx.store, group.name, "failover-started", reason, workflow=wf.id, decision=decision_id)
+        return wf
+
+
+def start_failback(ctx: AppContext, name: str, *, reason: str, dry_run: bool = False) -> Workflow:
+    """Fail a reprotected group back to its original region, restoring the original PPG placement."""
+    name = require_group(ctx, name)
+    group_name = get_group(ctx.store, name).name or name
+    with group_lease(ctx, group_name):
+        record = get_group(ctx.store, group_name)
+        if record.state != GroupState.REPROTECTED:
+            raise WorkflowRefused(
+                f"group {group_name} is {record.state}: failback needs a group that failed over and "
+                "finished replicating back (state reprotected)"
+            )
+        existing = load_workflow(ctx, group_name)
+        if existing is not None and existing.active:
+            raise WorkflowRefused(f"group {group_name} already has a {existing.kind} in phase {existing.phase}")
+        wf = Workflow(
+            group=group_name,
+            id=uuid.uuid4().hex[:12],
+            kind=FAILBACK,
+            direction="RecoveryToPrimary",
+            source_region=record.target_region,
+            target_region=record.source_region,
+            reason=reason,
+            started=ctx.store.now().isoformat(),
+            phase="failover",
+        )
+        if dry_run or ctx.settings.dry_run:
+            audit(ctx.store, group_name, "dry-run", f"would fail back to {wf.target_region}: {reason}")
+            wf.phase = DONE
+            return wf
+        save_workflow(ctx, wf, f"failback started: {reason}")
+        update_group(ctx.store, group_name, state=GroupState.FAILING_BACK, workflow=wf.id)
+        audit(ctx.store, group_name, "failback-started", reason, workflow=wf.id)
+        return wf
+
+
+def _command_change(wf: Workflow, action: str, group_state: str) -> dict[str, Any]:
+    """What an operator command changes in the workflow, or :class:`WorkflowRefused` saying why not."""
+    if action == "commit":
+        if not (wf.phase == BLOCKED and wf.next_phase == "commit"):
+            raise WorkflowRefused(f"nothing to commit: workflow {wf.id} is in phase {wf.phase}")
+        return {"force_commit": True, "phase": "commit"}
+    if action == "repair":
+        if wf.kind != FAILOVER or (wf.active and wf.phase in ("plan", "failover")):
+            raise WorkflowRefused("placement can be repaired once the group's VMs have failed over")
+        if wf.active:
+            return {"repair": True}  # runs after commit, before reprotect
+        if group_state == GroupState.REPROTECTED:
+            return {"phase": "repair", "repair_stage": "", "next_phase": "repair-done"}
+        raise WorkflowRefused(f"group {wf.group} is not running in its DR region: nothing to repair")
+    if action in ("reprotect", "resume"):
+        if wf.phase != BLOCKED:
+            raise WorkflowRefused(f"workflow {wf.id} is not blocked (phase {wf.phase})")
+        if action == "reprotect" and wf.kind == FAILOVER and wf.next_phase in ("plan", "failover", "verify"):
+            raise WorkflowRefused("reprotect needs a committed failover; `ppgdr resume GROUP` retries the failed step")
+        return {"phase": "reprotect" if action == "reprotect" else (wf.next_phase or "plan")}
+    raise WorkflowRefused(f"unknown action {action!r}")
+
+
+def request(ctx: AppContext, name: str, action: str, *, dry_run: bool = False) -> Workflow:
+    """Operator commands on a workflow: ``commit``, ``repair``, ``reprotect``, ``resume``.
+
+    The command is validated first (a dry run is refused exactly when the real one would be) and
+    applied under the group's lease, so it cannot race a pulse that is advancing the same workflow.
+    """
+    name = require_group(ctx, name)
+    wf = load_workflow(ctx, name)
+    if wf is None:
+        raise WorkflowRefused(f"group {name} has no failover workflow: nothing to {action}")
+    with group_lease(ctx, wf.group):
+        wf = load_workflow(ctx, name) or wf  # fresh, now that we hold the lease
+        group_state = get_group(ctx.store, wf.group).state
+        change = _command_change(wf, action, group_state)
+        if dry_run:
+            audit(ctx.store, wf.group, "dry-run", f"would {action} (workflow {wf.id}, phase {wf.phase})")
+            return wf
+        for key, value in change.items():
+            setattr(wf, key, value)
+        wf.error, wf.suggestion = "", ""
+        if wf.phase != BLOCKED and group_state in (GroupState.BLOCKED, GroupState.REPROTECTED):
+            update_group(ctx.store, wf.group, state=GroupState.FAILING_OVER if wf.kind == FAILOVER else GroupState.FAILING_BACK)
+        save_workflow(ctx, wf, f"operator asked to {action}")
+        audit(ctx.store, wf.group, f"operator-{action}", f"{action} requested by the operator", workflow=wf.id)
+        return wf
+
+
+# ------------------------------------------------------------------------------------------- advancing
+
+
+def advance_all(ctx: AppContext) -> list[str]:
+    """Advance every active workflow by at most one step each (called by the pulse timer)."""
+    notes: list[str] = []
+    for wf in all_workflows(ctx):
+        if not wf.active:
+            continue
+        lease = ctx.store.acquire_lease(wf.group, ctx.holder, ctx.settings.lease_seconds)
+        if lease is None:
+            notes.append(f"{wf.group}: another instance holds the lease")
+            continue
+        try:
+            notes.extend(advance(ctx, wf))
+        except Exception:  # one group's failure must not stall the others; the next pulse retries it
+            log.exception(
+                "group %s: %s step %s failed; retrying on the next pulse",
+                wf.group,
+                wf.kind,
+                wf.phase,
+                extra={"group": wf.group, "step": wf.phase},
+            )
+            notes.append(f"{wf.group}: {wf.phase} failed (retried on the next pulse)")
+        finally:
+            ctx.store.release_lease(lease)
+    return notes
+
+
+def advance(ctx: AppContext, wf: Workflow, *, max_steps: int = 8) -> list[str]:
+    """Run steps until one has to wait for Azure (a job in flight) or the workflow stops."""
+
+    notes: list[str] = []
+    for _ in range(max_steps):
+        if not wf.active:
+            break
+        if wf.job or wf.jobs:
+            if not _jobs_done(ctx, wf):
+                break
+            continue
+        phase = wf.phase
+        with step_statuses(ctx):
+            try:
+                PHASES[phase](ctx, wf)
+            except WorkflowRefused as exc:
+                _block(ctx, wf, str(exc), exc.suggestion or "fix the cause, then `ppgdr resume GROUP`", resume_at=exc.resume_at)
+            except HttpResponseError as exc:
+                _block(
+                    ctx,
+                    wf,
+                    f"Azure refused {phase}: {azure_error_text(exc)}",
+                    "check the ASR job in the vault, then `ppgdr resume GROUP`",
+                )
+        notes.append(f"{wf.group}: {phase} -> {wf.phase}")
+        save_workflow(ctx, wf, f"{phase} -> {wf.phase}" if phase != wf.phase else None)
+        if wf.phase == phase and not (wf.job or wf.jobs):
+            break  # nothing changed: waiting on the world (VM power state, replication)
+    return notes
+
+
+def _jobs_done(ctx: AppContext, wf: Workflow) -> bool:
+    """Poll the workflow's ASR jobs; move on when all succeeded, block when one failed."""
+    pending = {**({"plan": wf.job} if wf.job else {}), **wf.jobs}
+    failed: list[str] = []
+    for key, job_id in pending.items():
+        job = ctx.site_recovery.job(job_id)
+        if job.pending:
+            return False
+        if not job.succeeded:
+            failed.append(f"{key}: {job.state} {'; '.join(job.errors)}".strip())
+    wf.job, wf.jobs = "", {}
+    if failed:
+        _block(
+            ctx, wf, "ASR job failed: " + " | ".join(failed), "see the job in the vault; `ppgdr resume GROUP` retries the step"
+        )
+        save_workflow(ctx, wf, "job failed")
+        return False
+    wf.phase = wf.next_phase or wf.phase
+    save_workflow(ctx, wf, f"jobs succeeded -> {wf.phase}")
+    return True
+
+
+def _block(ctx: AppContext, wf: Workflow, error: str, suggestion: str, *, resume_at: str | None = None) -> None:
+    """Stop the workflow in a clear state with a suggested action; ``resume`` continues at ``resume_at``."""
+    wf.next_phase = resume_at or (wf.phase if wf.phase != BLOCKED else wf.next_phase)
+    wf.phase, wf.error, wf.suggestion = BLOCKED, error, suggestion
+    update_group(ctx.store, wf.group, state=GroupState.BLOCKED, blocked_reason=error)
+    audit(ctx.store, wf.group, "blocked", error, suggestion=suggestion, workflow=wf.id)
+    log.error("group %s %s blocked: %s (%s)", wf.group, wf.kind, error, suggestion, extra={"group": wf.group, "step": wf.kind})

@@ -1,0 +1,121 @@
+"""A group's DR workflow as stored: the state machine's data, its persistence and the group lease.
+
+One current workflow per group, in Table storage. The pulse advances it one step at a time under the
+group's lease; a crash at any point leaves the last saved phase for the next pulse to continue from.
+The phases themselves are in :mod:`shared.failover.phases` and :mod:`shared.failover.placement`, the
+engine that runs them in :mod:`shared.failover.engine`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from shared.arm.keys import name_key
+from shared.context import AppContext
+from shared.failover.refusals import WorkflowRefused
+from shared.state import vm_status as st
+from shared.state.group_records import GroupState
+from shared.state.store import WORKFLOWS
+
+FAILOVER = "failover"
+FAILBACK = "failback"
+# Recovery points a recovery plan failover can target (RecoveryPlanA2AFailoverInput.recovery_point_type).
+RECOVERY_POINT_TYPES = ("LatestProcessed", "Latest", "LatestApplicationConsistent", "LatestCrashConsistent")
+DONE = "done"
+BLOCKED = GroupState.BLOCKED.value  # a workflow phase and a group state: the workflow stopped on an error
+
+
+@dataclass
+class Workflow:
+    group: str
+    id: str
+    kind: str
+    phase: str = "plan"
+    direction: str = "PrimaryToRecovery"
+    source_region: str = ""
+    target_region: str = ""
+    job: str = ""
+    next_phase: str = ""
+    jobs: dict[str, str] = field(default_factory=dict)
+    decision_id: str = ""
+    reason: str = ""
+    repair: bool = False
+    repair_stage: str = ""
+    require_all_running: bool = False
+    force_commit: bool = False
+    recovery_point: str = "LatestProcessed"
+    placement: list[dict[str, Any]] = field(default_factory=list)
+    source_shutdown: str = ""
+    error: str = ""
+    suggestion: str = ""
+    started: str = ""
+    finished: str = ""
+    history: list[str] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return self.phase not in (DONE, BLOCKED)
+
+    def to_data(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Workflow:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def load_workflow(ctx: AppContext, group: str) -> Workflow | None:
+    record = ctx.store.get(WORKFLOWS, "group", name_key(group))
+    return Workflow.from_data(record.data) if record else None
+
+
+def all_workflows(ctx: AppContext) -> list[Workflow]:
+    return [Workflow.from_data(r.data) for r in ctx.store.query(WORKFLOWS, partition="group")]
+
+
+def save_workflow(ctx: AppContext, wf: Workflow, note: str | None = None) -> None:
+    if note:
+        wf.history = [*wf.history, f"{ctx.store.now().isoformat(timespec='seconds')} {note}"][-40:]
+    data = wf.to_data()
+    ctx.store.update(WORKFLOWS, "group", name_key(wf.group), lambda _: data, columns=lambda d: {"phase": d["phase"]})
+
+
+@contextmanager
+def group_lease(ctx: AppContext, group: str) -> Iterator[None]:
+    """Hold the group's lease while changing its workflow (pulse and operators never interleave)."""
+    lease = ctx.store.acquire_lease(group, ctx.holder, ctx.settings.lease_seconds)
+    if lease is None:
+        raise WorkflowRefused(f"group {group} is being advanced right now; try again in a minute")
+    try:
+        yield
+    finally:
+        ctx.store.release_lease(lease)
+
+
+# The VM statuses read once per workflow step: a step consults them several times (members, group,
+# placement), and reading the whole table each time grows with the estate. Outside a step: read fresh.
+_step_statuses: ContextVar[list[st.VmStatus] | None] = ContextVar("ppgdr_step_statuses", default=None)
+
+
+@contextmanager
+def step_statuses(ctx: AppContext) -> Iterator[None]:
+    """Read the VM statuses once for the duration of one workflow step."""
+    token = _step_statuses.set(st.all_statuses(ctx.store))
+    try:
+        yield
+    finally:
+        _step_statuses.reset(token)
+
+
+def statuses(ctx: AppContext) -> list[st.VmStatus]:
+    cached = _step_statuses.get()
+    return cached if cached is not None else st.all_statuses(ctx.store)
+
+
+def members(ctx: AppContext, group: str) -> list[st.VmStatus]:
+    """The group's members that have a replicated item (what its workflow acts on)."""
+    return [s for s in statuses(ctx) if s.group.lower() == group.lower() and s.item_name]

@@ -1,0 +1,218 @@
+"""The Site Recovery gateway: what ppg-dr reads from and asks of ASR, in ppg-dr's own terms.
+
+Workflows and protection steps need a handful of things from the vault: an item (wherever switch
+protection moved it), what ASR allows on it now, a job's state and errors, and the recovery-plan and
+switch-protection actions. Reading those through one gateway keeps SDK model walking in one place and
+lets the workflow phases be tested against a fake (``tests/fakes``) without an emulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shared.arm.ids import segment_after
+from shared.platform.clients import AzureClients, StartedOperation, VaultRef, start_operation
+from shared.platform.observed import attr, text
+
+if TYPE_CHECKING:
+    from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
+
+# Job states that mean "still running" (``NotStarted`` is what a job reads right after the 202).
+PENDING_JOB_STATES = ("NotStarted", "InProgress", "Suspended", "Cancelling")
+# Job states that mean it worked: ASR reports a success with informational errors as its own state.
+SUCCEEDED_JOB_STATES = ("Succeeded", "CompletedWithInformation")
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """A replicated item as a workflow sees it."""
+
+    id: str
+    name: str
+    fabric: str
+    container: str
+    allowed_operations: tuple[str, ...]
+    protection_state: str
+    active_location: str
+    recovery_vm_id: str | None = None
+    source_vm_id: str | None = None
+
+
+@dataclass(frozen=True)
+class JobView:
+    """An ASR job: its state and, when it failed, Azure's codes and messages (``code: message`` each)."""
+
+    name: str
+    state: str
+    errors: tuple[str, ...] = ()
+
+    @property
+    def pending(self) -> bool:
+        return self.state in PENDING_JOB_STATES
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state in SUCCEEDED_JOB_STATES
+
+
+@dataclass(frozen=True)
+class SwitchProtection:
+    """Switch protection of one item into ``recovery_container_id`` (reprotect into a PPG)."""
+
+    item: ItemView
+    recovery_container_id: str
+    policy_id: str
+    recovery_resource_group_id: str
+    recovery_ppg_id: str | None
+    recovery_availability_set_id: str | None
+    recovery_zone: str | None
+    disks: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (disk id, storage SKU)
+    cache_storage_account_id: str = ""
+
+
+class SiteRecoveryApi(Protocol):
+    """What the workflows use; :class:`SiteRecovery` against Azure, a fake in unit tests."""
+
+    @property
+    def vault(self) -> VaultRef: ...
+
+    def get_item(self, fabric: str, container: str, name: str) -> ItemView | None: ...
+
+    def find_item(self, name: str, places: Iterable[tuple[str, str]]) -> ItemView | None: ...
+
+    def job(self, job_id: str) -> JobView: ...
+
+    def plan_failover(self, plan: str, *, direction: str, source_shutdown: str, recovery_point: str) -> StartedOperation: ...
+
+    def plan_commit(self, plan: str) -> StartedOperation: ...
+
+    def switch_protection(self, request: SwitchProtection) -> StartedOperation: ...
+
+
+def item_view(item: Any) -> ItemView:
+    """An SDK ``ReplicationProtectedItem`` as an :class:`ItemView`."""
+    props = item.properties
+    details = attr(props, "provider_specific_details")
+    return ItemView(
+        id=str(item.id),
+        name=str(item.name),
+        fabric=segment_after(str(item.id), "replicationFabrics"),
+        container=segment_after(str(item.id), "replicationProtectionContainers"),
+        allowed_operations=tuple(str(text(op)) for op in (attr(props, "allowed_operations") or ())),
+        protection_state=text(attr(props, "protection_state")) or "",
+        active_location=text(attr(props, "active_location")) or "",
+        recovery_vm_id=attr(details, "recovery_fabric_object_id"),
+        source_vm_id=attr(details, "fabric_object_id"),
+    )
+
+
+def job_view(job: Any) -> JobView:
+    """An SDK ``Job`` as a :class:`JobView`, with each error as ``code: message``."""
+    props = job.properties
+    errors = []
+    for error in attr(props, "errors") or []:
+        details = attr(error, "service_error_details")
+        code = attr(details, "code")
+        message = attr(details, "message") or attr(error, "error_level") or "job error"
+        errors.append(f"{code}: {message}" if code else str(message))
+    return JobView(name=str(job.name), state=text(attr(props, "state")) or "Unknown", errors=tuple(errors))
+
+
+class SiteRecovery:
+    """The gateway over ``azure-mgmt-recoveryservicessiterecovery`` for the configured vault."""
+
+    def __init__(self, clients: AzureClients) -> None:
+        self._vault = clients.vault()
+        self._asr: SiteRecoveryManagementClient = clients.site_recovery(self._vault.subscription)
+
+    @property
+    def vault(self) -> VaultRef:
+        return self._vault
+
+    @property
+    def client(self) -> SiteRecoveryManagementClient:
+        return self._asr
+
+    def get_item(self, fabric: str, container: str, name: str) -> ItemView | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return item_view(self._asr.replication_protected_items.get(*self._vault.args, fabric, container, name))
+        except ResourceNotFoundError:
+            return None
+
+    def find_item(self, name: str, places: Iterable[tuple[str, str]]) -> ItemView | None:
+        """The item named ``name`` in the first of ``places`` (fabric, container) that holds it.
+
+        Switch protection moves an item between containers under the same name, so a workflow looks where
+        it was and where it may have gone.
+        """
+        seen: set[tuple[str, str]] = set()
+        for fabric, container in places:
+            if not fabric or (fabric, container) in seen:
+                continue
+            seen.add((fabric, container))
+            found = self.get_item(fabric, container, name)
+            if found is not None:
+                return found
+        return None
+
+    def job(self, job_id: str) -> JobView:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return job_view(self._asr.replication_jobs.get(*self._vault.args, job_id))
+        except ResourceNotFoundError:
+            return JobView(job_id, "Failed", (f"job {job_id} not found",))
+
+    def plan_failover(self, plan: str, *, direction: str, source_shutdown: str, recovery_point: str) -> StartedOperation:
+        from azure.mgmt.recoveryservicessiterecovery import models as m
+
+        body = m.RecoveryPlanUnplannedFailoverInput(
+            properties=m.RecoveryPlanUnplannedFailoverInputProperties(
+                failover_direction=direction,
+                source_site_operations=source_shutdown,
+                provider_specific_details=[m.RecoveryPlanA2AFailoverInput(recovery_point_type=recovery_point)],
+            )
+        )
+        return start_operation(self._asr.replication_recovery_plans.begin_unplanned_failover, *self._vault.args, plan, body)
+
+    def plan_commit(self, plan: str) -> StartedOperation:
+        return start_operation(self._asr.replication_recovery_plans.begin_failover_commit, *self._vault.args, plan)
+
+    def switch_protection(self, request: SwitchProtection) -> StartedOperation:
+        from azure.mgmt.recoveryservicessiterecovery import models as m
+
+        disks = [
+            m.A2AVmManagedDiskInputDetails(
+                disk_id=disk_id,
+                primary_staging_azure_storage_account_id=request.cache_storage_account_id,
+                recovery_resource_group_id=request.recovery_resource_group_id,
+                recovery_replica_disk_account_type=sku,
+                recovery_target_disk_account_type=sku,
+            )
+            for disk_id, sku in request.disks
+        ]
+        body = m.SwitchProtectionInput(
+            properties=m.SwitchProtectionInputProperties(
+                replication_protected_item_name=request.item.name,
+                provider_specific_details=m.A2ASwitchProtectionInput(
+                    recovery_container_id=request.recovery_container_id,
+                    policy_id=request.policy_id,
+                    recovery_resource_group_id=request.recovery_resource_group_id,
+                    recovery_proximity_placement_group_id=request.recovery_ppg_id or None,
+                    recovery_availability_set_id=request.recovery_availability_set_id or None,
+                    recovery_availability_zone=request.recovery_zone or None,
+                    vm_managed_disks=disks,
+                ),
+            )
+        )
+        return start_operation(
+            self._asr.replication_protection_containers.begin_switch_protection,
+            *self._vault.args,
+            request.item.fabric,
+            request.item.container,
+            body,
+        )

@@ -1,0 +1,130 @@
+"""Following Azure writes in flight: poll each journaled ASR job, record its outcome, take the next step.
+
+Functions never wait on a long-running operation; they journal it and return. The pulse calls
+:func:`follow_operations` every minute: a finished job's outcome goes to the journal and the VM's
+status, and the VM is reconciled again so its next step (the enable after a disable, the cleanup after
+an unprotect) starts now. An intent that never got a job was lost with its instance: the VM is planned
+again, and deterministic names make a re-sent enable the same PUT.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from azure.core.exceptions import HttpResponseError
+
+from shared.arm.ids import VIRTUAL_MACHINES, parse_typed_id
+from shared.arm.keys import normalize_arm_id
+from shared.context import AppContext
+from shared.platform.errors import azure_error_text
+from shared.protection.reconciler import _get_item, _observe_item, _state_of, reconcile_vm
+from shared.protection.steps import cleanup_unused
+from shared.state import vm_status as st
+from shared.state.store import FAILED, SUCCEEDED, JournalEntry
+
+log = logging.getLogger(__name__)
+
+# An intent without a job older than this was lost between journal and Azure (the instance died).
+LOST_INTENT_AFTER = timedelta(minutes=2)
+
+
+@dataclass
+class OperationsReport:
+    polled: int = 0
+    finished: list[tuple[str, str, str]] = field(default_factory=list)  # (vm, operation, outcome)
+    refreshed: int = 0
+
+
+def follow_operations(ctx: AppContext) -> OperationsReport:
+    """Poll every journaled job in flight; finish what ended; follow initial replication to ``protected``."""
+
+    report = OperationsReport()
+    now = ctx.store.now()
+    for entry in ctx.store.journal_open():
+        vm_id = str(entry.request.get("vm_id", ""))
+        job_id = str(entry.result.get("job", ""))
+        report.polled += 1
+        if not job_id:
+            if entry.created is not None and now - entry.created < LOST_INTENT_AFTER:
+                continue  # another instance may be sending it right now
+            ctx.store.journal_set(entry.scope, entry.key, FAILED, {"error": "lost before Azure accepted it; re-planned"})
+            report.finished.append((vm_id, entry.operation, "lost"))
+            if parse_typed_id(vm_id, VIRTUAL_MACHINES) is not None:
+                # Unknown whether it reached Azure: read the world and plan again. Names are
+                # deterministic, so if it did, the plan sees the item; if not, the same PUT is sent.
+                reconcile_vm(ctx, vm_id)
+            continue
+        job = ctx.site_recovery.job(job_id)
+        if job.pending:
+            continue
+        outcome = SUCCEEDED if job.succeeded else FAILED
+        ctx.store.journal_set(entry.scope, entry.key, outcome, {"state": job.state, "errors": list(job.errors)})
+        report.finished.append((vm_id, entry.operation, outcome))
+        try:
+            _finish(ctx, entry, vm_id, outcome)
+        except HttpResponseError as exc:  # the outcome is recorded; the next reconcile takes the next step
+            log.warning("after %s for %s: %s", entry.operation, vm_id, azure_error_text(exc), extra={"vm": vm_id})
+    report.refreshed = _refresh_replicating(ctx)
+    return report
+
+
+def _finish(ctx: AppContext, entry: JournalEntry, vm_id: str, outcome: str) -> None:
+    if entry.scope == "vault":
+        # A vault prerequisite ended: VMs waiting for the vault take their next step now.
+        for waiting in st.all_statuses(ctx.store):
+            if waiting.state == st.VmState.WAITING:
+                reconcile_vm(ctx, waiting.vm_id)
+        return
+    stored = st.get_status(ctx.store, vm_id)
+    if stored is not None:
+        stored.in_flight = {}
+        if outcome == FAILED:
+            stored.state = st.VmState.FAILED
+            errors = entry.result.get("errors") or [entry.result.get("error", "")]
+            stored.reason = f"{entry.operation} failed: {'; '.join(str(e) for e in errors if e)}"
+            st.save_status(ctx.store, stored, note=stored.reason)
+            return
+        st.save_status(ctx.store, stored, note=f"{entry.operation} succeeded")
+    if entry.operation == "disable-protection" and outcome == SUCCEEDED:
+        still_used = _targets_in_use(ctx, exclude_vm=vm_id)
+        targets = [str(entry.request.get(k, "")) for k in ("target_availability_set", "target_ppg")]
+        cleanup_unused(ctx, [t for t in targets if t], still_used)
+    if parse_typed_id(vm_id, VIRTUAL_MACHINES) is not None:
+        reconcile_vm(ctx, vm_id)  # on-premises items (placement rules) have no Azure VM to reconcile
+
+
+def _targets_in_use(ctx: AppContext, *, exclude_vm: str) -> set[str]:
+    used: set[str] = set()
+    for s in st.all_statuses(ctx.store):
+        if normalize_arm_id(s.vm_id) == normalize_arm_id(exclude_vm):
+            continue
+        for rid in (s.target_ppg_id, s.target_availability_set_id):
+            if rid:
+                used.add(normalize_arm_id(rid))
+    return used
+
+
+def _refresh_replicating(ctx: AppContext) -> int:
+    """Follow initial replication to ``protected`` between full reconciles (one GET per such VM)."""
+    refreshed = 0
+    for status in st.all_statuses(ctx.store):
+        if status.state not in (st.VmState.ENABLING, st.VmState.INITIAL_REPLICATION, st.VmState.UPDATING) or status.in_flight:
+            continue
+        if not status.item_name:
+            continue
+        try:
+            item = _get_item(ctx, status.fabric, status.container, status.item_name)
+        except HttpResponseError as exc:
+            log.warning("could not refresh %s: %s", status.vm_name, azure_error_text(exc))
+            continue
+        if item is None:
+            continue
+        new = st.VmStatus.from_data(status.to_data())
+        _observe_item(new, item)
+        new.state = _state_of(item)
+        if new.to_data() != status.to_data():
+            st.save_status(ctx.store, new, note=f"{status.state} -> {new.state}" if new.state != status.state else None)
+            refreshed += 1
+    return refreshed

@@ -1,0 +1,32 @@
+"""The audit trail of a DR group: every decision, approval, refusal, workflow step and placement report.
+
+Append-only rows per group (row keys sort by time), so an operator can follow one outage from the first
+signal to the failback, and a reviewer can see who approved what.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from shared.arm.keys import name_key
+from shared.state.store import AUDIT, StateStore
+
+log = logging.getLogger(__name__)
+
+
+def audit(store: StateStore, group: str, event: str, message: str, **details: Any) -> None:
+    """Append a row to the group's audit trail (and log it, with the group and the event as fields)."""
+    now = store.now()
+    row = f"{now.strftime('%Y%m%dT%H%M%S.%f')}-{uuid.uuid4().hex[:6]}"
+    store.put(AUDIT, name_key(group), row, {"time": now.isoformat(), "event": event, "message": message, **details})
+    log.info("audit %s %s: %s", group, event, message, extra={"group": group, "step": event})
+
+
+def audit_trail(store: StateStore, group: str) -> list[dict[str, Any]]:
+    return [r.data for r in store.query(AUDIT, partition=name_key(group))]
+
+
+def has_audit(store: StateStore, group: str) -> bool:
+    return next(iter(store.query(AUDIT, partition=name_key(group))), None) is not None

@@ -1,0 +1,51 @@
+"""What each timer does, in one place: the pulse (every minute) and the full reconcile (every 15 minutes).
+
+Events are hints and the reconcile is the truth: an event reconciles one VM now, the reconcile repairs
+whatever events were lost. The pulse moves everything in flight one step on; nothing waits for Azure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.context import AppContext
+from shared.failover.engine import advance_all
+from shared.failover.guard import auto_failback, reevaluate_recent
+from shared.failover.recovery_plans import sync_all_plans
+from shared.protection.operations import follow_operations
+from shared.protection.reconciler import ReconcileReport, reconcile_all
+
+
+@dataclass
+class PulseReport:
+    polled: int = 0
+    finished: list[tuple[str, str, str]] = field(default_factory=list)  # (vm, operation, outcome)
+    refreshed: int = 0
+    plans: list[tuple[str, str, str]] = field(default_factory=list)  # (group, "recovery-plan", what changed)
+    decisions: list[str] = field(default_factory=list)
+    workflow_notes: list[str] = field(default_factory=list)
+
+
+def pulse(ctx: AppContext) -> PulseReport:
+    """Every minute, in this order:
+
+    1. follow Azure writes in flight (poll journaled jobs, finish them, follow initial replication);
+    2. keep recovery plans in step with groups whose membership just changed (no ARM call otherwise);
+    3. decide again for groups with recent signals (a debounce can pass without a new alert);
+    4. start automatic failbacks that are due (``PPGDR_AUTO_FAILBACK_MINUTES``);
+    5. advance every active failover / failback workflow, each under its group's lease.
+    """
+    operations = follow_operations(ctx)
+    report = PulseReport(operations.polled, operations.finished, operations.refreshed)
+    report.plans = sync_all_plans(ctx, changed_only=True)
+    report.decisions = [f"{o['group']}: {o['kind']}" for o in reevaluate_recent(ctx)]
+    report.decisions += [f"{group}: automatic failback started" for group in auto_failback(ctx)]
+    report.workflow_notes = advance_all(ctx)
+    return report
+
+
+def reconcile(ctx: AppContext) -> ReconcileReport:
+    """Every 15 minutes: reconcile every VM and item (paged lists), then every group's recovery plan."""
+    report = reconcile_all(ctx)
+    report.actions.extend(sync_all_plans(ctx))
+    return report
