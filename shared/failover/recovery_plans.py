@@ -56,7 +56,7 @@ def desired_groups(group: Group) -> tuple[list[list[Member]], list[Member]]:
 
 
 def _groups_body(ctx: AppContext, boot_groups: list[list[Member]]) -> list[Any]:
-    from azure.mgmt.recoveryservicessiterecovery import models as m
+    from azure.mgmt.recoveryservicessiterecovery import models as m  # lazy: the SDK loads on first use, not at cold start
 
     return [
         m.RecoveryPlanGroup(group_type="Shutdown", replication_protected_items=[], start_group_actions=[], end_group_actions=[]),
@@ -92,7 +92,7 @@ def sync_plan(ctx: AppContext, group: Group, target_region: str, existing: Any =
 
     ``existing`` is the plan as already listed (None: it does not exist); by default it is read here.
     """
-    from azure.mgmt.recoveryservicessiterecovery import models as m
+    from azure.mgmt.recoveryservicessiterecovery import models as m  # lazy: the SDK loads on first use, not at cold start
 
     name = recovery_plan_name(group.name)
     boot_groups, left_out = desired_groups(group)

@@ -10,22 +10,34 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as installed
 from typing import Any
 
 import click
 
 from shared.context import AppContext, get_context
+from shared.failover import engine
+from shared.failover.guard import approve as do_approve
+from shared.failover.guard import pending_decisions
+from shared.failover.guard import reject as do_reject
+from shared.failover.lookup import require_group
 from shared.failover.refusals import WorkflowRefused
+from shared.operator.cli_rules import rules
+from shared.operator.group_view import group_rows
+from shared.operator.vm_lookup import VmLookupError, resolve_vm
+from shared.platform.connectivity import connection_problem
+from shared.protection.reconciler import describe, reconcile_all, reconcile_vm
 from shared.settings import Settings, SettingsError
+from shared.state.audit import audit_trail
+from shared.state.vm_status import all_statuses, get_status
+from shared.ticks import reconcile as reconcile_tick
 
 WIDTH = 110
 
 
 def version() -> str:
     """The installed package's version (``pip install .``), or the source tree's when run uninstalled."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
-
     try:
         return installed("ppg-dr")
     except PackageNotFoundError:
@@ -50,7 +62,6 @@ class PpgdrGroup(click.Group):
 
 
 def _connection_problem(exc: Exception) -> str | None:
-    from shared.platform.connectivity import connection_problem
 
     try:
         settings = Settings.from_env()
@@ -74,7 +85,6 @@ def _emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
 
 
 def _vm(ctx: AppContext, text: str, *, managed_only: bool = False) -> str:
-    from shared.operator.vm_lookup import VmLookupError, resolve_vm
 
     try:
         return resolve_vm(ctx, text, managed_only=managed_only)
@@ -100,8 +110,6 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def status(group: str | None, vm: str | None, as_json: bool) -> None:
     """Protection status per VM: state, target PPG, health, refusals and drift."""
-    from shared.failover.lookup import require_group
-    from shared.state.vm_status import all_statuses, get_status
 
     ctx = _context()
     if vm:
@@ -136,7 +144,6 @@ def status(group: str | None, vm: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def plan(vm: str | None, as_json: bool) -> None:
     """What the reconcile would do now, changing nothing."""
-    from shared.protection.reconciler import describe, reconcile_all, reconcile_vm
 
     ctx = _context()
     if vm:
@@ -157,7 +164,6 @@ def plan(vm: str | None, as_json: bool) -> None:
 @cli.command()
 def reconcile() -> None:
     """Run a full reconcile now (what the timer does)."""
-    from shared.ticks import reconcile as reconcile_tick
 
     report = reconcile_tick(_context())
     click.echo(f"{report.vms_seen} VMs seen, {len(report.actions)} actions, {report.status_writes} status writes")
@@ -206,7 +212,6 @@ def render_group(row: dict[str, Any]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def groups(as_json: bool) -> None:
     """DR groups: state, where they run, members, recovery plan order, pending decision, workflow."""
-    from shared.operator.group_view import group_rows
 
     rows = group_rows(_context())
 
@@ -224,7 +229,6 @@ def groups(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def decisions(as_json: bool) -> None:
     """Failover decisions waiting for approval."""
-    from shared.failover.guard import pending_decisions
 
     rows = pending_decisions(_context())
 
@@ -265,7 +269,6 @@ def render_preview(plan: dict[str, Any]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def approve(decision: str, by: str, repair: bool, dry_run: bool, as_json: bool) -> None:
     """Approve a pending failover decision (its id, or a unique prefix): its group fails over."""
-    from shared.failover.guard import approve as do_approve
 
     result = do_approve(_context(), decision, by=by, repair=repair, dry_run=dry_run)
 
@@ -290,7 +293,6 @@ def approve(decision: str, by: str, repair: bool, dry_run: bool, as_json: bool) 
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def reject(decision: str, by: str, comment: str, as_json: bool) -> None:
     """Reject a pending failover decision (its id, or a unique prefix); kept in the audit trail."""
-    from shared.failover.guard import reject as do_reject
 
     result = do_reject(_context(), decision, by=by, comment=comment)
     _emit(result, as_json, lambda d: click.echo(f"rejected {d['decision_id']} for group {d['group']} (by {by})"))
@@ -301,13 +303,12 @@ def _group_command(action: str, help_text: str) -> None:
     @click.argument("group")
     @click.option("--dry-run", is_flag=True, help="check and record what would happen, change nothing")
     def command(group: str, dry_run: bool) -> None:
-        from shared.failover import engine as wfl
 
         ctx = _context()
         if action == "failback":
-            wf = wfl.start_failback(ctx, group, reason="requested with the CLI", dry_run=dry_run)
+            wf = engine.start_failback(ctx, group, reason="requested with the CLI", dry_run=dry_run)
         else:
-            wf = wfl.request(ctx, group, action, dry_run=dry_run)
+            wf = engine.request(ctx, group, action, dry_run=dry_run)
         click.echo(f"{wf.group}: {wf.kind} {wf.id} {'(dry run) ' if dry_run else ''}phase {wf.phase}")
 
 
@@ -324,17 +325,16 @@ def _group_command(action: str, help_text: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def failover(group: str, repair: bool, recovery_point: str, dry_run: bool, as_json: bool) -> None:
     """Fail a protected group over to its DR region (the pulse timer carries it out)."""
-    from shared.failover import engine as wfl
 
     ctx = _context()
     if dry_run:
-        preview = wfl.preview_failover(ctx, group, recovery_point=recovery_point, repair=repair)
-        wfl.start_failover(
+        preview = engine.preview_failover(ctx, group, recovery_point=recovery_point, repair=repair)
+        engine.start_failover(
             ctx, group, reason="requested with the CLI", repair=repair, recovery_point=recovery_point, dry_run=True
         )
         _emit(preview, as_json, lambda d: click.echo("\n".join(render_preview(d))))
         return
-    wf = wfl.start_failover(ctx, group, reason="requested with the CLI", repair=repair, recovery_point=recovery_point)
+    wf = engine.start_failover(ctx, group, reason="requested with the CLI", repair=repair, recovery_point=recovery_point)
     data = {"group": wf.group, "workflow": wf.id, "kind": wf.kind, "phase": wf.phase}
     _emit(data, as_json, lambda d: click.echo(f"{d['group']}: {d['kind']} {d['workflow']} started, phase {d['phase']}"))
 
@@ -351,8 +351,6 @@ _group_command("failback", "Fail a reprotected group back to its original region
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def audit(group: str, as_json: bool) -> None:
     """A group's audit trail: decisions, approvals, refusals, steps and placement."""
-    from shared.failover.lookup import require_group
-    from shared.state.audit import audit_trail
 
     ctx = _context()
     rows = audit_trail(ctx.store, require_group(ctx, group))
@@ -365,13 +363,7 @@ def audit(group: str, as_json: bool) -> None:
     _emit(rows, as_json, render)
 
 
-def _register() -> None:
-    from shared.operator.cli_rules import rules
-
-    cli.add_command(rules)
-
-
-_register()
+cli.add_command(rules)
 
 
 def main() -> None:

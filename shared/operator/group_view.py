@@ -31,9 +31,7 @@ def _moved(wf: Workflow | None) -> bool:
     return wf.phase not in ("plan", "failover") and not (wf.phase == BLOCKED and wf.next_phase in ("plan", "failover"))
 
 
-def where_it_runs(
-    group: Group, statuses: list[st.VmStatus], record: GroupRecord, wf: Workflow | None
-) -> tuple[str, list[str]]:
+def where_it_runs(group: Group, statuses: list[st.VmStatus], record: GroupRecord, wf: Workflow | None) -> tuple[str, list[str]]:
     """(region, PPG names) the group's VMs run in now."""
     members = [s for s in statuses if s.group.lower() == group.name.lower() and s.item_name]
     state = record.state

@@ -26,7 +26,16 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from shared.context import AppContext, get_context
+from shared.failover import engine
+from shared.failover.guard import approve, ingest, pending_decisions, reject
+from shared.failover.lookup import require_group
 from shared.failover.refusals import NotFound, WorkflowRefused
+from shared.health.alerts import essentials_rule_id, parse_alert
+from shared.health.signals import Rejection
+from shared.operator.group_view import group_rows
+from shared.operator.vm_lookup import VmLookupError, resolve_vm
+from shared.state.audit import audit_trail
+from shared.state.vm_status import all_statuses, get_status
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +92,6 @@ def _flag(request: Request, name: str) -> bool:
 
 async def alerts(request: Request) -> Response:
     """Azure Monitor action-group webhook (common alert schema). Malformed or unknown: 400, never acted on."""
-    from shared.failover.guard import ingest
-    from shared.health.alerts import essentials_rule_id, parse_alert
-    from shared.health.signals import Rejection
 
     try:
         payload = await _json_body(request)
@@ -106,9 +112,6 @@ async def alerts(request: Request) -> Response:
 
 
 async def status(request: Request) -> Response:
-    from shared.failover.lookup import require_group
-    from shared.operator.vm_lookup import VmLookupError, resolve_vm
-    from shared.state.vm_status import all_statuses, get_status
 
     ctx = _ctx()
     vm = request.query_params.get("vm")
@@ -128,7 +131,6 @@ async def status(request: Request) -> Response:
 
 def group_overview(ctx: AppContext) -> list[dict[str, Any]]:
     """Every group: members, state, where it runs, plan, pending decision, workflow (API, CLI, dashboard)."""
-    from shared.operator.group_view import group_rows
 
     return group_rows(ctx)
 
@@ -146,21 +148,17 @@ async def group_detail(request: Request) -> Response:
 
 
 async def group_audit(request: Request) -> Response:
-    from shared.failover.lookup import require_group
-    from shared.state.audit import audit_trail
 
     ctx = _ctx()
     return JSONResponse({"value": audit_trail(ctx.store, require_group(ctx, request.path_params["group"]))})
 
 
 async def decisions(request: Request) -> Response:
-    from shared.failover.guard import pending_decisions
 
     return JSONResponse({"value": pending_decisions(_ctx())})
 
 
 async def decide_on(request: Request) -> Response:
-    from shared.failover.guard import approve, reject
 
     try:
         body = await _json_body(request)
@@ -190,7 +188,6 @@ def _refused(exc: Exception) -> JSONResponse:
 
 
 async def group_action(request: Request) -> Response:
-    from shared.failover import engine as wfl
 
     name = request.path_params["group"]
     action = request.path_params["action"]
@@ -203,8 +200,8 @@ async def group_action(request: Request) -> Response:
         if action == "failover":
             recovery_point = request.query_params.get("recovery_point", "LatestProcessed")
             if dry_run:
-                plan = wfl.preview_failover(ctx, name, recovery_point=recovery_point, repair=_flag(request, "repair"))
-            wf = wfl.start_failover(
+                plan = engine.preview_failover(ctx, name, recovery_point=recovery_point, repair=_flag(request, "repair"))
+            wf = engine.start_failover(
                 ctx,
                 name,
                 reason="requested through the API",
@@ -213,9 +210,9 @@ async def group_action(request: Request) -> Response:
                 dry_run=dry_run,
             )
         elif action == "failback":
-            wf = wfl.start_failback(ctx, name, reason="requested through the API", dry_run=dry_run)
+            wf = engine.start_failback(ctx, name, reason="requested through the API", dry_run=dry_run)
         else:
-            wf = wfl.request(ctx, name, action, dry_run=dry_run)
+            wf = engine.request(ctx, name, action, dry_run=dry_run)
     except WorkflowRefused as exc:
         return _refused(exc)
     answer: dict[str, Any] = {"group": wf.group, "workflow": wf.id, "kind": wf.kind, "phase": wf.phase, "dry_run": dry_run}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from shared.arm.ids import VIRTUAL_MACHINES, parse_typed_id
 from shared.context import AppContext
+from shared.protection.reconciler import watched_vms
 from shared.state import vm_status as st
 
 
@@ -55,8 +56,6 @@ def resolve_vm(ctx: AppContext, text: str, *, managed_only: bool = False) -> str
     if found is not None:
         return found
     if not managed_only:
-        from shared.protection.reconciler import watched_vms
-
         found = _pick(text, watched_vms(ctx), "the VMs ppg-dr watches")
         if found is not None:
             return found

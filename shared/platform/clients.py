@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from azure.core.exceptions import DecodeError, DeserializationError
+
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -71,7 +73,7 @@ class VaultRef:
 
 def default_credential() -> TokenCredential:
     """The managed identity in Azure (and, locally, the emulator's managed-identity endpoint)."""
-    from azure.identity import DefaultAzureCredential
+    from azure.identity import DefaultAzureCredential  # lazy: azure.identity loads only when a credential is needed
 
     return DefaultAzureCredential(exclude_interactive_browser_credential=True)
 
@@ -112,7 +114,7 @@ class AzureClients:
 
     def compute(self, subscription: str) -> ComputeManagementClient:
         def build(credential: TokenCredential, sub: str) -> ComputeManagementClient:
-            from azure.mgmt.compute import ComputeManagementClient
+            from azure.mgmt.compute import ComputeManagementClient  # lazy: the SDK loads on first use, not at cold start
 
             return ComputeManagementClient(credential, sub, **client_kwargs(self.settings))
 
@@ -121,7 +123,9 @@ class AzureClients:
 
     def resources(self, subscription: str) -> ResourceManagementClient:
         def build(credential: TokenCredential, sub: str) -> ResourceManagementClient:
-            from azure.mgmt.resource.resources import ResourceManagementClient
+            from azure.mgmt.resource.resources import (
+                ResourceManagementClient,  # lazy: the SDK loads on first use, not at cold start
+            )
 
             return ResourceManagementClient(credential, sub, **client_kwargs(self.settings))
 
@@ -130,7 +134,9 @@ class AzureClients:
 
     def site_recovery(self, subscription: str) -> SiteRecoveryManagementClient:
         def build(credential: TokenCredential, sub: str) -> SiteRecoveryManagementClient:
-            from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
+            from azure.mgmt.recoveryservicessiterecovery import (
+                SiteRecoveryManagementClient,  # lazy: the SDK loads on first use, not at cold start
+            )
 
             return SiteRecoveryManagementClient(credential, sub, **client_kwargs(self.settings))
 
@@ -185,7 +191,6 @@ def start_operation(begin: Callable[..., Any], *args: Any, **kwargs: Any) -> Sta
     ``polling=False`` keeps the SDK from starting its background polling thread; a response hook
     captures the headers of the initial response, which carry the operation URLs.
     """
-    from azure.core.exceptions import DecodeError, DeserializationError
 
     captured: dict[str, Any] = {}
 

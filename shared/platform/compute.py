@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+
 from shared.arm.ids import ResourceId, parse_resource_id
 from shared.platform.clients import AzureClients, start_operation
 from shared.platform.observed import attr, text
@@ -90,7 +92,6 @@ class ComputeGateway:
         self._clients = clients
 
     def placement(self, vm_id: str) -> VmPlacement | None:
-        from azure.core.exceptions import ResourceNotFoundError
 
         ref = _vm_ref(vm_id)
         assert ref.resource_group is not None
@@ -111,7 +112,6 @@ class ComputeGateway:
 
     def answers(self, vm_id: str) -> bool:
         """Whether the VM's region answers a read now, without retries (a dead region must not stall a failover)."""
-        from azure.core.exceptions import AzureError
 
         ref = parse_resource_id(vm_id)
         if ref is None or ref.resource_group is None:
@@ -124,7 +124,6 @@ class ComputeGateway:
 
     def ppg_colocation(self, ppg_id: str) -> str:
         """The PPG's colocation status code, ``missing`` when it does not exist."""
-        from azure.core.exceptions import ResourceNotFoundError
 
         ref = parse_resource_id(ppg_id)
         if ref is None or ref.resource_group is None:
@@ -149,7 +148,7 @@ class ComputeGateway:
 
     def move_into_ppg(self, vm_id: str, ppg_id: str) -> None:
         """Set a deallocated VM's PPG (Azure allows it only while the VM is deallocated)."""
-        from azure.mgmt.compute import models as cm
+        from azure.mgmt.compute import models as cm  # lazy: the SDK loads on first use, not at cold start
 
         ref = _vm_ref(vm_id)
         assert ref.resource_group is not None

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
+
 from shared.settings import Settings
 
 _HOST_PORT = re.compile(r"host='(?P<host>[^']+)', port=(?P<port>\d+)")
@@ -53,7 +55,6 @@ def _reason(text: str) -> str:
 
 def connection_problem(exc: BaseException, settings: Settings) -> str | None:
     """A one-line explanation naming the setting, or None when ``exc`` is not a connectivity problem."""
-    from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 
     chain: list[BaseException] = []
     current: BaseException | None = exc

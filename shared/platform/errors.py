@@ -7,10 +7,11 @@ numeric ASR code) because that is what an engineer searches for.
 
 from __future__ import annotations
 
+from azure.core.exceptions import HttpResponseError
+
 
 def azure_error_text(exc: BaseException) -> str:
     """``code: message`` of an ``HttpResponseError``; the exception text for anything else."""
-    from azure.core.exceptions import HttpResponseError
 
     if isinstance(exc, HttpResponseError):
         if exc.error is not None and (exc.error.code or exc.error.message):

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from azure.core.exceptions import ResourceNotFoundError
+
 from shared.arm.ids import segment_after
 from shared.platform.clients import AzureClients, StartedOperation, VaultRef, start_operation
 from shared.platform.observed import attr, text
@@ -136,7 +138,6 @@ class SiteRecovery:
         return self._asr
 
     def get_item(self, fabric: str, container: str, name: str) -> ItemView | None:
-        from azure.core.exceptions import ResourceNotFoundError
 
         try:
             return item_view(self._asr.replication_protected_items.get(*self._vault.args, fabric, container, name))
@@ -160,7 +161,6 @@ class SiteRecovery:
         return None
 
     def job(self, job_id: str) -> JobView:
-        from azure.core.exceptions import ResourceNotFoundError
 
         try:
             return job_view(self._asr.replication_jobs.get(*self._vault.args, job_id))
@@ -168,7 +168,7 @@ class SiteRecovery:
             return JobView(job_id, "Failed", (f"job {job_id} not found",))
 
     def plan_failover(self, plan: str, *, direction: str, source_shutdown: str, recovery_point: str) -> StartedOperation:
-        from azure.mgmt.recoveryservicessiterecovery import models as m
+        from azure.mgmt.recoveryservicessiterecovery import models as m  # lazy: the SDK loads on first use, not at cold start
 
         body = m.RecoveryPlanUnplannedFailoverInput(
             properties=m.RecoveryPlanUnplannedFailoverInputProperties(
@@ -183,7 +183,7 @@ class SiteRecovery:
         return start_operation(self._asr.replication_recovery_plans.begin_failover_commit, *self._vault.args, plan)
 
     def switch_protection(self, request: SwitchProtection) -> StartedOperation:
-        from azure.mgmt.recoveryservicessiterecovery import models as m
+        from azure.mgmt.recoveryservicessiterecovery import models as m  # lazy: the SDK loads on first use, not at cold start
 
         disks = [
             m.A2AVmManagedDiskInputDetails(

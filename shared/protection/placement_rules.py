@@ -33,13 +33,17 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
 from shared.arm.ids import PROXIMITY_PLACEMENT_GROUPS, compute_id, parse_resource_id, parse_typed_id
 from shared.arm.keys import name_key, normalize_arm_id
 from shared.arm.names import COMPUTE_NAME_RE, RESOURCE_GROUP_NAME_RE
 from shared.context import AppContext
+from shared.platform.clients import start_operation
 from shared.platform.errors import azure_error_text
 from shared.platform.observed import ObservedItem, attr, item_from_sdk, text
 from shared.protection.planner import TargetPpgPlan
+from shared.protection.steps import StepRefused, _run_journaled, ensure_resource_group, ensure_target_ppg, journal_scope
 from shared.state.store import FAILED, OPEN_STATUSES, RULES, StateStore
 
 log = logging.getLogger(__name__)
@@ -541,7 +545,6 @@ def list_onprem_items(ctx: AppContext) -> list[OnPremItem]:
 
 
 def _fetch(ctx: AppContext, item: ObservedItem) -> OnPremItem | None:
-    from azure.core.exceptions import ResourceNotFoundError
 
     vault = ctx.clients.vault()
     try:
@@ -580,7 +583,6 @@ def run_rules(
 
 def _journal_block(ctx: AppContext, update: RuleUpdate) -> tuple[str, str] | None:
     """An update of this item already in flight, or the same update failed a moment ago: do not send it."""
-    from shared.protection.steps import journal_scope
 
     entries = ctx.store.journal_for(journal_scope(update.item.id))
     if any(e.status in OPEN_STATUSES for e in entries):
@@ -601,9 +603,6 @@ def _journal_block(ctx: AppContext, update: RuleUpdate) -> tuple[str, str] | Non
 
 
 def _start(ctx: AppContext, update: RuleUpdate) -> RuleOutcome:
-    from azure.core.exceptions import HttpResponseError
-
-    from shared.protection.steps import StepRefused, ensure_resource_group, ensure_target_ppg
 
     name = update.item.display_name
     assert update.ppg is not None and update.item.recovery_region is not None
@@ -622,7 +621,7 @@ def _start(ctx: AppContext, update: RuleUpdate) -> RuleOutcome:
 
 def update_input(update: RuleUpdate) -> Any:
     """The ``UpdateReplicationProtectedItemInput`` for the item's provider (only the fields the rule sets)."""
-    from azure.mgmt.recoveryservicessiterecovery import models as m
+    from azure.mgmt.recoveryservicessiterecovery import models as m  # lazy: the SDK loads on first use, not at cold start
 
     assert update.ppg is not None
     if update.item.provider == INMAGE_RCM:
@@ -650,8 +649,6 @@ def start_rule_update(ctx: AppContext, update: RuleUpdate) -> None:
     The journal's ``vm_id`` is the item id: these items have no Azure VM, and the pulse only needs an
     id to look up once the job has ended.
     """
-    from shared.platform.clients import start_operation
-    from shared.protection.steps import _run_journaled
 
     vault = ctx.clients.vault()
     asr = ctx.clients.site_recovery(vault.subscription)
@@ -683,7 +680,6 @@ def apply_placement_rules(ctx: AppContext, items: list[ObservedItem], *, dry_run
     selected = [i for i in candidates if matching_rule(rules, i.provider, i.friendly_name or i.name, i.fabric_name)]
     if not selected:
         return []
-    from azure.core.exceptions import HttpResponseError
 
     report: list[tuple[str, str, str]] = []
     detailed: list[OnPremItem] = []

@@ -24,6 +24,7 @@ from shared.arm.names import replicated_item_name
 from shared.context import AppContext
 from shared.platform.errors import azure_error_text
 from shared.platform.observed import ObservedItem, ObservedVm, item_from_sdk, text, vm_from_sdk
+from shared.protection.placement_rules import apply_placement_rules
 from shared.protection.planner import A2A, Action, ActionKind, PlanInput, plan_vm
 from shared.protection.resource_events import HintKind, ResourceHint
 from shared.protection.steps import (
@@ -34,7 +35,7 @@ from shared.protection.steps import (
     start_update_target_ppg,
     topology,
 )
-from shared.protection.tags import TAG_PREFIX, parse_tags
+from shared.protection.tags import TAG_PREFIX, default_group, parse_tags
 from shared.protection.vault import RegionPair, prepare_vault
 from shared.state import vm_status as st
 from shared.state.group_records import locked_vm_ids
@@ -166,8 +167,6 @@ def plan_for(
     sizes: tuple[str, ...] = ()
     ppg_type = None
     if vm is not None and tags is not None and tags.intent is not None:
-        from shared.protection.tags import default_group
-
         members, sizes = index.context(default_group(tags.intent, vm.ppg_name, vm.name), vm)
         if vm.ppg_id and ppg_types:
             ppg_type = ppg_types.get(normalize_arm_id(vm.ppg_id))
@@ -404,7 +403,6 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
     if not dry_run:
         ctx.store.purge_expired_events()
     items = _list_items(ctx)
-    from shared.protection.placement_rules import apply_placement_rules
 
     report.actions.extend(apply_placement_rules(ctx, items, dry_run=dry_run))
     items_by_vm: dict[str, ObservedItem] = {}

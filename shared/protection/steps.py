@@ -85,7 +85,7 @@ def ensure_resource_group(ctx: AppContext, subscription: str, name: str, locatio
 
 def ensure_target_ppg(ctx: AppContext, subscription: str, plan: TargetPpgPlan, location: str) -> None:
     """The recovery PPG exists, in the DR region, with the group's VM sizes in its intent."""
-    from azure.mgmt.compute import models as cm
+    from azure.mgmt.compute import models as cm  # lazy: the SDK loads on first use, not at cold start
 
     compute = ctx.clients.compute(subscription)
     try:
@@ -124,7 +124,7 @@ def ensure_availability_set(
     ctx: AppContext, subscription: str, plan: AvailabilitySetPlan, source_avset_id: str, location: str
 ) -> None:
     """The recovery availability set exists and is pinned to the recovery PPG (same resource group)."""
-    from azure.mgmt.compute import models as cm
+    from azure.mgmt.compute import models as cm  # lazy: the SDK loads on first use, not at cold start
 
     compute = ctx.clients.compute(subscription)
     try:
@@ -175,7 +175,7 @@ def ensure_targets(ctx: AppContext, spec: EnableSpec, source_avset_id: str | Non
 
 def start_enable(ctx: AppContext, spec: EnableSpec, source_avset_id: str | None) -> StartedStep:
     """Enable A2A replication with every managed disk, the recovery PPG, availability set and zone."""
-    from azure.mgmt.recoveryservicessiterecovery import models as m
+    from azure.mgmt.recoveryservicessiterecovery import models as m  # lazy: the SDK loads on first use, not at cold start
 
     ensure_targets(ctx, spec, source_avset_id)
     topo = topology(ctx, spec.source_region, spec.target_region)
@@ -227,7 +227,7 @@ def start_enable(ctx: AppContext, spec: EnableSpec, source_avset_id: str | None)
 
 def start_update_target_ppg(ctx: AppContext, spec: EnableSpec, item: ObservedItem, source_avset_id: str | None) -> StartedStep:
     """Point a protected item at another recovery PPG (``A2AUpdateReplicationProtectedItemInput``)."""
-    from azure.mgmt.recoveryservicessiterecovery import models as m
+    from azure.mgmt.recoveryservicessiterecovery import models as m  # lazy: the SDK loads on first use, not at cold start
 
     if spec.target_ppg is None:
         raise StepRefused("ASR cannot remove a target PPG in place; it is done as disable + re-enable")
@@ -266,7 +266,7 @@ def start_update_target_ppg(ctx: AppContext, spec: EnableSpec, item: ObservedIte
 
 def start_disable(ctx: AppContext, vm_id: str, item: ObservedItem, reason: str) -> StartedStep:
     """Disable replication (POST ``/remove``); the source VM is untouched."""
-    from azure.mgmt.recoveryservicessiterecovery import models as m
+    from azure.mgmt.recoveryservicessiterecovery import models as m  # lazy: the SDK loads on first use, not at cold start
 
     vault = ctx.clients.vault()
     asr = ctx.clients.site_recovery(vault.subscription)

@@ -90,7 +90,7 @@ def _exists(call: Any, *args: Any) -> bool:
 
 def prepare_vault(clients: AzureClients, store: StateStore, settings: Settings, pair: RegionPair) -> VaultReadiness:
     """Check each prerequisite in order; start the first missing one. Cached once all exist."""
-    from azure.mgmt.recoveryservicessiterecovery import models as m
+    from azure.mgmt.recoveryservicessiterecovery import models as m  # lazy: the SDK loads on first use, not at cold start
 
     vault = clients.vault()
     cache_key = f"{pair.source}->{pair.target}"

@@ -113,7 +113,7 @@ class StateStore:
         if settings.state_connection:
             service = TableServiceClient.from_connection_string(settings.state_connection)
         else:
-            from azure.identity import DefaultAzureCredential
+            from azure.identity import DefaultAzureCredential  # lazy: azure.identity loads only when a credential is needed
 
             assert settings.state_endpoint is not None
             service = TableServiceClient(settings.state_endpoint, credential=DefaultAzureCredential())
