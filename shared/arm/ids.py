@@ -148,3 +148,11 @@ def segment_after(resource_id: str, segment: str) -> str:
         return parts[lowered.index(segment.lower()) + 1]
     except (ValueError, IndexError):
         return ""
+
+
+def vm_ref(value: str) -> ResourceId:
+    """A virtual machine id from a trusted source (Azure, ppg-dr's own records); ValueError when it is not one."""
+    parsed = parse_typed_id(value, VIRTUAL_MACHINES)
+    if parsed is None or parsed.resource_group is None:
+        raise ValueError(f"not a virtual machine id: {value[:300]!r}")
+    return parsed

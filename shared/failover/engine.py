@@ -285,7 +285,6 @@ def advance_all(ctx: AppContext) -> list[str]:
 
 def advance(ctx: AppContext, wf: Workflow, *, max_steps: int = 8) -> list[str]:
     """Run steps until one has to wait for Azure (a job in flight) or the workflow stops."""
-
     notes: list[str] = []
     for _ in range(max_steps):
         if not wf.active:

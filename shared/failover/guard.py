@@ -13,7 +13,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.arm.keys import encode_key, normalize_arm_id
+from shared.arm.keys import arm_key, encode_key, normalize_arm_id
 from shared.context import AppContext
 from shared.failover.decisions import Decision, DecisionKind, GroupView, Policy, approval_allowed, decide
 from shared.failover.engine import preview_failover, start_failback, start_failover
@@ -41,9 +41,14 @@ def policy(ctx: AppContext) -> Policy:
     )
 
 
+def _vm_partition(vm_id: str) -> str:
+    """The signals of one VM: ``vm:`` + its Table key (one partition whatever the id's spelling)."""
+    return "vm:" + arm_key(vm_id)
+
+
 def _signal_partition(signal: Signal) -> str:
     if signal.resource_id:
-        return "vm:" + encode_key(normalize_arm_id(signal.resource_id))
+        return _vm_partition(signal.resource_id)
     return "region:" + (signal.region or "unknown")
 
 
@@ -62,7 +67,7 @@ def store_signal(ctx: AppContext, signal: Signal) -> bool:
 
 
 def _load_signals(ctx: AppContext, group: Group, since: datetime) -> list[Signal]:
-    partitions = ["vm:" + encode_key(normalize_arm_id(vm_id)) for vm_id in group.member_ids]
+    partitions = [_vm_partition(vm_id) for vm_id in group.member_ids]
     partitions.append("region:" + group.source_region)
     signals: list[Signal] = []
     for partition in partitions:

@@ -183,7 +183,7 @@ def _vm_targets(essentials: Mapping[str, Any]) -> list[str] | Rejection:
         parsed = parse_typed_id(target, VIRTUAL_MACHINES)
         if parsed is None or len(parsed.names) != 1:
             return Rejection(f"alert target {show(target)} is not a virtual machine id")
-        vm = normalize_arm_id(str(parsed))
+        vm = parsed.normalized
         if vm not in vms:
             vms.append(vm)
     return vms

@@ -74,7 +74,7 @@ def parse_health_event(event_id: object, event_type: object, subject: object, da
         if target_type is not None:
             return Rejection(f"health event targetResourceId {show(target)} is not a virtual machine, as its type claims")
         return None
-    vm = normalize_arm_id(str(parsed))
+    vm = parsed.normalized
     if subject is not None and (not isinstance(subject, str) or normalize_arm_id(subject) != vm):
         return Rejection(f"health event subject {show(subject)} does not match targetResourceId {show(target)}")
 

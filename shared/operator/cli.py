@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from shared.arm.ids import ResourceId
 from shared.context import AppContext, get_context
 from shared.failover import engine
 from shared.failover.guard import approve as do_approve
@@ -62,7 +63,6 @@ class PpgdrGroup(click.Group):
 
 
 def _connection_problem(exc: Exception) -> str | None:
-
     try:
         settings = Settings.from_env()
     except SettingsError:
@@ -84,8 +84,7 @@ def _emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
         render(data)
 
 
-def _vm(ctx: AppContext, text: str, *, managed_only: bool = False) -> str:
-
+def _vm(ctx: AppContext, text: str, *, managed_only: bool = False) -> ResourceId:
     try:
         return resolve_vm(ctx, text, managed_only=managed_only)
     except VmLookupError as exc:
@@ -110,7 +109,6 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def status(group: str | None, vm: str | None, as_json: bool) -> None:
     """Protection status per VM: state, target PPG, health, refusals and drift."""
-
     ctx = _context()
     if vm:
         found = get_status(ctx.store, _vm(ctx, vm, managed_only=True))
@@ -144,7 +142,6 @@ def status(group: str | None, vm: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def plan(vm: str | None, as_json: bool) -> None:
     """What the reconcile would do now, changing nothing."""
-
     ctx = _context()
     if vm:
         action, _ = reconcile_vm(ctx, _vm(ctx, vm), dry_run=True)
@@ -164,7 +161,6 @@ def plan(vm: str | None, as_json: bool) -> None:
 @cli.command()
 def reconcile() -> None:
     """Run a full reconcile now (what the timer does)."""
-
     report = reconcile_tick(_context())
     click.echo(f"{report.vms_seen} VMs seen, {len(report.actions)} actions, {report.status_writes} status writes")
     for vm, action, reason in report.actions:
@@ -212,7 +208,6 @@ def render_group(row: dict[str, Any]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def groups(as_json: bool) -> None:
     """DR groups: state, where they run, members, recovery plan order, pending decision, workflow."""
-
     rows = group_rows(_context())
 
     def render(data: list[dict[str, Any]]) -> None:
@@ -229,7 +224,6 @@ def groups(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def decisions(as_json: bool) -> None:
     """Failover decisions waiting for approval."""
-
     rows = pending_decisions(_context())
 
     def render(data: list[dict[str, Any]]) -> None:
@@ -269,7 +263,6 @@ def render_preview(plan: dict[str, Any]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def approve(decision: str, by: str, repair: bool, dry_run: bool, as_json: bool) -> None:
     """Approve a pending failover decision (its id, or a unique prefix): its group fails over."""
-
     result = do_approve(_context(), decision, by=by, repair=repair, dry_run=dry_run)
 
     def render(data: dict[str, Any]) -> None:
@@ -293,7 +286,6 @@ def approve(decision: str, by: str, repair: bool, dry_run: bool, as_json: bool) 
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def reject(decision: str, by: str, comment: str, as_json: bool) -> None:
     """Reject a pending failover decision (its id, or a unique prefix); kept in the audit trail."""
-
     result = do_reject(_context(), decision, by=by, comment=comment)
     _emit(result, as_json, lambda d: click.echo(f"rejected {d['decision_id']} for group {d['group']} (by {by})"))
 
@@ -303,7 +295,6 @@ def _group_command(action: str, help_text: str) -> None:
     @click.argument("group")
     @click.option("--dry-run", is_flag=True, help="check and record what would happen, change nothing")
     def command(group: str, dry_run: bool) -> None:
-
         ctx = _context()
         if action == "failback":
             wf = engine.start_failback(ctx, group, reason="requested with the CLI", dry_run=dry_run)
@@ -325,7 +316,6 @@ def _group_command(action: str, help_text: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def failover(group: str, repair: bool, recovery_point: str, dry_run: bool, as_json: bool) -> None:
     """Fail a protected group over to its DR region (the pulse timer carries it out)."""
-
     ctx = _context()
     if dry_run:
         preview = engine.preview_failover(ctx, group, recovery_point=recovery_point, repair=repair)
@@ -351,7 +341,6 @@ _group_command("failback", "Fail a reprotected group back to its original region
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def audit(group: str, as_json: bool) -> None:
     """A group's audit trail: decisions, approvals, refusals, steps and placement."""
-
     ctx = _context()
     rows = audit_trail(ctx.store, require_group(ctx, group))
 

@@ -92,7 +92,6 @@ def _flag(request: Request, name: str) -> bool:
 
 async def alerts(request: Request) -> Response:
     """Azure Monitor action-group webhook (common alert schema). Malformed or unknown: 400, never acted on."""
-
     try:
         payload = await _json_body(request)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -131,7 +130,6 @@ async def status(request: Request) -> Response:
 
 def group_overview(ctx: AppContext) -> list[dict[str, Any]]:
     """Every group: members, state, where it runs, plan, pending decision, workflow (API, CLI, dashboard)."""
-
     return group_rows(ctx)
 
 

@@ -7,7 +7,7 @@ error lists the candidates as ``rg/name`` so the next attempt is unambiguous.
 
 from __future__ import annotations
 
-from shared.arm.ids import VIRTUAL_MACHINES, parse_typed_id
+from shared.arm.ids import VIRTUAL_MACHINES, ResourceId, parse_typed_id, vm_ref
 from shared.context import AppContext
 from shared.protection.reconciler import watched_vms
 from shared.state import vm_status as st
@@ -37,7 +37,7 @@ def _pick(text: str, candidates: list[tuple[str, str, str]], where: str) -> str 
     return next(iter(unique.values()))[0] if unique else None
 
 
-def resolve_vm(ctx: AppContext, text: str, *, managed_only: bool = False) -> str:
+def resolve_vm(ctx: AppContext, text: str, *, managed_only: bool = False) -> ResourceId:
     """The resource id of the VM ``text`` names: an id, or a name / ``rg/name`` unique among managed VMs.
 
     Without ``managed_only`` a name no managed VM has is looked up among the VMs the reconcile watches
@@ -46,18 +46,19 @@ def resolve_vm(ctx: AppContext, text: str, *, managed_only: bool = False) -> str
     """
     text = text.strip()
     if text.startswith("/"):
-        if parse_typed_id(text, VIRTUAL_MACHINES) is None:
+        parsed = parse_typed_id(text, VIRTUAL_MACHINES)
+        if parsed is None:
             raise VmLookupError(f"{text[:300]!r} is not a virtual machine resource id")
-        return text
+        return parsed
     if not text or text.count("/") > 1:
         raise VmLookupError(f"{text[:300]!r} is not a VM name, rg/name or resource id")
     managed = [(s.vm_id, s.resource_group, s.vm_name or s.vm_id.rsplit("/", 1)[-1]) for s in st.all_statuses(ctx.store)]
     found = _pick(text, managed, "the VMs ppg-dr manages")
     if found is not None:
-        return found
+        return vm_ref(found)
     if not managed_only:
         found = _pick(text, watched_vms(ctx), "the VMs ppg-dr watches")
         if found is not None:
-            return found
+            return vm_ref(found)
     scope = "the VMs ppg-dr manages" if managed_only else "the VMs ppg-dr manages or watches"
     raise VmLookupError(f"no VM named {text!r} among {scope}: `ppgdr status` lists them (or give the resource id)")

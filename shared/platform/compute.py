@@ -92,7 +92,6 @@ class ComputeGateway:
         self._clients = clients
 
     def placement(self, vm_id: str) -> VmPlacement | None:
-
         ref = _vm_ref(vm_id)
         assert ref.resource_group is not None
         try:
@@ -112,7 +111,6 @@ class ComputeGateway:
 
     def answers(self, vm_id: str) -> bool:
         """Whether the VM's region answers a read now, without retries (a dead region must not stall a failover)."""
-
         ref = parse_resource_id(vm_id)
         if ref is None or ref.resource_group is None:
             return False
@@ -124,7 +122,6 @@ class ComputeGateway:
 
     def ppg_colocation(self, ppg_id: str) -> str:
         """The PPG's colocation status code, ``missing`` when it does not exist."""
-
         ref = parse_resource_id(ppg_id)
         if ref is None or ref.resource_group is None:
             return "unknown"

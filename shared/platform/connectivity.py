@@ -55,7 +55,6 @@ def _reason(text: str) -> str:
 
 def connection_problem(exc: BaseException, settings: Settings) -> str | None:
     """A one-line explanation naming the setting, or None when ``exc`` is not a connectivity problem."""
-
     chain: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and len(chain) < 10:

@@ -12,7 +12,6 @@ from azure.core.exceptions import HttpResponseError
 
 def azure_error_text(exc: BaseException) -> str:
     """``code: message`` of an ``HttpResponseError``; the exception text for anything else."""
-
     if isinstance(exc, HttpResponseError):
         if exc.error is not None and (exc.error.code or exc.error.message):
             return f"{exc.error.code or exc.status_code}: {exc.error.message or exc.reason}"

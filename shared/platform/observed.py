@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.arm.ids import parse_resource_id
-from shared.arm.keys import normalize_arm_id
+from shared.arm.ids import ResourceId, parse_resource_id, segment_after
 
 
 @dataclass(frozen=True)
@@ -24,10 +23,8 @@ class ManagedDisk:
 class ObservedVm:
     """A source VM as Compute reports it."""
 
-    id: str
+    ref: ResourceId  # the id, parsed once where Compute returned it
     name: str
-    subscription: str
-    resource_group: str
     location: str
     size: str
     zones: tuple[str, ...] = ()
@@ -39,18 +36,30 @@ class ObservedVm:
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
+    def id(self) -> str:
+        return str(self.ref)
+
+    @property
+    def subscription(self) -> str:
+        return self.ref.subscription
+
+    @property
+    def resource_group(self) -> str:
+        assert self.ref.resource_group is not None  # vm_from_sdk refuses ids without one
+        return self.ref.resource_group
+
+    @property
     def key_id(self) -> str:
-        return normalize_arm_id(self.id)
+        return self.ref.normalized
 
     @property
     def ppg_name(self) -> str | None:
-        parsed = parse_resource_id(self.ppg_id) if self.ppg_id else None
-        return parsed.name if parsed else None
+        """The source PPG's name (the last segment of the id Compute reports)."""
+        return self.ppg_id.rstrip("/").rsplit("/", 1)[-1] if self.ppg_id else None
 
     @property
     def availability_set_name(self) -> str | None:
-        parsed = parse_resource_id(self.availability_set_id) if self.availability_set_id else None
-        return parsed.name if parsed else None
+        return self.availability_set_id.rstrip("/").rsplit("/", 1)[-1] if self.availability_set_id else None
 
 
 @dataclass(frozen=True)
@@ -117,10 +126,8 @@ def vm_from_sdk(vm: Any) -> ObservedVm:
         elif attr(disk, "vhd", "uri"):
             unmanaged.append(str(disk.name or disk.vhd.uri))
     return ObservedVm(
-        id=vm.id,
+        ref=parsed,
         name=vm.name,
-        subscription=parsed.subscription,
-        resource_group=parsed.resource_group,
         location=(vm.location or "").lower().replace(" ", ""),
         size=text(attr(vm, "hardware_profile", "vm_size")) or "",
         zones=tuple(vm.zones or ()),
@@ -131,15 +138,6 @@ def vm_from_sdk(vm: Any) -> ObservedVm:
         scale_set_id=attr(vm, "virtual_machine_scale_set", "id"),
         tags=dict(vm.tags or {}),
     )
-
-
-def _segment_after(resource_id: str, segment: str) -> str:
-    parts = resource_id.split("/")
-    lowered = [p.lower() for p in parts]
-    try:
-        return parts[lowered.index(segment.lower()) + 1]
-    except (ValueError, IndexError):
-        return ""
 
 
 def item_from_sdk(item: Any) -> ObservedItem:
@@ -154,8 +152,8 @@ def item_from_sdk(item: Any) -> ObservedItem:
         name=item.name,
         id=item.id,
         provider=provider,
-        fabric_name=_segment_after(item.id, "replicationFabrics"),
-        container_name=_segment_after(item.id, "replicationProtectionContainers"),
+        fabric_name=segment_after(item.id, "replicationFabrics"),
+        container_name=segment_after(item.id, "replicationProtectionContainers"),
         source_vm_id=attr(details, "fabric_object_id"),
         protection_state=text(attr(props, "protection_state")),
         protection_description=text(attr(props, "protection_state_description")),

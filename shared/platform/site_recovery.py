@@ -138,7 +138,6 @@ class SiteRecovery:
         return self._asr
 
     def get_item(self, fabric: str, container: str, name: str) -> ItemView | None:
-
         try:
             return item_view(self._asr.replication_protected_items.get(*self._vault.args, fabric, container, name))
         except ResourceNotFoundError:
@@ -161,7 +160,6 @@ class SiteRecovery:
         return None
 
     def job(self, job_id: str) -> JobView:
-
         try:
             return job_view(self._asr.replication_jobs.get(*self._vault.args, job_id))
         except ResourceNotFoundError:

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from azure.core.exceptions import HttpResponseError
 
-from shared.arm.ids import VIRTUAL_MACHINES, parse_typed_id
+from shared.arm.ids import VIRTUAL_MACHINES, parse_typed_id, same_id, vm_ref
 from shared.arm.keys import normalize_arm_id
 from shared.context import AppContext
 from shared.platform.errors import azure_error_text
@@ -39,7 +39,6 @@ class OperationsReport:
 
 def follow_operations(ctx: AppContext) -> OperationsReport:
     """Poll every journaled job in flight; finish what ended; follow initial replication to ``protected``."""
-
     report = OperationsReport()
     now = ctx.store.now()
     for entry in ctx.store.journal_open():
@@ -51,10 +50,11 @@ def follow_operations(ctx: AppContext) -> OperationsReport:
                 continue  # another instance may be sending it right now
             ctx.store.journal_set(entry.scope, entry.key, FAILED, {"error": "lost before Azure accepted it; re-planned"})
             report.finished.append((vm_id, entry.operation, "lost"))
-            if parse_typed_id(vm_id, VIRTUAL_MACHINES) is not None:
+            ref = parse_typed_id(vm_id, VIRTUAL_MACHINES)
+            if ref is not None:
                 # Unknown whether it reached Azure: read the world and plan again. Names are
                 # deterministic, so if it did, the plan sees the item; if not, the same PUT is sent.
-                reconcile_vm(ctx, vm_id)
+                reconcile_vm(ctx, ref)
             continue
         job = ctx.site_recovery.job(job_id)
         if job.pending:
@@ -75,7 +75,7 @@ def _finish(ctx: AppContext, entry: JournalEntry, vm_id: str, outcome: str) -> N
         # A vault prerequisite ended: VMs waiting for the vault take their next step now.
         for waiting in st.all_statuses(ctx.store):
             if waiting.state == st.VmState.WAITING:
-                reconcile_vm(ctx, waiting.vm_id)
+                reconcile_vm(ctx, vm_ref(waiting.vm_id))
         return
     stored = st.get_status(ctx.store, vm_id)
     if stored is not None:
@@ -91,14 +91,15 @@ def _finish(ctx: AppContext, entry: JournalEntry, vm_id: str, outcome: str) -> N
         still_used = _targets_in_use(ctx, exclude_vm=vm_id)
         targets = [str(entry.request.get(k, "")) for k in ("target_availability_set", "target_ppg")]
         cleanup_unused(ctx, [t for t in targets if t], still_used)
-    if parse_typed_id(vm_id, VIRTUAL_MACHINES) is not None:
-        reconcile_vm(ctx, vm_id)  # on-premises items (placement rules) have no Azure VM to reconcile
+    ref = parse_typed_id(vm_id, VIRTUAL_MACHINES)
+    if ref is not None:  # on-premises items (placement rules) have no Azure VM to reconcile
+        reconcile_vm(ctx, ref)
 
 
 def _targets_in_use(ctx: AppContext, *, exclude_vm: str) -> set[str]:
     used: set[str] = set()
     for s in st.all_statuses(ctx.store):
-        if normalize_arm_id(s.vm_id) == normalize_arm_id(exclude_vm):
+        if same_id(s.vm_id, exclude_vm):
             continue
         for rid in (s.target_ppg_id, s.target_availability_set_id):
             if rid:

@@ -35,8 +35,8 @@ from typing import Any, Protocol
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from shared.arm.ids import PROXIMITY_PLACEMENT_GROUPS, compute_id, parse_resource_id, parse_typed_id
-from shared.arm.keys import name_key, normalize_arm_id
+from shared.arm.ids import PROXIMITY_PLACEMENT_GROUPS, compute_id, parse_resource_id, parse_typed_id, same_id
+from shared.arm.keys import name_key
 from shared.arm.names import COMPUTE_NAME_RE, RESOURCE_GROUP_NAME_RE
 from shared.context import AppContext
 from shared.platform.clients import start_operation
@@ -365,10 +365,6 @@ class RuleUpdate:
         }
 
 
-def _same_id(a: str | None, b: str | None) -> bool:
-    return normalize_arm_id(a or "") == normalize_arm_id(b or "")
-
-
 def _short(resource_id: str | None) -> str:
     return resource_id.rsplit("/", 1)[-1] if resource_id else "none"
 
@@ -416,11 +412,11 @@ def _plan_item(rule: PlacementRule, item: OnPremItem) -> RuleUpdate | None:
     ppg_id = compute_id(subscription, target_rg.resource_group, "proximityPlacementGroups", ppg_name)
 
     changes: list[str] = []
-    if not _same_id(item.recovery_ppg_id, ppg_id):
+    if not same_id(item.recovery_ppg_id, ppg_id):
         changes.append(f"target PPG {_short(item.recovery_ppg_id)} -> {ppg_name}")
     if rule.vm_size and (item.recovery_vm_size or "").lower() != rule.vm_size.lower():
         changes.append(f"size {item.recovery_vm_size or 'default'} -> {rule.vm_size}")
-    if rule.network_id and not _same_id(item.recovery_network_id, rule.network_id):
+    if rule.network_id and not same_id(item.recovery_network_id, rule.network_id):
         changes.append(f"network {_short(item.recovery_network_id)} -> {_short(rule.network_id)}")
     if not changes:
         return None
@@ -545,7 +541,6 @@ def list_onprem_items(ctx: AppContext) -> list[OnPremItem]:
 
 
 def _fetch(ctx: AppContext, item: ObservedItem) -> OnPremItem | None:
-
     vault = ctx.clients.vault()
     try:
         found = ctx.clients.site_recovery(vault.subscription).replication_protected_items.get(
@@ -583,7 +578,6 @@ def run_rules(
 
 def _journal_block(ctx: AppContext, update: RuleUpdate) -> tuple[str, str] | None:
     """An update of this item already in flight, or the same update failed a moment ago: do not send it."""
-
     entries = ctx.store.journal_for(journal_scope(update.item.id))
     if any(e.status in OPEN_STATUSES for e in entries):
         return "in-flight", f"{update.reason} waits: an operation on the item is in flight"
@@ -603,7 +597,6 @@ def _journal_block(ctx: AppContext, update: RuleUpdate) -> tuple[str, str] | Non
 
 
 def _start(ctx: AppContext, update: RuleUpdate) -> RuleOutcome:
-
     name = update.item.display_name
     assert update.ppg is not None and update.item.recovery_region is not None
     try:

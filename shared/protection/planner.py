@@ -20,8 +20,8 @@ from shared.arm.ids import (
     PROXIMITY_PLACEMENT_GROUPS,
     compute_id,
     parse_typed_id,
+    same_id,
 )
-from shared.arm.keys import normalize_arm_id
 from shared.arm.names import auto_target_ppg_name, replicated_item_name
 from shared.platform.observed import ObservedItem, ObservedVm
 from shared.protection.tags import (
@@ -170,7 +170,7 @@ def plan_vm(inp: PlanInput) -> Action:
         )
     desired_ppg = spec.target_ppg.id if spec.target_ppg else None
     current_ppg = item.recovery_ppg_id or None
-    if _same(desired_ppg, current_ppg):
+    if same_id(desired_ppg, current_ppg):
         return Action(ActionKind.OBSERVE, "protected as desired", vm.id, spec=spec, item=item)
     if desired_ppg is None:
         return Action(
@@ -187,10 +187,6 @@ def plan_vm(inp: PlanInput) -> Action:
         spec=spec,
         item=item,
     )
-
-
-def _same(a: str | None, b: str | None) -> bool:
-    return normalize_arm_id(a or "") == normalize_arm_id(b or "")
 
 
 def build_enable_spec(inp: PlanInput, vm: ObservedVm, intent: TagIntent) -> EnableSpec | tuple[str, ...]:

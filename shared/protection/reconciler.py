@@ -18,7 +18,7 @@ from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from shared.arm.ids import VIRTUAL_MACHINES, parse_resource_id, parse_typed_id
+from shared.arm.ids import VIRTUAL_MACHINES, ResourceId, parse_typed_id, vm_ref
 from shared.arm.keys import normalize_arm_id
 from shared.arm.names import replicated_item_name
 from shared.context import AppContext
@@ -66,12 +66,10 @@ def _has_ppgdr_tags(tags: dict[str, str] | None) -> bool:
 # ------------------------------------------------------------------------------------------- observing
 
 
-def _get_vm(ctx: AppContext, vm_id: str) -> ObservedVm | None:
-    parsed = parse_resource_id(vm_id)
-    if parsed is None or parsed.resource_group is None:
-        return None
+def _get_vm(ctx: AppContext, ref: ResourceId) -> ObservedVm | None:
+    assert ref.resource_group is not None
     try:
-        vm = ctx.clients.compute(parsed.subscription).virtual_machines.get(parsed.resource_group, parsed.name)
+        vm = ctx.clients.compute(ref.subscription).virtual_machines.get(ref.resource_group, ref.name)
     except ResourceNotFoundError:
         return None
     return vm_from_sdk(vm)
@@ -111,8 +109,8 @@ def _find_item_for(ctx: AppContext, vm: ObservedVm | None, stored: st.VmStatus |
     return _get_item(ctx, topo.source_fabric, topo.source_container, replicated_item_name(vm.id, vm.name))
 
 
-def _open_operations(ctx: AppContext, vm_id: str) -> list[JournalEntry]:
-    return [e for e in ctx.store.journal_for(journal_scope(vm_id)) if e.status in OPEN_STATUSES]
+def _open_operations(ctx: AppContext, ref: ResourceId) -> list[JournalEntry]:
+    return [e for e in ctx.store.journal_for(journal_scope(ref)) if e.status in OPEN_STATUSES]
 
 
 # --------------------------------------------------------------------------------------------- planning
@@ -318,10 +316,15 @@ def execute(
     return status
 
 
-def reconcile_vm(ctx: AppContext, vm_id: str, *, dry_run: bool = False) -> tuple[Action, st.VmStatus]:
-    """Reconcile one VM now (event path): read it, its resource group's tags and its item; act."""
-    stored = st.get_status(ctx.store, vm_id)
-    vm = _get_vm(ctx, vm_id)
+def reconcile_vm(ctx: AppContext, ref: ResourceId, *, dry_run: bool = False) -> tuple[Action, st.VmStatus]:
+    """Reconcile one VM now (event path): read it, its resource group's tags and its item; act.
+
+    ``ref`` is the VM's id as parsed where it entered ppg-dr (an event, a stored record, an operator's
+    argument); it is not parsed or normalised again on the way.
+    """
+    vm_id = str(ref)
+    stored = st.get_status(ctx.store, ref)
+    vm = _get_vm(ctx, ref)
     if vm is None and stored is None:
         action = Action(ActionKind.NONE, "the VM does not exist and ppg-dr never managed it", vm_id)
         return action, st.VmStatus(vm_id=vm_id, reason=action.reason)
@@ -329,12 +332,12 @@ def reconcile_vm(ctx: AppContext, vm_id: str, *, dry_run: bool = False) -> tuple
     if vm is not None and stored is None and not _has_ppgdr_tags(vm.tags) and not _has_ppgdr_tags(rg_tags):
         action = Action(ActionKind.NONE, "not tagged for protection", vm.id)
         return action, st.VmStatus(vm_id=vm.id, vm_name=vm.name, reason=action.reason)
-    locked = locked_vm_ids(ctx.store).get(normalize_arm_id(vm_id))
+    locked = locked_vm_ids(ctx.store).get(ref.normalized)
     if locked:
         action = Action(ActionKind.WAIT, f"managed by the group workflow: {locked}", vm_id)
         return action, stored or st.VmStatus(vm_id=vm_id, reason=action.reason)
     item = _find_item_for(ctx, vm, stored)
-    open_ops = _open_operations(ctx, vm_id)
+    open_ops = _open_operations(ctx, ref)
     in_flight = open_ops[0].operation if open_ops else None
     action = plan_for(ctx, vm_id, vm, rg_tags, item, in_flight, EstateIndex.build(st.all_statuses(ctx.store)))
     return action, _apply(ctx, action, vm, stored, dry_run=dry_run)[0]
@@ -380,9 +383,9 @@ def handle_resource_hint(ctx: AppContext, hint: ResourceHint) -> str:
         rg = hint.resource
         assert rg.resource_group is not None
         vms = ctx.clients.compute(rg.subscription).virtual_machines.list(rg.resource_group)
-        results = [reconcile_vm(ctx, vm.id)[0].kind.value for vm in vms if vm.id]
+        results = [reconcile_vm(ctx, vm_ref(vm.id))[0].kind.value for vm in vms if vm.id]
         return f"resource group {rg.resource_group}: reconciled {len(results)} VMs"
-    action, status = reconcile_vm(ctx, str(hint.resource))
+    action, status = reconcile_vm(ctx, hint.resource)
     return f"{action.kind.value}: {status.state}"
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.arm.ids import parse_resource_id
+from shared.arm.ids import ResourceId, parse_resource_id, same_id
 from shared.arm.keys import normalize_arm_id
 from shared.context import AppContext
 from shared.platform.clients import StartedOperation, start_operation
@@ -46,8 +46,9 @@ def topology(ctx: AppContext, source_region: str, target_region: str) -> VaultTo
     return VaultTopology(ctx.clients.vault(), RegionPair(source_region.lower(), target_region.lower()))
 
 
-def journal_scope(vm_id: str) -> str:
-    return "vm:" + normalize_arm_id(vm_id)
+def journal_scope(vm: ResourceId | str) -> str:
+    """The journal partition of a VM's writes (one per VM, whatever the id's spelling)."""
+    return "vm:" + (vm.normalized if isinstance(vm, ResourceId) else normalize_arm_id(vm))
 
 
 def _run_journaled(ctx: AppContext, vm_id: str, operation: str, request: dict[str, Any], send: Any) -> StartedStep:
@@ -134,7 +135,7 @@ def ensure_availability_set(
     if existing is not None:
         props = existing.properties or cm.AvailabilitySetProperties()
         current = props.proximity_placement_group.id if props.proximity_placement_group else None
-        if normalize_arm_id(current or "") == normalize_arm_id(plan.ppg_id or "") or props.virtual_machines:
+        if same_id(current, plan.ppg_id) or props.virtual_machines:
             return
         props.proximity_placement_group = cm.SubResource(id=plan.ppg_id) if plan.ppg_id else None
         existing.properties = props

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from shared.arm.ids import ResourceId
 from shared.arm.keys import arm_key
 from shared.state.store import VMS, Record, StateStore
 
@@ -75,8 +76,12 @@ class VmStatus:
         return cls(**known)
 
 
-def get_status(store: StateStore, vm_id: str) -> VmStatus | None:
-    record = store.get(VMS, "vm", arm_key(vm_id))
+def _key(vm: ResourceId | str) -> str:
+    return vm.key if isinstance(vm, ResourceId) else arm_key(vm)
+
+
+def get_status(store: StateStore, vm: ResourceId | str) -> VmStatus | None:
+    record = store.get(VMS, "vm", _key(vm))
     return VmStatus.from_data(record.data) if record else None
 
 
@@ -105,5 +110,5 @@ def save_status(store: StateStore, status: VmStatus, *, note: str | None = None)
     return store.update(VMS, "vm", arm_key(status.vm_id), mutate, columns=lambda d: {"state": d["state"], "group": d["group"]})
 
 
-def delete_status(store: StateStore, vm_id: str) -> None:
-    store.delete(VMS, "vm", arm_key(vm_id))
+def delete_status(store: StateStore, vm: ResourceId | str) -> None:
+    store.delete(VMS, "vm", _key(vm))

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from shared.arm.ids import vm_ref
 from shared.arm.names import replicated_item_name
 from shared.platform.observed import ManagedDisk, ObservedItem, ObservedVm
 from shared.protection.planner import ActionKind, PlanInput, plan_vm
@@ -23,10 +24,8 @@ SETTINGS = Settings(
     vault_id=f"{RG}/dr-ops/providers/Microsoft.RecoveryServices/vaults/ppgdr-vault",
 )
 VM = ObservedVm(
-    id=VM_ID,
+    ref=vm_ref(VM_ID),
     name="sap-app-1",
-    subscription=SUB,
-    resource_group="sap-prod",
     location="westeurope",
     size="Standard_E16s_v5",
     ppg_id=PPG,
