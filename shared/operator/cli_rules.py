@@ -14,18 +14,8 @@ from typing import Any
 import click
 
 from shared.context import AppContext, get_context
-from shared.protection.placement_rules import (
-    ANY_PROVIDER,
-    PROVIDERS,
-    RuleError,
-    delete_rule,
-    get_rule,
-    list_onprem_items,
-    list_rules,
-    make_rule,
-    run_rules,
-    save_rule,
-)
+from shared.protection.placement_rules import ANY_PROVIDER, PROVIDERS, RuleError, make_rule
+from shared.protection.placement_updates import delete_rule, get_rule, list_onprem_items, list_rules, run_rules, save_rule
 from shared.settings import SettingsError
 
 

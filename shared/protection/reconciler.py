@@ -24,7 +24,7 @@ from shared.arm.names import replicated_item_name
 from shared.context import AppContext
 from shared.platform.errors import azure_error_text
 from shared.platform.observed import ObservedItem, ObservedVm, item_from_sdk, text, vm_from_sdk
-from shared.protection.placement_rules import apply_placement_rules
+from shared.protection.placement_updates import apply_placement_rules
 from shared.protection.planner import A2A, Action, ActionKind, PlanInput, plan_vm
 from shared.protection.resource_events import HintKind, ResourceHint
 from shared.protection.steps import (

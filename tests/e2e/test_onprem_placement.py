@@ -18,7 +18,8 @@ from localdev import estate as est
 from shared.arm.keys import normalize_arm_id
 from shared.operator.cli_rules import rules
 from shared.platform.observed import item_from_sdk
-from shared.protection.placement_rules import OPERATION, apply_placement_rules, refuse_hyperv_failback
+from shared.protection.placement_rules import OPERATION, refuse_hyperv_failback
+from shared.protection.placement_updates import apply_placement_rules
 from shared.protection.steps import CREATED_BY_TAG, CREATED_BY_VALUE, journal_scope
 from shared.state.store import OPEN_STATUSES, SUCCEEDED
 from tests.fixtures.app import Ppgdr

@@ -22,8 +22,8 @@ from shared.protection.placement_rules import (
     onprem_item_from_sdk,
     plan_rule_updates,
     refuse_hyperv_failback,
-    update_input,
 )
+from shared.protection.placement_updates import update_input
 from tests.data import data_path
 
 SUB = "6f1d3a52-8c4e-4f0b-9a57-2b1c7d9e4a10"
