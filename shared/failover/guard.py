@@ -9,13 +9,21 @@ and starts the failover workflow when a decision (or a person) says so.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from shared.arm.keys import arm_key, encode_key, normalize_arm_id
 from shared.context import AppContext
-from shared.failover.decisions import Decision, DecisionKind, GroupView, Policy, approval_allowed, decide
+from shared.failover.decisions import (
+    DEFAULT_APPROVAL_MAX_AGE,
+    Decision,
+    DecisionKind,
+    GroupView,
+    Policy,
+    approval_allowed,
+    decide,
+)
 from shared.failover.engine import preview_failover, start_failback, start_failover
 from shared.failover.groups import Group, groups_from_statuses
 from shared.failover.refusals import NotFound, WorkflowRefused
@@ -119,8 +127,35 @@ def _decision_data(decision: Decision) -> dict[str, Any]:
     data = asdict(decision)
     data["kind"] = decision.kind.value
     data["decided_at"] = decision.decided_at.isoformat()
-    data.pop("evidence", None)
+    data["evidence"] = list(decision.evidence)
+    data["updated_at"] = data["decided_at"]
+    data["evidence_updates"] = 0
     return data
+
+
+def _still_pending(pending: dict[str, Any] | None, now: datetime) -> bool:
+    """A pending decision stays until approved, rejected or too old to approve (then a new one may start)."""
+    if not pending:
+        return False
+    return now - datetime.fromisoformat(pending["decided_at"]) <= DEFAULT_APPROVAL_MAX_AGE
+
+
+def _with_evidence(pending: dict[str, Any], decision: Decision, now: datetime) -> dict[str, Any]:
+    """The pending decision, same id, with the latest reasons and the evidence of a later signal added.
+
+    One outage of one group is one decision: the operator approves the id they were shown, however many
+    channels (VM alerts, Resource Health, Service Health) keep reporting the same outage meanwhile.
+    """
+    return {
+        **pending,
+        "reasons": list(decision.reasons),
+        "unavailable": sorted(set(pending.get("unavailable", [])) | set(decision.unavailable)),
+        "flapping": list(decision.flapping),
+        "region_incident": bool(pending.get("region_incident")) or decision.region_incident,
+        "evidence": sorted(set(pending.get("evidence", [])) | set(decision.evidence)),
+        "updated_at": now.isoformat(),
+        "evidence_updates": int(pending.get("evidence_updates", 0)) + 1,
+    }
 
 
 def groups_for(ctx: AppContext, signal: Signal) -> list[Group]:
@@ -173,7 +208,10 @@ def evaluate(ctx: AppContext, group: Group) -> dict[str, Any]:
     signals = _load_signals(ctx, group, now - timedelta(seconds=pol.flap_window_seconds))
     decision = decide(_view(ctx, group), signals, _recent_failovers(ctx, now), pol, now)
     record = get_group(ctx.store, group.name)
+    pending = record.pending_decision if _still_pending(record.pending_decision, now) else None
     outcome: dict[str, Any] = {"group": group.name, **_decision_data(decision)}
+    if pending is not None and decision.kind in (DecisionKind.PENDING_APPROVAL, DecisionKind.FAILOVER):
+        outcome = {"group": group.name, **pending, "kind": decision.kind.value}
     if record.last_decision == decision.decision_id:
         if decision.kind != DecisionKind.NONE:
             outcome["duplicate"] = True  # same evidence as before: already recorded and acted on
@@ -185,6 +223,21 @@ def evaluate(ctx: AppContext, group: Group) -> dict[str, Any]:
         last_decision_kind=decision.kind.value,
         last_decision_reasons=list(decision.reasons),
     )
+    if pending is not None and decision.kind == DecisionKind.PENDING_APPROVAL and not decision.dry_run:
+        merged = _with_evidence(pending, decision, now)
+        update_group(ctx.store, group.name, pending_decision=merged)
+        audit(
+            ctx.store,
+            group.name,
+            "decision-evidence",
+            f"more evidence for pending decision {pending['decision_id']}: {'; '.join(decision.reasons)}",
+            decision=pending["decision_id"],
+            evidence=decision.decision_id,
+        )
+        return {"group": group.name, **merged}
+    if pending is not None and decision.kind == DecisionKind.FAILOVER and not decision.dry_run:
+        decision = replace(decision, decision_id=str(pending["decision_id"]))  # the decision the operator saw acts
+        outcome["decision_id"] = decision.decision_id
     if decision.kind == DecisionKind.NONE:
         # A pending approval stays until approved, rejected or too old (approval_allowed).
         audit(ctx.store, group.name, "decision", "; ".join(decision.reasons), decision=decision.decision_id, kind="none")
@@ -196,6 +249,8 @@ def evaluate(ctx: AppContext, group: Group) -> dict[str, Any]:
     if decision.kind == DecisionKind.REFUSED:
         audit(ctx.store, group.name, "decision-refused", reasons, decision=decision.decision_id)
     elif decision.kind == DecisionKind.PENDING_APPROVAL:
+        if record.pending_decision:  # the previous one is too old to approve: it expires, this one replaces it
+            _decided(ctx, group.name, str(record.pending_decision["decision_id"]), "expired", "ppg-dr")
         update_group(ctx.store, group.name, pending_decision=_decision_data(decision))
         audit(ctx.store, group.name, "decision-pending", reasons, decision=decision.decision_id)
         log.warning(
@@ -210,6 +265,8 @@ def evaluate(ctx: AppContext, group: Group) -> dict[str, Any]:
         try:
             start_failover(ctx, group.name, reason=reasons, decision_id=decision.decision_id)
             _count_failover(ctx, now)
+            if pending is not None:
+                _decided(ctx, group.name, decision.decision_id, "failed over automatically", "ppg-dr")
             outcome["workflow_started"] = True
         except WorkflowRefused as exc:
             audit(ctx.store, group.name, "failover-refused", str(exc), decision=decision.decision_id)

@@ -230,7 +230,12 @@ def decisions(as_json: bool) -> None:
         if not data:
             click.echo("no decisions are waiting for approval")
         for row in data:
-            click.echo(f"{row['decision_id']}  group {row['group']}  {row['decided_at'][:19]}")
+            more = (
+                f"; {row['evidence_updates']} later signal(s), last {row['updated_at'][:19]}"
+                if row.get("evidence_updates")
+                else ""
+            )
+            click.echo(f"{row['decision_id']}  group {row['group']}  {row['decided_at'][:19]}{more}")
             for reason in row["reasons"]:
                 click.echo(_wrap(reason, "    "))
 

@@ -12,7 +12,7 @@ refused request never leaves a half-done state:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from shared.arm.ids import (
@@ -22,6 +22,7 @@ from shared.arm.ids import (
     parse_typed_id,
     same_id,
 )
+from shared.arm.keys import normalize_arm_id
 from shared.arm.names import auto_target_ppg_name, replicated_item_name
 from shared.platform.observed import ObservedItem, ObservedVm
 from shared.protection.tags import (
@@ -303,3 +304,64 @@ def _target_ppg(inp: PlanInput, vm: ObservedVm, intent: TagIntent, target_rg: st
         )
         return None
     return TargetPpgPlan(str(parsed), parsed.name, target_rg, False, ppg_type, zone, sizes)
+
+
+# ------------------------------------------------------------------------------------ availability sets
+
+# Actions that would point a member's item at a (possibly) different recovery PPG.
+_MOVES = (ActionKind.ENABLE, ActionKind.UPDATE_TARGET_PPG, ActionKind.REENABLE_WITHOUT_PPG)
+
+
+def _ppg_of(action: Action) -> str | None:
+    return action.spec.target_ppg.id if action.spec and action.spec.target_ppg else None
+
+
+def _shown(ppg_id: str | None) -> str:
+    return ppg_id.rstrip("/").rsplit("/", 1)[-1] if ppg_id else "no PPG"
+
+
+def align_availability_set(members: list[tuple[ObservedVm, Action]]) -> list[Action]:
+    """Azure's rule for one availability set, applied to its members' planned actions. Pure.
+
+    The members of a source availability set share one recovery availability set, and that set sits in
+    one PPG; so the members move to another target PPG together or not at all. When the tags of the
+    members ask for different target PPGs, each member whose action would move its item is refused with
+    the other members named and the tag to set, and nothing changes (a move of one member would re-pin the
+    shared recovery set under the others). When the members' items already target different PPGs and the
+    tags do not bring them together, none is reported "as desired": a failover of the group would refuse
+    that state.
+    """
+    if len(members) < 2:
+        return [action for _, action in members]
+    tagged = [(vm, action) for vm, action in members if action.spec is not None]
+    desired = {normalize_arm_id(_ppg_of(a) or "") for _, a in tagged}
+    current = {normalize_arm_id(a.item.recovery_ppg_id or "") for _, a in members if a.item is not None}
+    set_name = members[0][0].availability_set_name or "the availability set"
+    result: list[Action] = []
+    for vm, action in members:
+        others = [(o, a) for o, a in tagged if o.key_id != vm.key_id]
+        if len(desired) > 1 and action.kind in _MOVES:
+            asked = ", ".join(f"{o.name} asks for {_shown(_ppg_of(a))}" for o, a in others)
+            result.append(
+                replace(
+                    action,
+                    kind=ActionKind.REFUSE,
+                    reason=f"{vm.name} shares availability set {set_name} with "
+                    f"{', '.join(o.name for o, _ in others)}: their recovery availability set sits in one PPG, so "
+                    f"they move together; {vm.name} asks for {_shown(_ppg_of(action))}, {asked}. Set the same "
+                    f"ppgdr-target-ppg on every VM of the set (or on resource group {vm.resource_group})",
+                )
+            )
+        elif len(current) > 1 and len(desired) > 1 and action.kind == ActionKind.OBSERVE and action.item is not None:
+            result.append(
+                replace(
+                    action,
+                    kind=ActionKind.REFUSE,
+                    reason=f"the members of availability set {set_name} replicate into different PPGs "
+                    f"({', '.join(sorted(_shown(c) for c in current))}): a failover of the group would refuse this; "
+                    "set the same ppgdr-target-ppg on every VM of the set",
+                )
+            )
+        else:
+            result.append(action)
+    return result

@@ -18,14 +18,14 @@ from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from shared.arm.ids import VIRTUAL_MACHINES, ResourceId, parse_typed_id, vm_ref
+from shared.arm.ids import VIRTUAL_MACHINES, ResourceId, parse_typed_id, same_id, vm_ref
 from shared.arm.keys import normalize_arm_id
 from shared.arm.names import replicated_item_name
 from shared.context import AppContext
 from shared.platform.errors import azure_error_text
 from shared.platform.observed import ObservedItem, ObservedVm, item_from_sdk, text, vm_from_sdk
 from shared.protection.placement_updates import apply_placement_rules
-from shared.protection.planner import A2A, Action, ActionKind, PlanInput, plan_vm
+from shared.protection.planner import A2A, Action, ActionKind, PlanInput, align_availability_set, plan_vm
 from shared.protection.resource_events import HintKind, ResourceHint
 from shared.protection.steps import (
     StepRefused,
@@ -336,11 +336,47 @@ def reconcile_vm(ctx: AppContext, ref: ResourceId, *, dry_run: bool = False) -> 
     if locked:
         action = Action(ActionKind.WAIT, f"managed by the group workflow: {locked}", vm_id)
         return action, stored or st.VmStatus(vm_id=vm_id, reason=action.reason)
+    statuses = st.all_statuses(ctx.store)
+    index = EstateIndex.build(statuses)
+    action = _plan_one(ctx, ref, vm, stored, rg_tags, index)
+    if vm is not None and vm.availability_set_id:
+        siblings = _set_siblings(ctx, vm, statuses, rg_tags, index)
+        aligned = align_availability_set([(vm, action), *((s_vm, s_action) for s_vm, _, s_action in siblings)])
+        action = aligned[0]
+        for (s_vm, s_stored, _), s_action in zip(siblings, aligned[1:], strict=True):
+            _apply(ctx, s_action, s_vm, s_stored, dry_run=dry_run)  # the set moves together (writes only on change)
+    return action, _apply(ctx, action, vm, stored, dry_run=dry_run)[0]
+
+
+def _plan_one(
+    ctx: AppContext,
+    ref: ResourceId,
+    vm: ObservedVm | None,
+    stored: st.VmStatus | None,
+    rg_tags: dict[str, str],
+    index: EstateIndex,
+) -> Action:
     item = _find_item_for(ctx, vm, stored)
     open_ops = _open_operations(ctx, ref)
-    in_flight = open_ops[0].operation if open_ops else None
-    action = plan_for(ctx, vm_id, vm, rg_tags, item, in_flight, EstateIndex.build(st.all_statuses(ctx.store)))
-    return action, _apply(ctx, action, vm, stored, dry_run=dry_run)[0]
+    return plan_for(ctx, str(ref), vm, rg_tags, item, open_ops[0].operation if open_ops else None, index)
+
+
+def _set_siblings(
+    ctx: AppContext, vm: ObservedVm, statuses: list[st.VmStatus], rg_tags: dict[str, str], index: EstateIndex
+) -> list[tuple[ObservedVm, st.VmStatus, Action]]:
+    """The other managed members of the VM's availability set, each read and planned (same resource group)."""
+    locked = locked_vm_ids(ctx.store)
+    siblings = []
+    for status in statuses:
+        if not same_id(status.source_availability_set_id, vm.availability_set_id) or same_id(status.vm_id, vm.id):
+            continue
+        ref = vm_ref(status.vm_id)
+        if ref.normalized in locked:
+            continue
+        sibling = _get_vm(ctx, ref)
+        if sibling is not None:
+            siblings.append((sibling, status, _plan_one(ctx, ref, sibling, status, rg_tags, index)))
+    return siblings
 
 
 def _apply(
@@ -422,6 +458,7 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
             open_by_vm[normalize_arm_id(vm_id)] = entry.operation
     locked = locked_vm_ids(ctx.store)
     seen: set[str] = set()
+    in_sets: dict[str, list[tuple[ObservedVm, Action, st.VmStatus | None]]] = {}
     for scope in _scopes(ctx):
         rg_tags, ppg_types = scope.rg_tags, scope.ppg_types
         for sdk_vm in scope.vms:
@@ -441,6 +478,14 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
             if item is None and stored is None and not _has_ppgdr_tags(vm.tags) and not _has_ppgdr_tags(tags_rg):
                 continue  # the common case: a VM ppg-dr has nothing to do with
             action = plan_for(ctx, vm.id, vm, tags_rg, item, open_by_vm.get(key), index, ppg_types)
+            if vm.availability_set_id:  # decided with the other members of its set, once all are listed
+                in_sets.setdefault(normalize_arm_id(vm.availability_set_id), []).append((vm, action, stored))
+                continue
+            report.add(vm.name, action)
+            _apply_counted(ctx, report, action, vm, stored, dry_run)
+    for members in in_sets.values():
+        aligned = align_availability_set([(vm, action) for vm, action, _ in members])
+        for (vm, _, stored), action in zip(members, aligned, strict=True):
             report.add(vm.name, action)
             _apply_counted(ctx, report, action, vm, stored, dry_run)
     # VMs ppg-dr managed that no longer exist: disable their replication.

@@ -106,18 +106,18 @@ def test_target_ppg_change_updates_the_protected_item(seeded: Ppgdr) -> None:
 def test_target_ppg_none_is_disable_then_reenable_and_both_steps_are_recorded(seeded: Ppgdr) -> None:
     app = seeded
     _protect_sap(app)
-    app.driver.tag(E.vm("sap-app-2").id, {"ppgdr-target-ppg": "none"})
+    app.driver.tag(E.vm("sap-db-1").id, {"ppgdr-target-ppg": "none"})
     app.driver.settle(
-        lambda: app.driver.states().get("sap-app-2") == "protected" and not app.driver.statuses()["sap-app-2"].target_ppg_id,
+        lambda: app.driver.states().get("sap-db-1") == "protected" and not app.driver.statuses()["sap-db-1"].target_ppg_id,
         label="reenable",
     )
-    details = _item(app, "sap-app-2").properties.provider_specific_details
+    details = _item(app, "sap-db-1").properties.provider_specific_details
     assert not details.recovery_proximity_placement_group_id
-    journal = app.ctx.store.journal_for("vm:" + normalize_arm_id(E.vm("sap-app-2").id))
+    journal = app.ctx.store.journal_for("vm:" + normalize_arm_id(E.vm("sap-db-1").id))
     operations = sorted(e.operation for e in journal)
     assert operations == ["disable-protection", "enable-protection", "enable-protection"]
     assert all(e.status == "succeeded" for e in journal)
-    history = app.driver.statuses()["sap-app-2"].history
+    history = app.driver.statuses()["sap-db-1"].history
     assert any(h.startswith("reenable-without-ppg:") for h in history)
     assert "disable-protection succeeded" in history
 
