@@ -205,7 +205,7 @@ def build_router(emulator: Emulator) -> Router:
         return req.path.rstrip("/").rsplit("/", 1)[0]
 
     def listing(req: ArmRequest, objects: Sequence[Any], render: Callable[[Any], dict[str, Any] | None]) -> ArmResponse:
-        return page(req, LazyBodies(objects, render), asr().page_size)
+        return page(req, LazyBodies(objects, render), asr().page_size, null_next_link=True)
 
     # ------------------------------------------------------------------ the table: one resource type at a time
     def add_resource(res: Resource) -> None:
@@ -276,10 +276,9 @@ def build_router(emulator: Emulator) -> Router:
     # ------------------------------------------------------------------ operation status / results
     @router.route("GET", V + "/replicationOperationStatus/{job}")
     def operation_status(req: ArmRequest) -> ArmResponse:
+        # No Retry-After on polls, running or done (.NET entries 3-19): only the 202 carries one.
         job = asr().get_job(vault(req), req.params["job"])
-        headers = {} if job.op.done else {"Retry-After": retry_after(asr(), job)}
-        headers["x-ms-request-id"] = job.arm_id
-        return ArmResponse(200, asr().operation_status_body(job), headers)
+        return ArmResponse(200, asr().operation_status_body(job), {"x-ms-request-id": job.arm_id})
 
     def operation_result(req: ArmRequest) -> ArmResponse:
         backend = asr()
@@ -333,7 +332,7 @@ def build_router(emulator: Emulator) -> Router:
     def list_recovery_points(req: ArmRequest) -> ArmResponse:
         p = req.params
         item = asr().item(vault(req), p["fabric"], p["container"], p["item"])
-        return page(req, asr().recovery_points(item), asr().page_size)
+        return page(req, asr().recovery_points(item), asr().page_size, null_next_link=True)
 
     @router.route("GET", I + "/recoveryPoints/{point}")
     def get_recovery_point(req: ArmRequest) -> ArmResponse:
@@ -344,7 +343,7 @@ def build_router(emulator: Emulator) -> Router:
     # ------------------------------------------------------------------ jobs
     @router.route("GET", V + "/replicationJobs")
     def list_jobs(req: ArmRequest) -> ArmResponse:
-        return listing(req, asr().list_jobs(vault(req), req.query.get("$filter")), asr().job_body)
+        return listing(req, asr().list_jobs(vault(req), req.query.get("$filter")), asr().job_list_body)
 
     @router.route("GET", V + "/replicationJobs/{job}")
     def get_job(req: ArmRequest) -> ArmResponse:

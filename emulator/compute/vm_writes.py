@@ -365,6 +365,16 @@ class VmWritesMixin(VmViewsMixin):
         self._remove(vm)
         return True
 
+    def deallocate_vm(self, vm_id: str) -> bool:
+        """Deallocate now (Site Recovery shutting a VM down); False when there is no such VM."""
+        vm = self.vms.get(key(vm_id))
+        if vm is None:
+            return False
+        if vm.power != "deallocated":
+            vm.power = "deallocated"
+            self._emit(ACTION, vm.id, "Microsoft.Compute/virtualMachines/deallocate/action")
+        return True
+
     def begin_delete_vm(self, subscription: str, resource_group: str, name: str) -> Operation | None:
         """The ARM DELETE: None when there is nothing to delete (ARM answers 204)."""
         vm = self.vms.get(key(self._vm_id(subscription, resource_group, name)))
