@@ -204,6 +204,27 @@ def build_router(emulator: Emulator) -> Router:
         """The resource a POST action acts on (the request path without its last segment)."""
         return req.path.rstrip("/").rsplit("/", 1)[0]
 
+    def refusable(req: ArmRequest, start: Callable[[], Job | None]) -> Job | None:
+        """Run a write that may start a job: an async-refusal fault rule matching it makes that job fail in its
+        prerequisite check (the write's own rollback applies: a refused enable leaves its item in the failed state,
+        a refused setup write or action changes nothing). A write that starts no job leaves the rule unused."""
+        rule = emulator.faults.take_async_refusal(req.method, req.path)
+        backend = asr()
+        backend.pending_refusal = (rule.code, rule.message) if rule is not None else None
+        try:
+            return start()
+        finally:
+            unused = backend.pending_refusal is not None
+            backend.pending_refusal = None
+            if rule is not None and unused:
+                emulator.faults.give_back(rule)
+
+    def job_of(req: ArmRequest, start: Callable[[], Job]) -> Job:
+        job = refusable(req, start)
+        if job is None:
+            raise RuntimeError(f"{req.method} {req.path} started no job")  # an emulator bug: these writes always do
+        return job
+
     def listing(req: ArmRequest, objects: Sequence[Any], render: Callable[[Any], dict[str, Any] | None]) -> ArmResponse:
         return page(req, LazyBodies(objects, render), asr().page_size, null_next_link=True)
 
@@ -231,7 +252,8 @@ def build_router(emulator: Emulator) -> Router:
             def handler(req: ArmRequest) -> ArmResponse:
                 v = vault(req)  # before the body: a missing vault is a 404 whatever the body
                 extra = [body(req)] if with_body else []
-                return accepted(req, call(asr(), v, *args(req), *extra), action_path(req) if action else req.path)
+                job = job_of(req, lambda: call(asr(), v, *args(req), *extra))
+                return accepted(req, job, action_path(req) if action else req.path)
 
             return handler
 
@@ -299,7 +321,8 @@ def build_router(emulator: Emulator) -> Router:
     @router.route("POST", C + "/switchprotection")
     def switch_protection(req: ArmRequest) -> ArmResponse:
         p = req.params
-        return accepted(req, asr().switch_protection(vault(req), p["fabric"], p["container"], body(req)), action_path(req))
+        job = job_of(req, lambda: asr().switch_protection(vault(req), p["fabric"], p["container"], body(req)))
+        return accepted(req, job, action_path(req))
 
     # ------------------------------------------------------------------ replication protected items
     @router.route("GET", V + "/replicationProtectedItems")
@@ -311,7 +334,7 @@ def build_router(emulator: Emulator) -> Router:
         """Enable replication; the same VM under the same item name answers 200 with the item (idempotent)."""
         p = req.params
         v = vault(req)
-        job = asr().create_item(v, p["fabric"], p["container"], p["item"], body(req))
+        job = refusable(req, lambda: asr().create_item(v, p["fabric"], p["container"], p["item"], body(req)))
         if job is None:
             return ArmResponse(200, asr().item_body(asr().item(v, p["fabric"], p["container"], p["item"])))
         return accepted(req, job, req.path)
@@ -319,7 +342,7 @@ def build_router(emulator: Emulator) -> Router:
     def add_item_action(name: str, call: ItemAction) -> None:
         def handler(req: ArmRequest) -> ArmResponse:
             p = req.params
-            job = call(asr(), vault(req), p["fabric"], p["container"], p["item"], body(req))
+            job = job_of(req, lambda: call(asr(), vault(req), p["fabric"], p["container"], p["item"], body(req)))
             return accepted(req, job, action_path(req))
 
         router.add("POST", f"{I}/{name}", handler)
@@ -352,7 +375,7 @@ def build_router(emulator: Emulator) -> Router:
     # ------------------------------------------------------------------ recovery plan actions
     def add_plan_action(name: str, call: PlanAction) -> None:
         def handler(req: ArmRequest) -> ArmResponse:
-            job = call(asr(), vault(req), req.params["plan"], body(req))
+            job = job_of(req, lambda: call(asr(), vault(req), req.params["plan"], body(req)))
             return accepted(req, job, action_path(req))
 
         router.add("POST", f"{RP}/{name}", handler)

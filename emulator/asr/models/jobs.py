@@ -209,7 +209,7 @@ class JobsMixin(AsrCore):
         if pending is None:
             return None
         code, message = pending
-        return Refusal(code, message, reason=message)
+        return Refusal(code, message, reason=message, provider_code=int(code))
 
     def _start_op(
         self, scenario: str, duration_s: float, complete: Callable[[], Any], job_id: str, vault: Vault, target_id: str

@@ -30,7 +30,9 @@ DEFAULT = ENABLE
 def refusal(kind: tuple[str, str], error: ArmError, recommended_action: str = "") -> Refusal:
     """The refusal of a job of ``kind`` whose cause is ``error`` (an emulator validation)."""
     code, message = kind
-    return Refusal(code, message, reason=f"{error.code}: {error.message}", recommended_action=recommended_action)
+    return Refusal(
+        code, message, reason=f"{error.code}: {error.message}", recommended_action=recommended_action, provider_code=int(code)
+    )
 
 
 def first_refusal(kind: tuple[str, str], *checks: Callable[[], object]) -> Refusal | None:

@@ -70,6 +70,7 @@ class ReprotectMixin(EnableMixin, FailoverVmsMixin):
                 REPROTECT[1],
                 reason="Managed disk details not provided.",
                 recommended_action="Reprotect the virtual machine with switch protection and its managed disk details.",
+                provider_code=int(REPROTECT[0]),
                 at_task="ProtectReplicaTask",
             )
         return self._reverse_replication(vault, item, specific, with_placement=False, refused=missing_disks)
