@@ -1,9 +1,10 @@
 """Enabling and updating replication: what ASR checks on the source VM and on the recovery placement.
 
-Enable (A2A) reads the VM through the compute backend (region, disks, NICs, zones, PPG), refuses what
-Azure refuses (unmanaged disks with a PPG, a target PPG or availability set in another resource group,
-more than 16 VMs in a multi-VM group, ...), and starts the enable job; initial replication follows on
-the clock. Updates change the recovery settings when their job completes.
+Enable (A2A) checks the request at once (required inputs, container, policy, name and VM conflicts) and
+reads the VM through the compute backend (region, disks, NICs, zones, PPG); what Azure checks in the
+job (unmanaged disks with a PPG, a target PPG or availability set in another resource group, more than
+16 VMs in a multi-VM group, ...) fails the enable job with 45005. Initial replication follows on the
+clock. Updates change the recovery settings when their job completes (placement checks fail the job).
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ Each job is backed by an :class:`~emulator.operations.Operation` on the emulator
 follows the recorded sessions; see :mod:`emulator.asr.models.job_bodies` and ``docs/emulator.md``.
 
 Refusals that Azure makes *inside* the job (a 202, then a failed job with a numeric code, as
-hashicorp/terraform-provider-azurerm#31927 quotes for an enable) are :class:`Refusal`\\ s: the job
-starts like any other and fails in its prerequisite check after ``timings.refusal_s``.
+hashicorp/terraform-provider-azurerm#31927 quotes for an enable) are refusals (:class:`Refusal`): the
+job starts like any other and fails in its prerequisite check after ``timings.refusal_s``.
 """
 
 from __future__ import annotations
