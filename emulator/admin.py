@@ -69,6 +69,15 @@ def build_router(emulator: Emulator) -> Router:
         count = body.get("count", 1)
         count = None if count is None else _int(count, "count")
         try:
+            if body.get("kind") == "asyncRefusal":
+                refusal = emulator.faults.add_async_refusal(
+                    path=str(body.get("path") or ".*"),
+                    method=str(body.get("method") or "*"),
+                    code=str(body.get("code") or "45005"),
+                    message=str(body.get("message") or "Protection couldn't be enabled for the virtual machine."),
+                    count=count,
+                )
+                return ArmResponse(201, refusal.describe())
             if body.get("operationKind"):
                 op_rule = emulator.faults.add_operation_fault(
                     kind=str(body["operationKind"]),
@@ -119,7 +128,11 @@ def build_router(emulator: Emulator) -> Router:
 
     # --------------------------------------------------------------------------- capacity + placement
     def capacity_body() -> dict[str, Any]:
-        return {"capacity": emulator.compute.placement.capacity(), "fallbacks": list(emulator.compute.placement_fallbacks)}
+        return {
+            "capacity": emulator.compute.placement.capacity(),
+            "fallbacks": list(emulator.compute.placement_fallbacks),
+            **emulator.compute.capacity_model.describe(),
+        }
 
     @router.route("GET", PREFIX + "/capacity")
     def get_capacity(req: ArmRequest) -> ArmResponse:
@@ -135,6 +148,19 @@ def build_router(emulator: Emulator) -> Router:
                 400, "InvalidParameter", "Give 'proximityPlacementGroupId' (an id or '*') and 'refusedSizes' (a list)."
             )
         emulator.compute.set_capacity(target, [str(s) for s in sizes])
+        return ArmResponse(200, capacity_body())
+
+    @router.route("POST", PREFIX + "/capacity/datacenters")
+    def set_datacenters(req: ArmRequest) -> ArmResponse:
+        """A region's datacenters and the VM sizes each hosts (``[]``: one datacenter hosting every size)."""
+        body = _body(req)
+        location, datacenters = body.get("location"), body.get("datacenters")
+        if not isinstance(location, str) or not location or not isinstance(datacenters, list):
+            raise ArmError(400, "InvalidParameter", "Give 'location' and 'datacenters' (a list, [] to clear).")
+        try:
+            emulator.compute.capacity_model.set_datacenters(location, datacenters)
+        except ValueError as exc:
+            raise ArmError(400, "InvalidParameter", str(exc)) from exc
         return ArmResponse(200, capacity_body())
 
     @router.route("POST", PREFIX + "/compute/durations")

@@ -5,6 +5,11 @@ regex and answers (``count`` times, or always) with a throttle (429 + ``Retry-Af
 error (5xx), or added latency before the real answer. An operation rule fails long-running jobs by
 kind (e.g. ``failover``) when they complete. Allocation failures live in the compute capacity model
 (``ComputeBackend.set_capacity``), because they depend on the PPG and VM size, not on the URL.
+
+An async-refusal rule makes the next matching Site Recovery writes do what Azure does with many of its
+validations: answer 202 as usual, then fail the job (with a numeric code, 45005 by default, as
+hashicorp/terraform-provider-azurerm#31927 quotes) without applying the write. A write that starts no job
+(a synchronous refusal, an idempotent enable) does not consume the rule.
 """
 
 from __future__ import annotations
@@ -88,6 +93,38 @@ class OperationFault:
         }
 
 
+@dataclass
+class AsyncRefusalFault:
+    """Fail the job of the next ``remaining`` Site Recovery writes matching method + path (a 202, then Failed)."""
+
+    method: str
+    path: re.Pattern[str]
+    code: str = "45005"
+    message: str = "Protection couldn't be enabled for the virtual machine."
+    remaining: int | None = 1
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        if self.method not in ("*", method.upper()):
+            return False
+        return self.path.search(path) is not None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": "asyncRefusal",
+            "method": self.method,
+            "path": self.path.pattern,
+            "code": self.code,
+            "message": self.message,
+            "remaining": self.remaining,
+            "hits": self.hits,
+        }
+
+
 def _default_code(status: int) -> str:
     return {
         429: "TooManyRequests",
@@ -105,6 +142,7 @@ class FaultRegistry:
         self._lock = threading.Lock()
         self._requests: list[RequestFault] = []
         self._operations: list[OperationFault] = []
+        self._refusals: list[AsyncRefusalFault] = []
 
     def add_request_fault(
         self,
@@ -146,6 +184,38 @@ class FaultRegistry:
             self._operations.append(rule)
         return rule
 
+    def add_async_refusal(
+        self, *, path: str = ".*", method: str = "*", code: str, message: str, count: int | None = 1
+    ) -> AsyncRefusalFault:
+        if not code.isdigit():
+            raise ValueError("an async refusal's code is numeric, as Azure's job error codes are (e.g. '45005')")
+        if method.upper() not in ("*", "PUT", "PATCH", "POST", "DELETE"):
+            raise ValueError("an async refusal matches writes: method '*', PUT, PATCH, POST or DELETE")
+        rule = AsyncRefusalFault(
+            method=method.upper(), path=re.compile(path, re.IGNORECASE), code=code, message=message, remaining=count
+        )
+        with self._lock:
+            self._refusals.append(rule)
+        return rule
+
+    def take_async_refusal(self, method: str, path: str) -> AsyncRefusalFault | None:
+        """The first matching async-refusal rule, counted as used (``give_back`` if no job started)."""
+        with self._lock:
+            for rule in self._refusals:
+                if rule.matches(method, path):
+                    rule.hits += 1
+                    if rule.remaining is not None:
+                        rule.remaining -= 1
+                    return rule
+        return None
+
+    def give_back(self, rule: AsyncRefusalFault) -> None:
+        """Undo ``take_async_refusal`` for a write that started no job."""
+        with self._lock:
+            rule.hits -= 1
+            if rule.remaining is not None:
+                rule.remaining += 1
+
     def take_request_fault(self, method: str, path: str) -> RequestFault | None:
         """The first matching rule, consumed once (its count decremented)."""
         with self._lock:
@@ -172,9 +242,14 @@ class FaultRegistry:
 
     def describe(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [r.describe() for r in self._requests] + [r.describe() for r in self._operations]
+            return (
+                [r.describe() for r in self._requests]
+                + [r.describe() for r in self._operations]
+                + [r.describe() for r in self._refusals]
+            )
 
     def clear(self) -> None:
         with self._lock:
             self._requests.clear()
             self._operations.clear()
+            self._refusals.clear()

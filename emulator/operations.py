@@ -40,6 +40,8 @@ class Operation:
     error: ArmError | None = None
     result: Any = None
     context: dict[str, Any] = field(default_factory=dict)
+    #: Fail with this error when due, without running ``on_complete`` (a refusal Azure makes inside a job).
+    forced_error: ArmError | None = None
 
     @property
     def done(self) -> bool:
@@ -107,6 +109,9 @@ class Operations:
 
     def _complete(self, op: Operation) -> None:
         op.ended = op.due
+        if op.forced_error is not None:
+            op.status, op.error = FAILED, op.forced_error
+            return
         injected = self.failure_hook(op) if self.failure_hook else None
         if injected is not None:
             op.status, op.error = FAILED, injected

@@ -150,8 +150,13 @@ class LazyBodies(Sequence[dict[str, Any]]):
 DEFAULT_PAGE_SIZE = 1000  # ARM list APIs return up to 1,000 items a page
 
 
-def page(request: ArmRequest, items: Sequence[dict[str, Any]], page_size: int = DEFAULT_PAGE_SIZE) -> ArmResponse:
-    """A list response with ARM paging: ``value`` plus ``nextLink`` carrying an opaque skip token."""
+def page(
+    request: ArmRequest, items: Sequence[dict[str, Any]], page_size: int = DEFAULT_PAGE_SIZE, *, null_next_link: bool = False
+) -> ArmResponse:
+    """A list response with ARM paging: ``value`` plus ``nextLink`` carrying an opaque skip token.
+
+    ``null_next_link``: the last page says ``"nextLink": null`` (Site Recovery lists, A2AReprotectTest entries
+    4-12) instead of leaving the key out."""
     token = request.query.get("$skiptoken")
     start = 0
     if token:
@@ -167,4 +172,6 @@ def page(request: ArmRequest, items: Sequence[dict[str, Any]], page_size: int = 
         query = {k: v for k, v in request.query.items() if k != "$skiptoken"}
         query["$skiptoken"] = next_token
         body["nextLink"] = request.url(request.path, **query)
+    elif null_next_link:
+        body["nextLink"] = None
     return ArmResponse(200, body)

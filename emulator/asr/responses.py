@@ -204,8 +204,29 @@ def build_router(emulator: Emulator) -> Router:
         """The resource a POST action acts on (the request path without its last segment)."""
         return req.path.rstrip("/").rsplit("/", 1)[0]
 
+    def refusable(req: ArmRequest, start: Callable[[], Job | None]) -> Job | None:
+        """Run a write that may start a job: an async-refusal fault rule matching it makes that job fail in its
+        prerequisite check (the write's own rollback applies: a refused enable leaves its item in the failed state,
+        a refused setup write or action changes nothing). A write that starts no job leaves the rule unused."""
+        rule = emulator.faults.take_async_refusal(req.method, req.path)
+        backend = asr()
+        backend.pending_refusal = (rule.code, rule.message) if rule is not None else None
+        try:
+            return start()
+        finally:
+            unused = backend.pending_refusal is not None
+            backend.pending_refusal = None
+            if rule is not None and unused:
+                emulator.faults.give_back(rule)
+
+    def job_of(req: ArmRequest, start: Callable[[], Job]) -> Job:
+        job = refusable(req, start)
+        if job is None:
+            raise RuntimeError(f"{req.method} {req.path} started no job")  # an emulator bug: these writes always do
+        return job
+
     def listing(req: ArmRequest, objects: Sequence[Any], render: Callable[[Any], dict[str, Any] | None]) -> ArmResponse:
-        return page(req, LazyBodies(objects, render), asr().page_size)
+        return page(req, LazyBodies(objects, render), asr().page_size, null_next_link=True)
 
     # ------------------------------------------------------------------ the table: one resource type at a time
     def add_resource(res: Resource) -> None:
@@ -231,7 +252,8 @@ def build_router(emulator: Emulator) -> Router:
             def handler(req: ArmRequest) -> ArmResponse:
                 v = vault(req)  # before the body: a missing vault is a 404 whatever the body
                 extra = [body(req)] if with_body else []
-                return accepted(req, call(asr(), v, *args(req), *extra), action_path(req) if action else req.path)
+                job = job_of(req, lambda: call(asr(), v, *args(req), *extra))
+                return accepted(req, job, action_path(req) if action else req.path)
 
             return handler
 
@@ -276,10 +298,9 @@ def build_router(emulator: Emulator) -> Router:
     # ------------------------------------------------------------------ operation status / results
     @router.route("GET", V + "/replicationOperationStatus/{job}")
     def operation_status(req: ArmRequest) -> ArmResponse:
+        # No Retry-After on polls, running or done (.NET entries 3-19): only the 202 carries one.
         job = asr().get_job(vault(req), req.params["job"])
-        headers = {} if job.op.done else {"Retry-After": retry_after(asr(), job)}
-        headers["x-ms-request-id"] = job.arm_id
-        return ArmResponse(200, asr().operation_status_body(job), headers)
+        return ArmResponse(200, asr().operation_status_body(job), {"x-ms-request-id": job.arm_id})
 
     def operation_result(req: ArmRequest) -> ArmResponse:
         backend = asr()
@@ -300,7 +321,8 @@ def build_router(emulator: Emulator) -> Router:
     @router.route("POST", C + "/switchprotection")
     def switch_protection(req: ArmRequest) -> ArmResponse:
         p = req.params
-        return accepted(req, asr().switch_protection(vault(req), p["fabric"], p["container"], body(req)), action_path(req))
+        job = job_of(req, lambda: asr().switch_protection(vault(req), p["fabric"], p["container"], body(req)))
+        return accepted(req, job, action_path(req))
 
     # ------------------------------------------------------------------ replication protected items
     @router.route("GET", V + "/replicationProtectedItems")
@@ -312,7 +334,7 @@ def build_router(emulator: Emulator) -> Router:
         """Enable replication; the same VM under the same item name answers 200 with the item (idempotent)."""
         p = req.params
         v = vault(req)
-        job = asr().create_item(v, p["fabric"], p["container"], p["item"], body(req))
+        job = refusable(req, lambda: asr().create_item(v, p["fabric"], p["container"], p["item"], body(req)))
         if job is None:
             return ArmResponse(200, asr().item_body(asr().item(v, p["fabric"], p["container"], p["item"])))
         return accepted(req, job, req.path)
@@ -320,7 +342,7 @@ def build_router(emulator: Emulator) -> Router:
     def add_item_action(name: str, call: ItemAction) -> None:
         def handler(req: ArmRequest) -> ArmResponse:
             p = req.params
-            job = call(asr(), vault(req), p["fabric"], p["container"], p["item"], body(req))
+            job = job_of(req, lambda: call(asr(), vault(req), p["fabric"], p["container"], p["item"], body(req)))
             return accepted(req, job, action_path(req))
 
         router.add("POST", f"{I}/{name}", handler)
@@ -333,7 +355,7 @@ def build_router(emulator: Emulator) -> Router:
     def list_recovery_points(req: ArmRequest) -> ArmResponse:
         p = req.params
         item = asr().item(vault(req), p["fabric"], p["container"], p["item"])
-        return page(req, asr().recovery_points(item), asr().page_size)
+        return page(req, asr().recovery_points(item), asr().page_size, null_next_link=True)
 
     @router.route("GET", I + "/recoveryPoints/{point}")
     def get_recovery_point(req: ArmRequest) -> ArmResponse:
@@ -344,7 +366,7 @@ def build_router(emulator: Emulator) -> Router:
     # ------------------------------------------------------------------ jobs
     @router.route("GET", V + "/replicationJobs")
     def list_jobs(req: ArmRequest) -> ArmResponse:
-        return listing(req, asr().list_jobs(vault(req), req.query.get("$filter")), asr().job_body)
+        return listing(req, asr().list_jobs(vault(req), req.query.get("$filter")), asr().job_list_body)
 
     @router.route("GET", V + "/replicationJobs/{job}")
     def get_job(req: ArmRequest) -> ArmResponse:
@@ -353,7 +375,7 @@ def build_router(emulator: Emulator) -> Router:
     # ------------------------------------------------------------------ recovery plan actions
     def add_plan_action(name: str, call: PlanAction) -> None:
         def handler(req: ArmRequest) -> ArmResponse:
-            job = call(asr(), vault(req), req.params["plan"], body(req))
+            job = job_of(req, lambda: call(asr(), vault(req), req.params["plan"], body(req)))
             return accepted(req, job, action_path(req))
 
         router.add("POST", f"{RP}/{name}", handler)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from emulator.arm import key, resource_id
 from emulator.clock import Clock
+from emulator.compute.capacity import CapacityModel
 from emulator.compute.disks import DiskStore
 from emulator.compute.placement import PlacementStore
 from emulator.errors import ArmError
@@ -38,7 +39,8 @@ class ComputeCore:
         self.events = events
         self.durations: dict[str, float] = dict(DEFAULT_DURATIONS)
         self.vms: dict[str, Vm] = {}
-        self.placement = PlacementStore(self._members)
+        self.capacity_model = CapacityModel()
+        self.placement = PlacementStore(self._members, self.capacity_model)
         self.disks = DiskStore()
         self.placement_fallbacks: list[dict[str, Any]] = []
         self._ppg_members: dict[str, dict[str, str]] = {}
@@ -76,9 +78,31 @@ class ComputeCore:
     def set_capacity(self, ppg_id: str, refused_sizes: list[str]) -> None:
         self.placement.set_capacity(ppg_id, refused_sizes)
 
+    def _allocate(self, ppg_ref: str, *, location: str, size: str, zones: Any) -> ArmError | None:
+        """Place an allocation in the PPG's datacenter (pinning it on the first one); the refusal, or None."""
+        ppg = self.placement.ppg_by_id(ppg_ref)
+        if ppg is None:
+            return None
+        intent = [str(s) for s in ((ppg.get("properties") or {}).get("intent") or {}).get("vmSizes") or []]
+        zone = str(zones[0]) if isinstance(zones, list) and zones else None
+        return self.capacity_model.allocate(
+            key(ppg_ref), ppg["id"], location=location, size=size, zone=zone, ppg_zones=ppg.get("zones"), intent=intent
+        )
+
+    def _refresh_pin(self, ppg_ref: str | None) -> None:
+        """Unpin a PPG once none of its members is allocated (all deallocated or deleted)."""
+        if not ppg_ref:
+            return
+        for vm_id in self._members("ppg", key(ppg_ref)):
+            vm = self.vms.get(key(vm_id))
+            if vm is not None and vm.power != "deallocated":
+                return
+        self.capacity_model.unpin(key(ppg_ref))
+
     def reset(self) -> None:
         self.vms.clear()
         self.placement.reset()
+        self.capacity_model.reset()
         self.disks.reset()
         self.placement_fallbacks.clear()
         self._ppg_members.clear()

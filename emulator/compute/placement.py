@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from emulator.arm import key, normalise_location, parse_id, resource_id, same_location
+from emulator.compute.capacity import CapacityModel
 from emulator.errors import ArmError
 
 PPG_TYPE = "Microsoft.Compute/proximityPlacementGroups"
@@ -46,9 +47,10 @@ class PlacementStore:
     ``members``, so the back-references in GET responses are always derived, never stored twice.
     """
 
-    def __init__(self, members: Callable[[str, str], list[str]]) -> None:
+    def __init__(self, members: Callable[[str, str], list[str]], capacity: CapacityModel | None = None) -> None:
         #: ``members(kind, resource_key)`` -> ids of VMs (kind "ppg" / "avset") in that resource.
         self._members = members
+        self._capacity = capacity or CapacityModel()
         self.ppgs: dict[str, dict[str, Any]] = {}
         self.avsets: dict[str, dict[str, Any]] = {}
         self.crgs: dict[str, dict[str, Any]] = {}
@@ -110,6 +112,7 @@ class PlacementStore:
         intent = props.get("intent")
         if intent is not None:
             stored["properties"]["intent"] = {"vmSizes": list(intent.get("vmSizes") or [])}
+            self._capacity.check_intent(stored["id"], location, zones, [str(s) for s in intent.get("vmSizes") or []])
         self.ppgs[key(rid)] = stored
         return stored, existing is None
 

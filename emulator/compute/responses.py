@@ -12,6 +12,7 @@ from typing import Any
 
 from emulator.arm import compute_operation_urls, operation_status_response, retry_after
 from emulator.compute.models import ComputeBackend
+from emulator.errors import ArmError
 from emulator.routing import ArmRequest, ArmResponse, Router, page
 from emulator.state import Emulator
 
@@ -53,6 +54,17 @@ RESOURCES: tuple[Resource, ...] = (
 )
 
 
+def _in_group(emulator: Emulator, subscription: str, resource_group: str, read: Callable[[], Any]) -> Any:
+    """A read of a resource in a group: a missing resource in a missing group is ARM's 404 ResourceGroupNotFound
+    (cluster failover recording entries[-1]), not the provider's ResourceNotFound."""
+    try:
+        return read()
+    except ArmError as exc:
+        if exc.status == 404:
+            emulator.require_group(subscription, resource_group)
+        raise
+
+
 def build_router(emulator: Emulator) -> Router:
     """Routes for VMs, disks, PPGs, availability sets, capacity reservation groups and operations."""
     router = Router()
@@ -89,7 +101,15 @@ def build_router(emulator: Emulator) -> Router:
     def get_vm(req: ArmRequest) -> ArmResponse:
         p = req.params
         expand = req.query.get("$expand", "").lower() == "instanceview"
-        return ArmResponse(200, emulator.compute.get_vm(p["subscription"], p["resource_group"], p["name"], instance_view=expand))
+        return ArmResponse(
+            200,
+            _in_group(
+                emulator,
+                p["subscription"],
+                p["resource_group"],
+                lambda: emulator.compute.get_vm(p["subscription"], p["resource_group"], p["name"], instance_view=expand),
+            ),
+        )
 
     @router.route("DELETE", VM)
     def delete_vm(req: ArmRequest) -> ArmResponse:
@@ -115,7 +135,15 @@ def build_router(emulator: Emulator) -> Router:
     @router.route("GET", VM + "/instanceView")
     def instance_view(req: ArmRequest) -> ArmResponse:
         p = req.params
-        return ArmResponse(200, emulator.compute.instance_view(p["subscription"], p["resource_group"], p["name"]))
+        return ArmResponse(
+            200,
+            _in_group(
+                emulator,
+                p["subscription"],
+                p["resource_group"],
+                lambda: emulator.compute.instance_view(p["subscription"], p["resource_group"], p["name"]),
+            ),
+        )
 
     def action(name: str) -> None:
         def handler(req: ArmRequest) -> ArmResponse:
@@ -158,7 +186,13 @@ def build_router(emulator: Emulator) -> Router:
         p = req.params
         colocation = req.query.get("includeColocationStatus", "").lower() == "true"
         return ArmResponse(
-            200, emulator.compute.get_ppg(p["subscription"], p["resource_group"], p["name"], colocation=colocation)
+            200,
+            _in_group(
+                emulator,
+                p["subscription"],
+                p["resource_group"],
+                lambda: emulator.compute.get_ppg(p["subscription"], p["resource_group"], p["name"], colocation=colocation),
+            ),
         )
 
     @router.route("PUT", AVSET)
@@ -200,7 +234,15 @@ def _add_resource(router: Router, emulator: Emulator, res: Resource) -> None:
 
         def get(req: ArmRequest) -> ArmResponse:
             p = req.params
-            return ArmResponse(200, get_one(emulator.compute, p["subscription"], p["resource_group"], p["name"]))
+            return ArmResponse(
+                200,
+                _in_group(
+                    emulator,
+                    p["subscription"],
+                    p["resource_group"],
+                    lambda: get_one(emulator.compute, p["subscription"], p["resource_group"], p["name"]),
+                ),
+            )
 
         router.add("GET", f"{RG}/{res.collection}/{{name}}", get)
 

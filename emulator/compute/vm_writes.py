@@ -15,6 +15,7 @@ from typing import Any
 
 from emulator.arm import key, normalise_location, parse_id, resource_id, same_location
 from emulator.clock import iso
+from emulator.compute.capacity import overconstrained
 from emulator.compute.vms import VM_TYPE, Vm, VmViewsMixin, vm_os_type
 from emulator.errors import ArmError
 from emulator.events import ACTION, DELETE, WRITE
@@ -89,6 +90,7 @@ class VmWritesMixin(VmViewsMixin):
         def complete() -> None:
             if refusal is not None:
                 vm.provisioning, vm.power, vm.failure = "Failed", "deallocated", refusal
+                self._refresh_pin(vm.ref("proximityPlacementGroup"))
                 raise refusal
             self._finish_write(vm, created=created)
 
@@ -133,24 +135,22 @@ class VmWritesMixin(VmViewsMixin):
         refusal: ArmError | None = None
         fallback: dict[str, Any] | None = None
         if ppg_ref and not self.capacity_allows(ppg_ref, size):
-            refusal = ArmError(
-                409,
-                "OverconstrainedAllocationRequest",
-                f"Allocation failed. VM(s) with the following constraints cannot be allocated, because the condition is "
-                f"too restrictive. Please remove some constraints and try again. Constraints applied are: "
-                f"Proximity Placement Group ({ppg_ref}), VM size ({size}).",
-            )
-            if allow_fallback:
-                fallback = {
-                    "vmId": rid,
-                    "vmSize": size,
-                    "requestedProximityPlacementGroup": ppg_ref,
-                    "requestedAvailabilitySet": avset_ref,
-                    "reason": "OverconstrainedAllocationRequest",
-                    "time": iso(self.clock.now()),
-                }
-                ppg_ref = avset_ref = None
-                refusal = None
+            refusal = overconstrained(ppg_ref, size)
+        elif ppg_ref and (existing is None or existing.power != "deallocated"):
+            # Only an allocation is placed: creating, or writing a VM that holds its allocation.
+            refusal = self._allocate(ppg_ref, location=location, size=size, zones=zones)
+        if refusal is not None and allow_fallback:
+            fallback = {
+                "vmId": rid,
+                "vmSize": size,
+                "requestedProximityPlacementGroup": ppg_ref,
+                "requestedAvailabilitySet": avset_ref,
+                "reason": refusal.code,
+                "time": iso(self.clock.now()),
+            }
+            ppg_ref = avset_ref = None
+            refusal = None
+        previous_ppg = existing.ref("proximityPlacementGroup") if existing is not None else None
         if ppg_ref:
             props["proximityPlacementGroup"] = {"id": self.placement.ppgs[key(ppg_ref)]["id"]}
         else:
@@ -195,6 +195,8 @@ class VmWritesMixin(VmViewsMixin):
             vm.placement_fallback = None
         self.vms[key(rid)] = vm
         self._index(vm)
+        if previous_ppg and key(previous_ppg) != key(ppg_ref or ""):
+            self._refresh_pin(previous_ppg)
         return vm, refusal
 
     def _placement_refs(
@@ -266,7 +268,9 @@ class VmWritesMixin(VmViewsMixin):
                     f"'{avset['name']}' is in '{set_ppg or 'no proximity placement group'}'; they must match.",
                 )
         if existing is not None:
-            if key(existing.ref("availabilitySet") or "") != key(avset_ref or "") and existing.placement_fallback is None:
+            if key(existing.ref("availabilitySet") or "") != key(avset_ref or ""):
+                # Also after an ASR fallback created the VM outside its set: a VM's set never changes
+                # (Azure/azure-powershell#1820); the documented way is to recreate the VM.
                 raise ArmError(409, "PropertyChangeNotAllowed", "Changing property 'availabilitySet.id' is not allowed.")
             if key(existing.ref("proximityPlacementGroup") or "") != key(ppg_ref or "") and existing.power not in (
                 "deallocated",
@@ -365,6 +369,17 @@ class VmWritesMixin(VmViewsMixin):
         self._remove(vm)
         return True
 
+    def deallocate_vm(self, vm_id: str) -> bool:
+        """Deallocate now (Site Recovery shutting a VM down); False when there is no such VM."""
+        vm = self.vms.get(key(vm_id))
+        if vm is None:
+            return False
+        if vm.power != "deallocated":
+            vm.power = "deallocated"
+            self._refresh_pin(vm.ref("proximityPlacementGroup"))
+            self._emit(ACTION, vm.id, "Microsoft.Compute/virtualMachines/deallocate/action")
+        return True
+
     def begin_delete_vm(self, subscription: str, resource_group: str, name: str) -> Operation | None:
         """The ARM DELETE: None when there is nothing to delete (ARM answers 204)."""
         vm = self.vms.get(key(self._vm_id(subscription, resource_group, name)))
@@ -381,6 +396,7 @@ class VmWritesMixin(VmViewsMixin):
         if self.vms.pop(key(vm.id), None) is None:
             return
         self._unindex(vm)
+        self._refresh_pin(vm.ref("proximityPlacementGroup"))
         storage = vm.props.get("storageProfile") or {}
         for disk in [storage.get("osDisk") or {}, *(storage.get("dataDisks") or [])]:
             disk_id = (disk.get("managedDisk") or {}).get("id")
@@ -418,12 +434,9 @@ class VmWritesMixin(VmViewsMixin):
         if action == "start" and before == "deallocated" and ppg:
             size = (vm.props.get("hardwareProfile") or {}).get("vmSize", "")
             if not self.capacity_allows(ppg, size):
-                refusal = ArmError(
-                    409,
-                    "OverconstrainedAllocationRequest",
-                    f"Allocation failed. VM(s) with the following constraints cannot be allocated, because the condition is "
-                    f"too restrictive. Constraints applied are: Proximity Placement Group ({ppg}), VM size ({size}).",
-                )
+                refusal = overconstrained(ppg, size)
+            else:
+                refusal = self._allocate(ppg, location=vm.body["location"], size=size, zones=vm.body.get("zones"))
         vm.power = during
 
         def complete() -> None:
@@ -431,6 +444,8 @@ class VmWritesMixin(VmViewsMixin):
                 vm.power = before
                 raise refusal
             vm.power = after
+            if after == "deallocated":
+                self._refresh_pin(ppg)
             self._emit(ACTION, vm.id, f"Microsoft.Compute/virtualMachines/{action}/action")
 
         kind = f"vm.{action}"

@@ -32,6 +32,8 @@ ITEM = "app1"
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 #: How ASR writes the start or end time of a task that has not started or not ended.
 NOT_A_TIME = "0001-01-01T00:00:00"
+#: Seconds after a 202 by which a job has left NotStarted (Azure: about 2 s, PPG recording 19:52:19 -> 19:52:2x).
+STARTED_AFTER = 5
 
 
 def load(name: str) -> dict[str, Any]:
@@ -170,6 +172,15 @@ class World:
 
     def job(self, job: str) -> dict[str, Any]:
         return self.get(f"{self.vault}/replicationJobs/{job}")
+
+    def running_job(self, accepted: httpx.Response) -> dict[str, Any]:
+        """The job of a 202 read once it has started (STARTED_AFTER seconds later on the emulator clock).
+
+        Read in the instant after the 202 Azure's job is still NotStarted with no tasks (PPG recording 19:52:19);
+        the recorded reads these tests compare with were all taken after that instant."""
+        job = self.job_id(accepted)
+        self.advance(STARTED_AFTER)
+        return self.job(job)
 
     def advance(self, seconds: float) -> None:
         self.emulator.advance(seconds)

@@ -123,7 +123,7 @@ def test_switch_protection_is_accepted_before_commit(world: World) -> None:
     world.failed_over()
     accepted = world.switch_protection(world.source_ppg)
     assert accepted.status_code == 202, accepted.text
-    job = world.job(world.job_id(accepted))["properties"]
+    job = world.running_job(accepted)["properties"]
     commit = [t for t in job["tasks"] if t["name"] == "VmCommitFailover"]
     assert commit, f"no VmCommitFailover task in {[t['name'] for t in job['tasks']]}"
 

@@ -30,7 +30,7 @@ def _recorded_tasks(recorded_step: dict[str, Any]) -> list[tuple[str, str]]:
 def test_enable_job_scenario_and_tasks(world: World) -> None:
     """EnableDr 'Enable replication' with the recorded five tasks, names and friendly names in order
     (PPG recording at 19:26:44)."""
-    job = world.job(world.job_id(world.enable()))
+    job = world.running_job(world.enable())
     recorded = step(PPG, time="19:26:44")
     p = job["properties"]
     assert (p["scenarioName"], p["friendlyName"], p["targetInstanceType"]) == (
@@ -45,7 +45,7 @@ def test_unplanned_failover_job_scenario_and_tasks(world: World) -> None:
     """UnplannedFailover 'Failover', FailoverJobDetails, and the five recorded tasks with the source shutdown
     when sourceSiteOperations is Required (PPG recording at 19:52:2x)."""
     world.protect()
-    job = world.job(world.job_id(world.unplanned_failover("Required")))
+    job = world.running_job(world.unplanned_failover("Required"))
     recorded = step(PPG, time="19:52:2x")
     p = job["properties"]
     assert (p["scenarioName"], p["friendlyName"]) == ("UnplannedFailover", "Failover")
@@ -61,7 +61,7 @@ def test_update_job_scenario_and_task(world: World) -> None:
         "properties": {"providerSpecificDetails": {"instanceType": "A2A", "recoveryProximityPlacementGroupId": world.target_ppg}}
     }
     accepted = world.send("PATCH", world.item_path(), body)
-    job = world.job(world.job_id(accepted))
+    job = world.running_job(accepted)
     recorded = step(PPG, time="19:51:57", method="GET")
     assert (job["properties"]["scenarioName"], job["properties"]["friendlyName"]) == (
         "UpdateVmProperties",
@@ -74,7 +74,7 @@ def test_switch_protection_job_scenario_and_tasks(world: World) -> None:
     """A2A switch protection runs as SwitchReplicationGroupProtection 'Reprotect' with
     SwitchProtectionJobDetails and five tasks (A2AReprotectTest entry 17)."""
     world.committed()
-    job = world.job(world.job_id(world.switch_protection()))
+    job = world.running_job(world.switch_protection())
     recorded = step(REPROTECT, entry=17)
     p = job["properties"]
     assert (p["scenarioName"], p["friendlyName"]) == (recorded["job"]["scenarioName"], recorded["job"]["friendlyName"])
@@ -95,7 +95,7 @@ def test_finished_switch_protection_names_the_moved_item(world: World) -> None:
 def test_commit_job_name(world: World) -> None:
     """Per-VM commit is CommitFailover 'Commit' (cluster commit recording entries[-2], child jobTask)."""
     world.failed_over()
-    job = world.job(world.job_id(world.send("POST", f"{world.item_path()}/failoverCommit")))["properties"]
+    job = world.running_job(world.send("POST", f"{world.item_path()}/failoverCommit"))["properties"]
     expected = CLUSTER["observations"]["perVmChildJobScenarios"]["CommitFailover"]
     assert (job["scenarioName"], job["friendlyName"]) == ("CommitFailover", expected)
 
@@ -114,9 +114,7 @@ def test_test_failover_cleanup_job_name(world: World) -> None:
         }
     }
     world.finish(world.send("POST", f"{world.item_path()}/testFailover", tfo), 120)
-    job = world.job(
-        world.job_id(world.send("POST", f"{world.item_path()}/testFailoverCleanup", {"properties": {"comments": ""}}))
-    )
+    job = world.running_job(world.send("POST", f"{world.item_path()}/testFailoverCleanup", {"properties": {"comments": ""}}))
     expected = CLUSTER["observations"]["perVmChildJobScenarios"]["TestFailoverCleanup"]
     assert (job["properties"]["scenarioName"], job["properties"]["friendlyName"]) == ("TestFailoverCleanup", expected)
 
@@ -124,7 +122,7 @@ def test_test_failover_cleanup_job_name(world: World) -> None:
 def test_job_target_object_id_is_a_guid(world: World) -> None:
     """Item jobs name their target by ASR GUID (targetObjectId) and VM name (targetObjectName), never by ARM
     id (A2AReprotectTest entry 17; PPG recording EnableDr job)."""
-    job = world.job(world.job_id(world.enable()))["properties"]
+    job = world.running_job(world.enable())["properties"]
     assert GUID.match(job["targetObjectId"] or ""), job["targetObjectId"]
     assert job["targetObjectName"] == "app1"
 
@@ -132,7 +130,7 @@ def test_job_target_object_id_is_a_guid(world: World) -> None:
 def test_unstarted_tasks_carry_the_zero_time(world: World) -> None:
     """A task not started has startTime and endTime '0001-01-01T00:00:00'; a running one has the zero
     endTime (A2AReprotectTest entry 17, PPG recording EnableDr job)."""
-    job = world.job(world.job_id(world.enable()))["properties"]
+    job = world.running_job(world.enable())["properties"]
     waiting = [t for t in job["tasks"] if t["state"] == "NotStarted"]
     running = [t for t in job["tasks"] if t["state"] == "InProgress"]
     assert waiting and running, [t["state"] for t in job["tasks"]]
@@ -143,7 +141,7 @@ def test_unstarted_tasks_carry_the_zero_time(world: World) -> None:
 def test_job_and_task_keys_and_types(world: World) -> None:
     """A running job and its tasks have the recorded keys (taskType, groupTaskCustomDetails, customDetails
     {instanceType 'TaskDetails'}) and no endTime key yet (A2AReprotectTest entry 17)."""
-    job = world.job(world.job_id(world.enable()))
+    job = world.running_job(world.enable())
     recorded = step(REPROTECT, entry=17)
     problems = shape_gaps({k: v for k, v in recorded["bodyKeys"].items() if k != "properties"}, job)
     problems += shape_gaps(
@@ -160,7 +158,8 @@ def test_job_and_task_keys_and_types(world: World) -> None:
 
 def test_job_read_at_once_is_not_started(world: World) -> None:
     """Read in the instant after the 202, Azure's job is NotStarted with scenarioName null and no tasks
-    (PPG recording 19:52:19 failover, 20:06:07 switch protection; plan recording 21:54:21)."""
+    (PPG recording 19:52:19 failover, 20:06:07 switch protection; plan recording 21:54:21). The other job
+    tests read a few seconds later (``World.running_job``), as the recordings they compare with did."""
     job = world.job(world.job_id(world.enable()))["properties"]
     recorded = step(PPG, time="19:52:19", method="GET")["job"]
     assert (job["state"], job["scenarioName"], job["tasks"]) == (recorded["state"], recorded["scenarioName"], recorded["tasks"])

@@ -34,6 +34,7 @@ class FakeCompute:
     refused: dict[str, set[str]] = field(default_factory=dict)
     put_calls: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    deallocated: list[str] = field(default_factory=list)
 
     def add(self, resource: dict[str, Any]) -> dict[str, Any]:
         self.resources[resource["id"].lower()] = resource
@@ -120,6 +121,14 @@ class FakeCompute:
     def delete_vm(self, subscription: str, resource_group: str, name: str) -> bool:
         self.deleted.append(name)
         return self.resources.pop(rid(resource_group, "virtualMachines", name).lower(), None) is not None
+
+    def deallocate_vm(self, vm_id: str) -> bool:
+        found = self.resources.get(vm_id.strip().rstrip("/").lower())
+        if found is None:
+            return False
+        found["power"] = "deallocated"
+        self.deallocated.append(found["name"])
+        return True
 
     def find(self, resource_id: str) -> dict[str, Any] | None:
         found = self.resources.get(resource_id.strip().rstrip("/").lower())

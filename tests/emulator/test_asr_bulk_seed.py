@@ -78,7 +78,9 @@ def test_count_form_is_unchanged(fresh_emulator: EmulatorHandle) -> None:
     items = sorted(client.replication_protected_items.list(VAULT_RG, VAULT), key=lambda i: i.name)
     assert [i.name for i in items] == ["bulk-000000", "bulk-000001", "bulk-000002"]
     details = items[0].properties.provider_specific_details
-    assert details.fabric_object_id.endswith("/resourceGroups/bulk-rg/providers/Microsoft.Compute/virtualMachines/bulk-000000")
+    assert details.fabric_object_id == (  # Azure lower-cases the VM id in items (A2AReprotectTest entry 12)
+        f"/subscriptions/{fresh_emulator.subscription_id}/resourcegroups/bulk-rg/providers/microsoft.compute/virtualmachines/bulk-000000"
+    )
     assert not details.recovery_proximity_placement_group_id
     assert details.recovery_azure_resource_group_id.endswith("/resourceGroups/bulk-rg-asr")
     assert items[0].properties.friendly_name == "bulk-000000"

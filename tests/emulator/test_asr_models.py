@@ -56,10 +56,12 @@ def test_enable_runs_a_job_then_initial_replication_then_protected(world: World)
     vm = world.compute.source_vm("app1", ppg_id=world.source_ppg)
     item = world.enable("app1", vm)
     job = world.asr.get_job(world.vault, item.scenario[1] if item.scenario else "")
+    assert world.asr.job_body(job)["properties"]["state"] == "NotStarted", "Azure's job reads NotStarted at first"
+    world.advance(5)
     assert world.asr.job_body(job)["properties"]["state"] == "InProgress"
     assert props(world, item)["allowedOperations"] == []
 
-    world.advance(60)
+    world.advance(55)
     p = props(world, item)
     assert world.asr.job_body(job)["properties"]["state"] == "Succeeded"
     assert (p["protectionState"], p["protectionStateDescription"]) == (
@@ -99,7 +101,7 @@ def test_failover_commit_switch_protection_failback_round_trip(world: World) -> 
         "Failover completed",
     )
     assert p["activeLocation"] == "Recovery"
-    assert p["allowedOperations"] == ["Commit", "ChangePit", "DisableProtection"]
+    assert p["allowedOperations"] == ["CompleteMigration", "Commit", "DisableProtection", "ChangePit", "SwitchProtection"]
     dr_vm = world.compute.vm(TARGET_RG, "app1")
     assert dr_vm is not None and dr_vm["location"] == "northeurope"
     assert dr_vm["properties"]["proximityPlacementGroup"]["id"] == world.target_ppg
@@ -111,15 +113,16 @@ def test_failover_commit_switch_protection_failback_round_trip(world: World) -> 
     p = props(world, item)
     assert (p["protectionState"], p["allowedOperations"]) == (
         "UnplannedFailoverCommitted",
-        ["ReverseReplicate", "DisableProtection"],
+        ["CompleteMigration", "DisableProtection", "SwitchProtection"],
     )
 
     source_rg_id = f"/subscriptions/{SUB}/resourceGroups/{SOURCE_RG}"
     job = switch(world, item, container_id=t["primaryContainerId"], rg_id=source_rg_id, ppg=world.source_ppg)
     assert item.container == t["recoveryContainer"], "switch protection re-homes the item in the recovery container"
-    assert world.asr.job_body(job)["properties"]["customDetails"]["newReplicationProtectedItemId"] == item.id
+    assert world.asr.job_body(job)["properties"]["customDetails"]["newReplicationProtectedItemId"].lower() == item.id.lower()
     p = props(world, item)
-    assert p["protectionState"] == "Protected"
+    assert (p["protectionState"], p["activeLocation"]) == ("Protected", "Primary")
+    assert world.compute.vm(SOURCE_RG, "app1") is None, "reprotect towards the original region deletes the original VM"
     assert p["providerSpecificDetails"]["fabricObjectId"].lower() == dr_vm["id"].lower()
     assert p["providerSpecificDetails"]["recoveryProximityPlacementGroupId"] == world.source_ppg
     with pytest.raises(ArmError) as gone:
@@ -129,13 +132,11 @@ def test_failover_commit_switch_protection_failback_round_trip(world: World) -> 
     world.compute.put_calls.clear()
     failover(world, item)
     p = props(world, item)
-    assert p["activeLocation"] == "Primary"
+    assert p["activeLocation"] == "Recovery", "activeLocation is relative to the reprotected item"
     assert world.compute.put_calls == ["app1"]
-    original = world.compute.vm(SOURCE_RG, "app1")
-    assert original is not None and original["properties"]["proximityPlacementGroup"]["id"] == world.source_ppg
-    assert original["properties"]["storageProfile"]["osDisk"]["managedDisk"]["id"].endswith("/disks/app1_OsDisk"), (
-        "the source VM is used again"
-    )
+    recreated = world.compute.vm(SOURCE_RG, "app1")
+    assert recreated is not None and recreated["properties"]["proximityPlacementGroup"]["id"] == world.source_ppg
+    assert recreated["properties"]["storageProfile"]["osDisk"]["managedDisk"]["id"].endswith("/disks/app1_OsDisk")
 
     commit(world, item)
     switch(world, item, container_id=t["recoveryContainerId"], rg_id=world.recovery_rg_id, ppg=world.target_ppg)
@@ -143,6 +144,8 @@ def test_failover_commit_switch_protection_failback_round_trip(world: World) -> 
     assert item.container == t["primaryContainer"]
     assert (p["protectionState"], p["activeLocation"]) == ("Protected", "Primary")
     assert p["providerSpecificDetails"]["fabricObjectId"].lower() == vm.lower()
+    assert world.compute.vm(TARGET_RG, "app1") is not None, "reprotect towards the DR region keeps the DR VM"
+    assert "app1" in world.compute.deallocated
 
 
 def test_capacity_refusal_fails_over_outside_the_ppg_and_says_so(world: World) -> None:
@@ -155,13 +158,14 @@ def test_capacity_refusal_fails_over_outside_the_ppg_and_says_so(world: World) -
     assert vm is not None
     assert "proximityPlacementGroup" not in vm["properties"] and "availabilitySet" not in vm["properties"]
     body = world.asr.job_body(job)["properties"]
-    assert (body["state"], body["stateDescription"]) == ("Succeeded", "CompletedWithInformation")
-    warning = body["errors"][0]
-    assert warning["errorLevel"] == "Warning"
-    assert warning["serviceErrorDetails"]["code"] == "OverconstrainedAllocationRequest"
-    assert "outside the proximity placement group and the availability set" in warning["serviceErrorDetails"]["message"]
-    vm_task = next(t for t in body["tasks"] if t["name"].startswith("StartFailoverTask"))
+    assert (body["state"], body["stateDescription"]) == ("CompletedWithInformation", "CompletedWithInformation")
+    note = body["errors"][0]
+    assert note["errorLevel"] == "Info"
+    assert note["serviceErrorDetails"]["code"] == "OverconstrainedAllocationRequest"
+    assert "outside the proximity placement group and the availability set" in note["serviceErrorDetails"]["message"]
+    vm_task = next(t for t in body["tasks"] if t["name"] == "VmFailover")
     assert vm_task["errors"][0]["serviceErrorDetails"]["code"] == "OverconstrainedAllocationRequest"
+    assert note["taskId"] == vm_task["taskId"] == "FailoverTask"
     status = world.asr.operation_status_body(job)
     assert status["status"] == "Succeeded" and status["error"]["code"] == "OverconstrainedAllocationRequest"
 
@@ -227,25 +231,42 @@ def refusal(call: Any) -> ArmError:
     return caught.value
 
 
+def refused_enable(world: World, name: str, vm: str, **overrides: Any) -> dict[str, Any]:
+    """Enable, let the job run into its refusal (202, then a failed job with 45005), return the job body."""
+    item = world.enable(name, vm, **overrides)
+    job = world.asr.get_job(world.vault, item.scenario[1] if item.scenario else "")
+    world.advance(world.asr.timings.refusal_s)
+    body = dict(world.asr.job_body(job)["properties"])
+    assert (body["state"], body["tasks"][0]["state"]) == ("Failed", "Failed"), body
+    assert props(world, item)["allowedOperations"] == ["DisableProtection"]
+    status = world.asr.operation_status_body(job)
+    assert (status["status"], status["error"]["code"]) == ("Failed", "45005")
+    assert status["error"]["message"] == "Protection couldn't be enabled for the virtual machine."
+    return body
+
+
+def cause(job: dict[str, Any]) -> str:
+    return str(job["errors"][0]["providerErrorDetails"]["errorMessage"])
+
+
 def test_refuses_unmanaged_disks_with_a_ppg(world: World) -> None:
     vm = world.compute.source_vm("legacy", unmanaged=True, ppg_id=world.source_ppg)
-    error = refusal(lambda: world.enable("legacy", vm))
-    assert (error.status, error.code) == (400, "UnmanagedDisksNotSupported")
-    assert "unmanaged disks" in error.message
+    job = refused_enable(world, "legacy", vm)
+    assert cause(job).startswith("UnmanagedDisksNotSupported:") and "unmanaged disks" in cause(job)
 
 
 def test_refuses_a_target_ppg_outside_the_target_vm_resource_group(world: World) -> None:
     other_ppg = world.compute.ppg("rg-elsewhere", "ppg-x", "northeurope")
     vm = world.compute.source_vm("app1")
-    error = refusal(lambda: world.enable("app1", vm, recoveryProximityPlacementGroupId=other_ppg))
-    assert (error.status, error.code) == (400, "ProximityPlacementGroupResourceGroupMismatch")
-    assert world.asr.items(world.vault) == []
+    job = refused_enable(world, "app1", vm, recoveryProximityPlacementGroupId=other_ppg)
+    assert cause(job).startswith("ProximityPlacementGroupResourceGroupMismatch:")
+    assert job["errors"][0]["serviceErrorDetails"]["code"] == "45005"
 
 
 def test_refuses_an_availability_set_outside_the_target_resource_group(world: World) -> None:
     avset = world.compute.avset("rg-elsewhere", "avset-x", "northeurope")
-    error = refusal(lambda: world.enable("app1", world.compute.source_vm("app1"), recoveryAvailabilitySetId=avset))
-    assert error.code == "AvailabilitySetResourceGroupMismatch"
+    job = refused_enable(world, "app1", world.compute.source_vm("app1"), recoveryAvailabilitySetId=avset)
+    assert cause(job).startswith("AvailabilitySetResourceGroupMismatch:")
 
 
 def test_refuses_removing_the_target_ppg_but_accepts_changing_it(world: World) -> None:
@@ -306,8 +327,8 @@ def test_refuses_the_seventeenth_vm_of_a_multi_vm_group(world: World) -> None:
         world.enable(f"vm{index}", world.compute.source_vm(f"vm{index}"), multiVmGroupName="tier")
     items = world.asr.items(world.vault)
     assert len({i.multi_vm_group_id for i in items}) == 1
-    error = refusal(lambda: world.enable("vm16", world.compute.source_vm("vm16"), multiVmGroupName="TIER"))
-    assert error.code == "MultiVmGroupLimitExceeded"
+    job = refused_enable(world, "vm16", world.compute.source_vm("vm16"), multiVmGroupName="TIER")
+    assert cause(job).startswith("MultiVmGroupLimitExceeded:")
 
 
 def test_refuses_hyperv_failback_from_a_ppg(world: World) -> None:
@@ -507,8 +528,10 @@ def test_injected_job_failure_marks_the_job_and_the_item(world: World) -> None:
 
 def test_job_tasks_progress_on_the_clock(world: World) -> None:
     world.enable("app1", world.compute.source_vm("app1"))
+    assert world.asr.list_jobs(world.vault, "jobStatus eq 'InProgress'") == [], "NotStarted at first"
+    world.advance(5)
     job = world.asr.list_jobs(world.vault, "jobName eq 'EnableDr' and jobStatus eq 'InProgress'")[0]
-    world.advance(20)
+    world.advance(15)
     states = [t["state"] for t in world.asr.job_body(job)["properties"]["tasks"]]
     assert states[0] == "Succeeded" and "InProgress" in states and states[-1] == "NotStarted"
     assert world.asr.list_jobs(world.vault, "jobStatus eq 'Succeeded' and jobName eq 'EnableDr'") == []

@@ -208,8 +208,8 @@ def test_setup_objects_read_back_and_list(env: Env) -> None:
                 )
             )
         )
-        == 1
-    )
+        == 2
+    ), "a container's mapping list has both directions (A2AReprotectTest entries 5 and 10)"
     updated = env.run(
         c.replication_policies.begin_update(
             VAULT_RG,
@@ -387,29 +387,14 @@ def test_failover_commit_switch_protection_failback_through_the_sdk(env: Env) ->
     dr_vm = env.compute.virtual_machines.get("rg-app-asr", "app1")
     assert dr_vm.location == RECOVERY and dr_vm.proximity_placement_group.id.lower() == target_ppg.lower()
 
-    with pytest.raises(HttpResponseError) as early:
-        c.replication_protection_containers.begin_switch_protection(
-            VAULT_RG,
-            VAULT,
-            env.primary_fabric,
-            env.primary_container,
-            m.SwitchProtectionInput(
-                properties=m.SwitchProtectionInputProperties(
-                    replication_protected_item_name="app1",
-                    provider_specific_details=m.A2ASwitchProtectionInput(
-                        recovery_container_id=env.container_id(env.primary_fabric, env.primary_container)
-                    ),
-                )
-            ),
-        )
-    assert early.value.error.code == "OperationNotAllowedInCurrentState"
+    assert "SwitchProtection" in failed_over.properties.allowed_operations, "switch protection may come before commit"
 
     committed = env.run(
         c.replication_protected_items.begin_failover_commit(VAULT_RG, VAULT, env.primary_fabric, env.primary_container, "app1"),
         30,
     )
     assert committed.properties.protection_state == "UnplannedFailoverCommitted"
-    assert "ReverseReplicate" in committed.properties.allowed_operations
+    assert committed.properties.allowed_operations == ["CompleteMigration", "DisableProtection", "SwitchProtection"]
 
     container = env.run(
         c.replication_protection_containers.begin_switch_protection(
@@ -438,8 +423,11 @@ def test_failover_commit_switch_protection_failback_through_the_sdk(env: Env) ->
     assert reverse.properties.provider_specific_details.fabric_object_id.lower() == dr_vm.id.lower()
     with pytest.raises(ResourceNotFoundError):
         env.item("app1")
-    switch_job = next(iter(c.replication_jobs.list(VAULT_RG, VAULT, filter="jobName eq 'SwitchProtection'")))
-    assert switch_job.properties.custom_details.new_replication_protected_item_id == reverse.id
+    switch_job = next(iter(c.replication_jobs.list(VAULT_RG, VAULT, filter="jobName eq 'SwitchReplicationGroupProtection'")))
+    switch_job = c.replication_jobs.get(VAULT_RG, VAULT, switch_job.name)
+    assert switch_job.properties.custom_details.new_replication_protected_item_id.lower() == reverse.id.lower()
+    with pytest.raises(ResourceNotFoundError):
+        env.compute.virtual_machines.get("rg-app", "app1")  # reprotect towards the original region deletes it
     env.emulator.advance(300)
     assert env.item("app1", env.recovery_fabric, env.recovery_container).properties.protection_state == "Protected"
 
@@ -458,9 +446,9 @@ def test_failover_commit_switch_protection_failback_through_the_sdk(env: Env) ->
         ),
         120,
     )
-    assert failback.properties.active_location == "Primary"
+    assert failback.properties.active_location == "Recovery", "relative to the reprotected item"
     source = env.compute.virtual_machines.get("rg-app", "app1")
-    assert source.vm_id == vm.vm_id, "the original VM is used again"
+    assert source.vm_id != vm.vm_id, "failback creates the VM again in the original region"
     assert source.proximity_placement_group.id.lower() == source_ppg.lower()
 
 
@@ -486,8 +474,8 @@ def test_capacity_fallback_is_a_job_warning(env: Env) -> None:
     placed = env.compute.virtual_machines.get("rg-app-asr", "db1")
     assert placed.proximity_placement_group is None
     job = next(iter(c.replication_jobs.list(VAULT_RG, VAULT, filter="jobName eq 'UnplannedFailover'")))
-    assert (job.properties.state, job.properties.state_description) == ("Succeeded", "CompletedWithInformation")
-    assert job.properties.errors[0].error_level == "Warning"
+    assert (job.properties.state, job.properties.state_description) == ("CompletedWithInformation", "CompletedWithInformation")
+    assert job.properties.errors[0].error_level == "Info"
     assert job.properties.errors[0].service_error_details.code == "OverconstrainedAllocationRequest"
 
 
@@ -605,19 +593,31 @@ def test_refusals_are_arm_errors(env: Env) -> None:
     c = env.client
     elsewhere = env.ppg("rg-app", "ppg-wrong-rg", RECOVERY)
     vm = env.vm("app1")
+    # Placement and disk checks are made by the enable job: 202, then a failed job with 45005 (terraform #31927).
+    poller = c.replication_protected_items.begin_create(
+        VAULT_RG, VAULT, env.primary_fabric, env.primary_container, "app1", env.enable_input(vm, ppg=elsewhere)
+    )
     with pytest.raises(HttpResponseError) as wrong_rg:
-        c.replication_protected_items.begin_create(
-            VAULT_RG, VAULT, env.primary_fabric, env.primary_container, "app1", env.enable_input(vm, ppg=elsewhere)
-        )
-    assert (wrong_rg.value.status_code, wrong_rg.value.error.code) == (400, "ProximityPlacementGroupResourceGroupMismatch")
+        env.run(poller, 5)
+    assert wrong_rg.value.error.code == "45005"
+    failed_job = next(iter(c.replication_jobs.list(VAULT_RG, VAULT, filter="jobName eq 'EnableDr'")))
+    failed_job = c.replication_jobs.get(VAULT_RG, VAULT, failed_job.name)
+    assert failed_job.properties.state == "Failed"
+    assert failed_job.properties.errors[0].provider_error_details.error_message.startswith(
+        "ProximityPlacementGroupResourceGroupMismatch:"
+    )
+    env.run(c.replication_protected_items.begin_purge(VAULT_RG, VAULT, env.primary_fabric, env.primary_container, "app1"), 10)
 
     legacy = env.vm("legacy", ppg=env.ppg("rg-app", "ppg-app", PRIMARY), unmanaged=True)
     body = env.enable_input(vm, ppg=None)
     body.properties.provider_specific_details.fabric_object_id = legacy.id
     body.properties.provider_specific_details.vm_managed_disks = []
+    poller = c.replication_protected_items.begin_create(
+        VAULT_RG, VAULT, env.primary_fabric, env.primary_container, "legacy", body
+    )
     with pytest.raises(HttpResponseError) as unmanaged:
-        c.replication_protected_items.begin_create(VAULT_RG, VAULT, env.primary_fabric, env.primary_container, "legacy", body)
-    assert unmanaged.value.error.code == "UnmanagedDisksNotSupported"
+        env.run(poller, 5)
+    assert unmanaged.value.error.code == "45005" and "couldn't be enabled" in unmanaged.value.error.message
 
     env.protect("app1", vm, ppg=None)
     with pytest.raises(ResourceExistsError) as twice:

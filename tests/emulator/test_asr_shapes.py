@@ -176,7 +176,11 @@ def test_setup_objects_match_the_examples(asr: Any) -> None:
 
 def test_jobs_match_the_examples(asr: Any) -> None:
     jobs = asr.get(f"{asr.vault}/replicationJobs")["value"]
-    enable = next(j for j in jobs if j["properties"]["scenarioName"] == "EnableDr")
+    listed_enable = next(j for j in jobs if j["properties"]["scenarioName"] == "EnableDr")
+    assert (listed_enable["properties"]["tasks"], listed_enable["properties"]["customDetails"]) == ([], None), (
+        "a list page has no tasks and no customDetails (PPG recording job list at 19:34:45)"
+    )
+    enable = asr.get(listed_enable["id"])
     real = example("ReplicationJobs_Get.json")
     assert missing_keys(enable, {k: v for k, v in real.items() if k != "properties"}) == []
     assert missing_keys(enable["properties"], {k: v for k, v in real["properties"].items() if k != "customDetails"}) == []
@@ -186,12 +190,24 @@ def test_jobs_match_the_examples(asr: Any) -> None:
     assert missing_keys(jobs[0], listed) == []
 
 
+#: Keys of the Hyper-V REST examples an A2A item does not have: lastSuccessfulFailoverTime is absent until a
+#: failover (PPG recording 19:51:56, entries[-1]).
+NOT_YET = {"lastSuccessfulFailoverTime"}
+
+
+def without(example_body: dict[str, Any], keys: set[str]) -> dict[str, Any]:
+    return {**example_body, "properties": {k: v for k, v in example_body["properties"].items() if k not in keys}}
+
+
 def test_item_states_match_the_examples_through_the_life_cycle(asr: Any) -> None:
     asr.emulator.advance(300)
     protected = asr.get(asr.item_path)
-    assert missing_keys(protected, example("ReplicationProtectedItems_Get.json")) == []
+    assert missing_keys(protected, without(example("ReplicationProtectedItems_Get.json"), NOT_YET)) == []
     listed = asr.get(f"{asr.vault}/replicationProtectedItems")
-    assert missing_keys(listed["value"][0], example("2025-01-01/ReplicationProtectedItems_List.json")["value"][0]) == []
+    assert (
+        missing_keys(listed["value"][0], without(example("2025-01-01/ReplicationProtectedItems_List.json")["value"][0], NOT_YET))
+        == []
+    )
 
     points = asr.get(f"{asr.item_path}/recoveryPoints")["value"]
     assert missing_keys(points[0], example("RecoveryPoints_ListByReplicationProtectedItems.json")["value"][0]) == []
@@ -211,13 +227,13 @@ def test_item_states_match_the_examples_through_the_life_cycle(asr: Any) -> None
         120,
     )
     real = example("ReplicationProtectedItems_TestFailover.json")
-    assert missing_keys(drilled, real) == []
+    assert missing_keys(drilled, without(real, NOT_YET)) == []
     assert (drilled["properties"]["testFailoverState"], drilled["properties"]["allowedOperations"]) == (
         real["properties"]["testFailoverState"],
         real["properties"]["allowedOperations"],
     )
     _, cleaned = asr.send("POST", f"{asr.item_path}/testFailoverCleanup", {"properties": {"comments": "ok"}}, 60)
-    assert missing_keys(cleaned, example("ReplicationProtectedItems_TestFailoverCleanup.json")) == []
+    assert missing_keys(cleaned, without(example("ReplicationProtectedItems_TestFailoverCleanup.json"), NOT_YET)) == []
 
     _, failed_over = asr.send(
         "POST",

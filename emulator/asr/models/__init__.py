@@ -9,16 +9,18 @@ What it models (Azure-to-Azure first, the way ppg-dr uses it):
   on the emulator clock: the SDK polls ``replicationOperationStatus/{job}`` until the operation is done,
   fault injection can fail it by kind (``asr.<ScenarioName>``), and the job's tasks progress with time.
 - Item life cycle (A2A): enable job -> initial replication (progress on the clock) -> ``Protected`` ->
-  unplanned failover (VMs created through the compute backend, in the recovery PPG when capacity allows,
-  outside it otherwise, recorded as a job warning) -> commit -> switch protection / reprotect (the item
-  moves to the recovery container and replicates back) -> initial replication -> ``Protected`` ->
-  failback (the original VMs are used again) -> commit -> switch protection -> ... ; test failover
-  creates ``<vm>-test`` VMs, cleanup removes them; disable removes the item and never touches the VM.
-- Refusals are :class:`~emulator.errors.ArmError` with the ARM error envelope.
+  unplanned failover (VMs created through the compute backend, in the recovery PPG when its datacenter
+  can host them, outside it otherwise, noted on the job) -> commit -> switch protection (before or after
+  commit; the item moves to the recovery container and replicates back; the original VM is deleted) ->
+  initial replication -> ``Protected`` -> failback (the VMs are created again) -> commit -> switch
+  protection -> ... ; test failover creates ``<vm>-test`` VMs, cleanup removes them; disable removes the
+  item and never touches the VM.
+- Refusals are :class:`~emulator.errors.ArmError` with the ARM error envelope when Azure refuses the
+  request, or a failed job (``refusals``) when Azure accepts it and fails the job.
 
-State names (protectionState, allowedOperations, job scenario names) follow the REST API examples, the
-recorded A2A session and the Site Recovery docs; where no public source pins a value down the choice is
-marked "emulator choice" next to the constant tables (``items``, ``jobs``).
+State names (protectionState, allowedOperations, job scenario names and tasks) follow the recorded
+sessions (``tests/data/distilled``), the REST API examples and the Site Recovery docs; the evidence table
+in ``docs/emulator.md`` cites each, or says "no evidence: choice".
 
 The backend is split by resource the way moto splits its EC2 backend: each module holds its dataclasses
 and a mixin with the behaviour, and :class:`AsrBackend` combines the mixins. A mixin's bases are the
@@ -26,15 +28,19 @@ mixins it calls, so the import graph reads bottom-up:
 
 - ``common``: provider names, id helpers, ``$filter`` parsing, region display names
 - ``core``: :class:`AsrCore` (state, deterministic ids, timer heap, ``tick``), timings, the compute contract
-- ``jobs``: jobs, their tasks and bodies
+- ``job_bodies``: how a job reads at a moment (state, tasks, errors) and its operation-status body
+- ``jobs``: jobs and their tasks, starting them (with a refusal when Azure would fail the job)
 - ``vaults``: vaults, fabrics, protection containers
 - ``policies``: replication policies and container mappings
 - ``networks``: networks and network mappings
 - ``items``: protected items, the state tables, reads, allowed operations, disable and purge
 - ``item_bodies``: the item body and its provider-specific details
+- ``refusals``: validations Azure makes inside the job (202, then a failed job with a numeric code)
 - ``enable``: enable and update replication, placement and disk checks
 - ``recovery_points``: recovery points
 - ``plans``: recovery plan definitions and bodies
+- ``task_lists``: the recorded task lists of item and plan jobs
+- ``failover_vms``: the Compute writes of failovers and switch protection (create, shut down, retire VMs)
 - ``failover``: unplanned / planned failover, commit, test failover and cleanup
 - ``reprotect``: switch protection / reprotect
 - ``plan_actions``: the same actions over a recovery plan

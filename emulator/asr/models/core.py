@@ -38,6 +38,8 @@ class ComputeApi(Protocol):
 
     def delete_vm(self, subscription: str, resource_group: str, name: str) -> object: ...
 
+    def deallocate_vm(self, vm_id: str) -> bool: ...
+
     def find(self, resource_id: str) -> dict[str, Any] | None: ...
 
     def capacity_allows(self, ppg_id: str, vm_size: str) -> bool: ...
@@ -59,6 +61,9 @@ class Timings:
     update_s: float = 10
     setup_s: float = 0
     plan_per_item_s: float = 15
+    #: How long a job refused inside Azure runs before it fails (hashicorp/terraform-provider-azurerm#31927:
+    #: the failed enable's operation status spans 2.5 s).
+    refusal_s: float = 3
 
     def update(self, values: dict[str, Any]) -> None:
         for name, value in values.items():
@@ -89,12 +94,15 @@ class AsrCore:
         self._timers: list[tuple[datetime, int, Callable[[], None]]] = []
         self._timer_seq = itertools.count()
         self._active_jobs: list[Job] = []
+        #: (code, message) of an async-refusal fault rule for the next job this request starts (admin API).
+        self.pending_refusal: tuple[str, str] | None = None
 
     def reset(self) -> None:
         self._rng = random.Random(self._seed)
         self._vaults.clear()
         self._timers.clear()
         self._active_jobs.clear()
+        self.pending_refusal = None
         self.timings = Timings()
         self.retry_after_s = None
         self.page_size = DEFAULT_PAGE_SIZE

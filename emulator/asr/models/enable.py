@@ -1,9 +1,10 @@
 """Enabling and updating replication: what ASR checks on the source VM and on the recovery placement.
 
-Enable (A2A) reads the VM through the compute backend (region, disks, NICs, zones, PPG), refuses what
-Azure refuses (unmanaged disks with a PPG, a target PPG or availability set in another resource group,
-more than 16 VMs in a multi-VM group, ...), and starts the enable job; initial replication follows on
-the clock. Updates change the recovery settings when their job completes.
+Enable (A2A) checks the request at once (required inputs, container, policy, name and VM conflicts) and
+reads the VM through the compute backend (region, disks, NICs, zones, PPG); what Azure checks in the
+job (unmanaged disks with a PPG, a target PPG or availability set in another resource group, more than
+16 VMs in a multi-VM group, ...) fails the enable job with 45005. Initial replication follows on the
+clock. Updates change the recovery settings when their job completes (placement checks fail the job).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ from emulator.asr.models.items import (
 from emulator.asr.models.jobs import Job, TaskSpec
 from emulator.asr.models.networks import NetworksMixin
 from emulator.asr.models.policies import PoliciesMixin
-from emulator.asr.models.vaults import Vault
+from emulator.asr.models.refusals import ENABLE, UPDATE, first_refusal
+from emulator.asr.models.vaults import Container, Vault
 from emulator.errors import ArmError
 
 #: Multi-VM consistency groups hold at most 16 VMs (Site Recovery support matrix).
@@ -54,22 +56,16 @@ class EnableMixin(PoliciesMixin, NetworksMixin, ItemBodiesMixin):
     """Enable (``create_item``), initial replication, update, and the placement and disk checks they share."""
 
     def create_item(self, vault: Vault, fabric_name: str, container_name: str, name: str, body: dict[str, Any]) -> Job | None:
-        """Enable replication. Returns the job, or None when the same VM is already this item (idempotent PUT)."""
+        """Enable replication. Returns the job, or None when the same VM is already this item (idempotent PUT).
+
+        The request itself is checked at once (required inputs, the container and policy it names, name
+        and VM conflicts: choices, no recording); what depends on the VM and the target resources is checked
+        by the job, which then fails with 45005 (hashicorp/terraform-provider-azurerm#31927)."""
         self.tick()
         container = self.container(vault, fabric_name, container_name)
         props = props_of(body)
         specific = props.get("providerSpecificDetails") or {}
-        provider = opt_str(specific.get("instanceType")) or ""
-        if provider in (INMAGE_RCM, HYPERV_AZURE, "InMageAzureV2", "HyperVReplica2012R2"):
-            raise ArmError(
-                400,
-                "ProviderNeedsOnPremisesInfrastructure",
-                f"Enabling '{provider}' replication needs an on-premises appliance (configuration/process server or "
-                "Hyper-V host with the Site Recovery provider) registered with the vault; the emulator has none. "
-                "Seed such items through POST /_emulator/asr/items.",
-            )
-        if provider != A2A:
-            raise ArmError(400, "InvalidParameter", f"Unsupported providerSpecificDetails.instanceType '{provider}'.")
+        self._require_a2a_enable(specific)
         policy_id = opt_str(props.get("policyId"))
         if policy_id is None:
             raise ArmError(400, "InvalidParameter", "properties.policyId is required.")
@@ -77,87 +73,41 @@ class EnableMixin(PoliciesMixin, NetworksMixin, ItemBodiesMixin):
         vm_id = opt_str(specific.get("fabricObjectId"))
         if vm_id is None:
             raise ArmError(400, "InvalidParameter", "providerSpecificDetails.fabricObjectId (the VM id) is required.")
-
-        existing = vault.items.get(name_key(container.fabric.name, container.name, name))
-        if existing is not None:
-            if same_id(existing.source_vm_id, vm_id):
-                return None
-            raise ArmError(
-                409,
-                "ReplicatedItemNameConflict",
-                f"A replicated item named '{name}' already exists in container '{container.name}' for VM "
-                f"'{existing.source_vm_id}'. Use another item name.",
-            )
-        for other in vault.items.values():
-            if same_id(other.source_vm_id, vm_id) or (other.reversed and same_id(other.failover_vm_id, vm_id)):
-                raise ArmError(
-                    409,
-                    "ProtectionAlreadyEnabled",
-                    f"Replication is already enabled for virtual machine '{vm_id}' as replicated item '{other.name}' "
-                    f"(container '{other.container}'). Use that item, or disable its replication first.",
-                )
-
-        vm = self.compute.find(vm_id)
-        if vm is None:
-            raise ArmError(400, "SourceVirtualMachineNotFound", f"The virtual machine '{vm_id}' was not found.")
-        vm_props = props_of(vm)
-        location = norm_location(opt_str(vm.get("location")) or "")
-        if location != container.fabric.location:
-            raise ArmError(
-                400,
-                "InvalidParameter",
-                f"Virtual machine '{vm_id}' is in '{location}' but protection container '{container.name}' belongs to the "
-                f"fabric of '{container.fabric.location}'. Use the container of the VM's region.",
-            )
+        if self._existing_protection(vault, container, name, vm_id):
+            return None
         recovery_container_id = opt_str(specific.get("recoveryContainerId"))
         if recovery_container_id is None:
             raise ArmError(400, "InvalidParameter", "providerSpecificDetails.recoveryContainerId is required.")
         recovery_container = self.container_by_id(vault, recovery_container_id)
-        if self._mapping_between(vault, container, recovery_container) is None:
-            raise ArmError(
-                400,
-                "ContainerMappingNotFound",
-                f"No protection container mapping from '{container.name}' to '{recovery_container.name}' exists. "
-                "Create the container mapping (with a replication policy) first.",
-            )
         recovery_rg_id = opt_str(specific.get("recoveryResourceGroupId"))
         if recovery_rg_id is None:
             raise ArmError(400, "InvalidParameter", "providerSpecificDetails.recoveryResourceGroupId is required.")
 
+        vm = self.compute.find(vm_id) or {}
+        vm_props = props_of(vm) if vm else {}
         source_ppg = ref_id(vm_props.get("proximityPlacementGroup"))
         recovery_ppg = opt_str(specific.get("recoveryProximityPlacementGroupId"))
         recovery_avset = opt_str(specific.get("recoveryAvailabilitySetId"))
-        unmanaged = has_unmanaged_disks(vm_props) or bool(specific.get("vmDisks"))
-        if unmanaged and (source_ppg or recovery_ppg):
-            raise ArmError(
-                400,
-                "UnmanagedDisksNotSupported",
-                f"Virtual machine '{vm_id}' uses unmanaged disks. Site Recovery for VMs in proximity placement groups "
-                "is not supported for unmanaged disks. Convert the VM to managed disks, then enable replication.",
-            )
-        self._validate_placement(
-            recovery_rg_id, recovery_ppg, recovery_avset, recovery_container.fabric.location, what="enable replication"
-        )
-
         group_name = opt_str(specific.get("multiVmGroupName")) or ""
         group_id = opt_str(specific.get("multiVmGroupId")) or ""
-        if group_name or group_id:
-            if not group_id:
-                group_id = self._stable_id(vault.id, "multivmgroup", group_name)
-            members = [i for i in vault.items.values() if i.multi_vm_group_id.lower() == group_id.lower()]
-            if len(members) >= MULTI_VM_GROUP_LIMIT:
-                raise ArmError(
-                    400,
-                    "MultiVmGroupLimitExceeded",
-                    f"Multi-VM consistency group '{group_name or group_id}' already has {len(members)} VMs; a group can "
-                    f"hold at most {MULTI_VM_GROUP_LIMIT}. Put this VM in another group.",
-                )
-            option = "UserSpecified"
-        else:
-            group_id = self.new_id()
-            option = "AutoCreated"
+        if group_name and not group_id:
+            group_id = self._stable_id(vault.id, "multivmgroup", group_name)
+        disks: list[Disk] = []
 
-        disks = self._disks_for(vm_props, specific, recovery_rg_id)
+        def read_disks() -> None:
+            disks.extend(self._disks_for(vm_props, specific, recovery_rg_id))
+
+        refusal = first_refusal(
+            ENABLE,
+            lambda: self._check_source_vm(vm_id, vm, container),
+            lambda: self._check_mapping(vault, container, recovery_container),
+            lambda: self._check_unmanaged(vm_id, vm_props, specific, bool(source_ppg or recovery_ppg)),
+            lambda: self._validate_placement(
+                recovery_rg_id, recovery_ppg, recovery_avset, recovery_container.fabric.location, what="enable replication"
+            ),
+            lambda: self._check_group_size(vault, group_id, group_name),
+            read_disks,
+        )
         vm_name = opt_str(vm.get("name")) or last_segment(vm_id)
         zones = vm.get("zones") or []
         item = ProtectedItem(
@@ -189,8 +139,8 @@ class EnableMixin(PoliciesMixin, NetworksMixin, ItemBodiesMixin):
             tags=dict(vm.get("tags") or {}),
             nic_names=vm_nic_names(vm_props, vm_name),
             multi_vm_group_name=group_name,
-            multi_vm_group_id=group_id,
-            multi_vm_group_option=option,
+            multi_vm_group_id=group_id or self.new_id(),
+            multi_vm_group_option="UserSpecified" if group_id else "AutoCreated",
             lifecycle_id=self.new_id(),
             management_id=self.new_id(),
             initial_primary_location=container.fabric.location,
@@ -213,24 +163,98 @@ class EnableMixin(PoliciesMixin, NetworksMixin, ItemBodiesMixin):
         job = self._start_job(
             vault,
             "EnableDr",
-            target_id=item.id,
-            target_name=item.friendly_name,
-            target_type="ProtectionEntity",
+            target=self._item_target(item),
             duration_s=self.timings.enable_s,
-            tasks=[
-                TaskSpec("EnableProtectionPrerequisitesCheck", "Prerequisites check for enabling protection"),
-                TaskSpec("CreateProtectionTargetTask", "Identifying the replication target"),
-                TaskSpec("EnableProtectionTask", "Enable replication", 2),
-                TaskSpec("StartInitialReplicationTask", "Starting initial replication"),
-                TaskSpec("UpdateDraStateTask", "Updating the provider states"),
-            ],
+            tasks=enable_tasks(),
             on_complete=completed,
             on_failed=failed,
             result=lambda: self.item_body(item) if vault.items.get(item.key) is item else None,
             custom=self._affected(item),
+            refusal=refusal,
         )
-        item.scenario = ("EnableDr", job.id, job.op.started)
+        if item.phase == ENABLING:
+            item.scenario = ("EnableDr", job.id, job.op.started)
         return job
+
+    def _require_a2a_enable(self, specific: dict[str, Any]) -> None:
+        provider = opt_str(specific.get("instanceType")) or ""
+        if provider in (INMAGE_RCM, HYPERV_AZURE, "InMageAzureV2", "HyperVReplica2012R2"):
+            raise ArmError(
+                400,
+                "ProviderNeedsOnPremisesInfrastructure",
+                f"Enabling '{provider}' replication needs an on-premises appliance (configuration/process server or "
+                "Hyper-V host with the Site Recovery provider) registered with the vault; the emulator has none. "
+                "Seed such items through POST /_emulator/asr/items.",
+            )
+        if provider != A2A:
+            raise ArmError(400, "InvalidParameter", f"Unsupported providerSpecificDetails.instanceType '{provider}'.")
+
+    def _existing_protection(self, vault: Vault, container: Container, name: str, vm_id: str) -> bool:
+        """True for the same enable again (idempotent); 409 for a name or VM already protected otherwise."""
+        existing = vault.items.get(name_key(container.fabric.name, container.name, name))
+        if existing is not None:
+            if same_id(existing.source_vm_id, vm_id):
+                return True
+            raise ArmError(
+                409,
+                "ReplicatedItemNameConflict",
+                f"A replicated item named '{name}' already exists in container '{container.name}' for VM "
+                f"'{existing.source_vm_id}'. Use another item name.",
+            )
+        for other in vault.items.values():
+            if same_id(other.source_vm_id, vm_id) or (other.reversed and same_id(other.failover_vm_id, vm_id)):
+                raise ArmError(
+                    409,
+                    "ProtectionAlreadyEnabled",
+                    f"Replication is already enabled for virtual machine '{vm_id}' as replicated item '{other.name}' "
+                    f"(container '{other.container}'). Use that item, or disable its replication first.",
+                )
+        return False
+
+    @staticmethod
+    def _check_source_vm(vm_id: str, vm: dict[str, Any], container: Container) -> None:
+        if not vm:
+            raise ArmError(400, "SourceVirtualMachineNotFound", f"The virtual machine '{vm_id}' was not found.")
+        location = norm_location(opt_str(vm.get("location")) or "")
+        if location != container.fabric.location:
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                f"Virtual machine '{vm_id}' is in '{location}' but protection container '{container.name}' belongs to the "
+                f"fabric of '{container.fabric.location}'. Use the container of the VM's region.",
+            )
+
+    def _check_mapping(self, vault: Vault, container: Container, recovery_container: Container) -> None:
+        if self._mapping_between(vault, container, recovery_container) is None:
+            raise ArmError(
+                400,
+                "ContainerMappingNotFound",
+                f"No protection container mapping from '{container.name}' to '{recovery_container.name}' exists. "
+                "Create the container mapping (with a replication policy) first.",
+            )
+
+    @staticmethod
+    def _check_unmanaged(vm_id: str, vm_props: dict[str, Any], specific: dict[str, Any], with_ppg: bool) -> None:
+        if (has_unmanaged_disks(vm_props) or bool(specific.get("vmDisks"))) and with_ppg:
+            raise ArmError(
+                400,
+                "UnmanagedDisksNotSupported",
+                f"Virtual machine '{vm_id}' uses unmanaged disks. Site Recovery for VMs in proximity placement groups "
+                "is not supported for unmanaged disks. Convert the VM to managed disks, then enable replication.",
+            )
+
+    @staticmethod
+    def _check_group_size(vault: Vault, group_id: str, group_name: str) -> None:
+        if not group_id:
+            return
+        members = [i for i in vault.items.values() if i.multi_vm_group_id.lower() == group_id.lower()]
+        if len(members) >= MULTI_VM_GROUP_LIMIT:
+            raise ArmError(
+                400,
+                "MultiVmGroupLimitExceeded",
+                f"Multi-VM consistency group '{group_name or group_id}' already has {len(members)} VMs; a group can "
+                f"hold at most {MULTI_VM_GROUP_LIMIT}. Put this VM in another group.",
+            )
 
     def _begin_initial_replication(self, item: ProtectedItem, start: datetime) -> None:
         item.phase = INITIAL_REPLICATION
@@ -394,12 +418,15 @@ class EnableMixin(PoliciesMixin, NetworksMixin, ItemBodiesMixin):
                 changes[attr] = specific[source]
         disk_updates = specific.get("managedDiskUpdateDetails") or []
         rg = changes.get("recovery_rg_id", item.recovery_rg_id)
-        self._validate_placement(
-            rg,
-            changes.get("recovery_ppg_id", item.recovery_ppg_id),
-            changes.get("recovery_avset_id", item.recovery_avset_id),
-            item.recovery_location,
-            what="update the replicated item",
+        refusal = first_refusal(
+            UPDATE,
+            lambda: self._validate_placement(
+                rg,
+                changes.get("recovery_ppg_id", item.recovery_ppg_id),
+                changes.get("recovery_avset_id", item.recovery_avset_id),
+                item.recovery_location,
+                what="update the replicated item",
+            ),
         )
 
         def done(_: Job) -> None:
@@ -416,14 +443,13 @@ class EnableMixin(PoliciesMixin, NetworksMixin, ItemBodiesMixin):
         return self._start_job(
             vault,
             "UpdateVmProperties",
-            target_id=item.id,
-            target_name=item.friendly_name,
-            target_type="ProtectionEntity",
+            target=self._item_target(item),
             duration_s=self.timings.update_s,
             tasks=[TaskSpec("UpdateVmPropertiesTask", "Update the virtual machine properties")],
             on_complete=done,
             result=lambda: self.item_body(item),
             custom=self._affected(item),
+            refusal=refusal,
         )
 
 
@@ -460,3 +486,20 @@ def _disk(
         target_account_type=opt_str(entry.get("recoveryTargetDiskAccountType")) or sku,
         staging_account_id=opt_str(entry.get("primaryStagingAzureStorageAccountId")),
     )
+
+
+def enable_tasks() -> list[TaskSpec]:
+    """The recorded EnableDr tasks, taskId and name as Azure gives them (PPG recording at 19:26:44)."""
+    return [
+        TaskSpec(
+            "EnableProtectionPrerequisitesCheck",
+            "Prerequisites check for enabling protection",
+            task_id="EnableProtectionPreflightChecksTask",
+        ),
+        TaskSpec(
+            "CreateProtectionTarget", "Installing Mobility Service and preparing target", 2, task_id="CreateProtectionTargetTask"
+        ),
+        TaskSpec("EnableProtection", "Enable replication", 2, task_id="EnableProtectionTask"),
+        TaskSpec("VmStartInitialReplication", "Starting initial replication", task_id="StartInitialReplicationTask"),
+        TaskSpec("UpdateDraState", "Updating the provider states", task_id="UpdateDraStateTask"),
+    ]

@@ -10,8 +10,12 @@ from typing import Any
 
 from emulator.asr.models.common import A2A, HYPERV_AZURE, INMAGE_RCM, display_location, last_segment, rg_of, segment_after, sub_of
 from emulator.asr.models.items import (
+    COMMITTED,
+    COMMITTING,
     ENABLE_FAILED,
     ENABLING,
+    FAILING_OVER,
+    FAILOVER_PENDING_COMMIT,
     INITIAL_REPLICATION,
     ITEM_TYPE,
     PROTECTED,
@@ -19,6 +23,7 @@ from emulator.asr.models.items import (
     TFO_DESCRIPTIONS,
     TFO_RUNNING,
     TFO_WAITING,
+    Disk,
     ItemsMixin,
     ProtectedItem,
 )
@@ -67,7 +72,7 @@ class ItemBodiesMixin(ItemsMixin):
             "activeLocation": item.active_location,
             "testFailoverState": item.tfo,
             "testFailoverStateDescription": TFO_DESCRIPTIONS[item.tfo],
-            "switchProviderState": None,
+            "switchProviderState": "None",
             "switchProviderStateDescription": None,
             "allowedOperations": self.allowed_operations(item),
             "replicationHealth": item.replication_health,
@@ -75,7 +80,6 @@ class ItemBodiesMixin(ItemsMixin):
             "healthErrors": list(item.health_errors),
             "policyId": item.policy_id,
             "policyFriendlyName": segment_after(item.policy_id, "replicationPolicies") or "",
-            "lastSuccessfulFailoverTime": iso(item.last_failover) if item.last_failover else None,
             "lastSuccessfulTestFailoverTime": iso(item.last_tfo) if item.last_tfo else None,
             "currentScenario": scenario,
             "failoverRecoveryPointId": item.failover_recovery_point_id,
@@ -83,6 +87,9 @@ class ItemBodiesMixin(ItemsMixin):
             "recoveryContainerId": f"{recovery_fabric_id}/replicationProtectionContainers/{item.recovery_container}",
             "eventCorrelationId": item.lifecycle_id,
         }
+        if item.last_failover is not None:
+            # Absent until a failover (PPG recording 19:51:56; gone again after switch protection, entries[-1]).
+            props = _insert_after(props, "policyFriendlyName", "lastSuccessfulFailoverTime", iso(item.last_failover))
         return {"id": item.id, "name": item.name, "type": ITEM_TYPE, "location": vault.location, "properties": props}
 
     def _progress(self, item: ProtectedItem) -> int | None:
@@ -125,58 +132,27 @@ class ItemBodiesMixin(ItemsMixin):
                 "vmProtectionState": "Protected",
                 "vmProtectionStateDescription": "Protected",
             }
+        return self._a2a_details(item)
+
+    def _a2a_details(self, item: ProtectedItem) -> dict[str, Any]:
+        """A2A details in the recorded key order (A2AReprotectTest entry 13). Ids Azure lower-cases are
+        lower-cased (fabricObjectId, recoveryFabricObjectId, disk ids, network ids: entry 12, .NET 2 -> 20)."""
         progress = self._progress(item)
         irp = item.phase == INITIAL_REPLICATION
+        failed_over = item.phase in (FAILOVER_PENDING_COMMIT, COMMITTING, COMMITTED)
+        # RPO is reported once protected and while failed over (PPG 19:51:56: 99; A2AReprotectTest 13: 46), not
+        # during initial replication (PPG entries[-1]: null).
+        replicating = failed_over or item.phase in (PROTECTED, FAILING_OVER)
         now = self.clock.now()
-        disks: list[dict[str, Any]] = []
-        for disk in item.disks:
-            rg = rg_of(disk.recovery_rg_id) or last_segment(disk.recovery_rg_id)
-            sub = sub_of(disk.recovery_rg_id) or item.vault.subscription
-            disk_prefix = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/disks"
-            disks.append(
-                {
-                    "diskId": disk.disk_id,
-                    "recoveryResourceGroupId": disk.recovery_rg_id,
-                    "recoveryTargetDiskId": None,
-                    "recoveryReplicaDiskId": f"{disk_prefix}/{disk.name}-ASRReplica",
-                    "recoveryOrignalTargetDiskId": None,
-                    "recoveryReplicaDiskAccountType": disk.replica_account_type,
-                    "recoveryTargetDiskAccountType": disk.target_account_type,
-                    "recoveryDiskEncryptionSetId": None,
-                    "primaryDiskEncryptionSetId": None,
-                    "diskName": disk.name,
-                    "diskCapacityInBytes": disk.capacity_bytes,
-                    "primaryStagingAzureStorageAccountId": disk.staging_account_id,
-                    "diskType": disk.disk_type,
-                    "resyncRequired": False,
-                    "monitoringPercentageCompletion": progress,
-                    "monitoringJobType": "InitialReplication" if irp else None,
-                    "dataPendingInStagingStorageAccountInMB": 0.0,
-                    "dataPendingAtSourceAgentInMB": 0.0,
-                    "diskState": "InitialReplicationPending" if item.phase in (ENABLING, INITIAL_REPLICATION) else "Protected",
-                    "allowedDiskLevelOperation": [],
-                    "isDiskEncrypted": False,
-                    "secretIdentifier": None,
-                    "dekKeyVaultArmId": None,
-                    "isDiskKeyEncrypted": False,
-                    "keyIdentifier": None,
-                    "kekKeyVaultArmId": None,
-                    "failoverDiskName": disk.name,
-                    "tfoDiskName": f"{disk.name}-ASRtest",
-                }
-            )
-        protected = item.phase in (PROTECTED,)
-        vm_state = (
-            "Protected"
-            if protected
-            else ("UnprotectedStatesBegin" if item.phase in (ENABLING, ENABLE_FAILED) else PROTECTION_STATES[item.phase][0])
-        )
+        vm_state, vm_description = _vm_protection_state(item.phase)
         return {
             "instanceType": A2A,
-            "fabricObjectId": item.source_vm_id,
+            "fabricObjectId": item.source_vm_id.lower(),
             "initialPrimaryZone": item.initial_primary_zone,
             "initialPrimaryFabricLocation": item.initial_primary_location,
             "initialRecoveryZone": item.initial_recovery_zone,
+            "initialPrimaryExtendedLocation": None,
+            "initialRecoveryExtendedLocation": None,
             "initialRecoveryFabricLocation": item.initial_recovery_location,
             "multiVmGroupId": item.multi_vm_group_id,
             "multiVmGroupName": item.multi_vm_group_name,
@@ -184,7 +160,7 @@ class ItemBodiesMixin(ItemsMixin):
             "managementId": item.management_id,
             "protectedDisks": None,
             "unprotectedDisks": None,
-            "protectedManagedDisks": disks,
+            "protectedManagedDisks": [self._disk_details(item, d, progress, failed_over) for d in item.disks],
             "recoveryBootDiagStorageAccountId": None,
             "primaryFabricLocation": item.primary_location,
             "recoveryFabricLocation": item.recovery_location,
@@ -194,7 +170,7 @@ class ItemBodiesMixin(ItemsMixin):
             "recoveryAzureResourceGroupId": item.recovery_rg_id,
             "recoveryCloudService": None,
             "recoveryAvailabilitySet": item.recovery_avset_id,
-            "selectedRecoveryAzureNetworkId": item.recovery_network_id,
+            "selectedRecoveryAzureNetworkId": item.recovery_network_id.lower() if item.recovery_network_id else None,
             "selectedTfoAzureNetworkId": item.tfo_network_id,
             "vmNics": [],
             "vmSyncedConfigDetails": {"tags": dict(item.tags), "inputEndpoints": []},
@@ -205,15 +181,18 @@ class ItemBodiesMixin(ItemsMixin):
             "agentExpiryDate": "9999-12-31T23:59:59.9999999",
             "isReplicationAgentUpdateRequired": False,
             "isReplicationAgentCertificateUpdateRequired": False,
-            "recoveryFabricObjectId": item.failover_vm_id,
+            "recoveryFabricObjectId": item.failover_vm_id.lower() if failed_over and item.failover_vm_id else None,
             "vmProtectionState": vm_state,
-            "vmProtectionStateDescription": PROTECTION_STATES[item.phase][1],
+            "vmProtectionStateDescription": vm_description,
             "lifecycleId": item.lifecycle_id,
             "testFailoverRecoveryFabricObjectId": item.test_vm_ids[-1] if item.test_vm_ids else None,
-            "rpoInSeconds": 30 if protected else None,
-            "lastRpoCalculatedTime": iso(now) if protected else None,
+            "rpoInSeconds": 30 if replicating else None,
+            "lastRpoCalculatedTime": iso(now) if replicating else None,
+            "rtoInSeconds": None,
             "primaryAvailabilityZone": item.primary_zone,
             "recoveryAvailabilityZone": item.recovery_zone,
+            "primaryExtendedLocation": None,
+            "recoveryExtendedLocation": None,
             "vmEncryptionType": "NotEncrypted",
             "tfoAzureVMName": item.tfo_vm_name,
             "recoveryAzureGeneration": "V1",
@@ -221,4 +200,64 @@ class ItemBodiesMixin(ItemsMixin):
             "autoProtectionOfDataDisk": "Disabled",
             "recoveryVirtualMachineScaleSetId": None,
             "recoveryCapacityReservationGroupId": item.recovery_crg_id,
+            "churnOptionSelected": "Normal",
         }
+
+    def _disk_details(self, item: ProtectedItem, disk: Disk, progress: int | None, failed_over: bool) -> dict[str, Any]:
+        rg = rg_of(disk.recovery_rg_id) or last_segment(disk.recovery_rg_id)
+        sub = sub_of(disk.recovery_rg_id) or item.vault.subscription
+        disk_prefix = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/disks"
+        # After a failover ASR names the disk the failed-over VM uses (as given, and once lower-cased) and the
+        # replica is gone once committed (A2AReprotectTest entry 13; PPG 20:06:05 still shows the replica).
+        target = disk.target_disk_id if failed_over else None
+        replica = "" if item.phase == COMMITTED else f"{disk_prefix}/{disk.name}-ASRReplica"
+        return {
+            "diskId": disk.disk_id.lower(),
+            "recoveryResourceGroupId": disk.recovery_rg_id,
+            "recoveryTargetDiskId": target,
+            "recoveryReplicaDiskId": replica,
+            "recoveryOrignalTargetDiskId": target.lower() if target else None,
+            "recoveryReplicaDiskAccountType": disk.replica_account_type,
+            "recoveryTargetDiskAccountType": disk.target_account_type,
+            "recoveryDiskEncryptionSetId": None,
+            "primaryDiskEncryptionSetId": None,
+            "diskName": disk.name,
+            "diskCapacityInBytes": disk.capacity_bytes,
+            "primaryStagingAzureStorageAccountId": disk.staging_account_id,
+            "diskType": disk.disk_type,
+            "resyncRequired": False,
+            "monitoringPercentageCompletion": progress,
+            "monitoringJobType": "InitialReplication" if item.phase == INITIAL_REPLICATION else None,
+            "dataPendingInStagingStorageAccountInMB": 0.0,
+            "dataPendingAtSourceAgentInMB": 0.0,
+            "diskState": "InitialReplicationPending" if item.phase in (ENABLING, INITIAL_REPLICATION) else "Protected",
+            "allowedDiskLevelOperation": [],
+            "isDiskEncrypted": False,
+            "secretIdentifier": None,
+            "dekKeyVaultArmId": None,
+            "isDiskKeyEncrypted": False,
+            "keyIdentifier": None,
+            "kekKeyVaultArmId": None,
+            "failoverDiskName": disk.name,
+            "tfoDiskName": f"{disk.name}-ASRtest",
+        }
+
+
+def _vm_protection_state(phase: str) -> tuple[str, str]:
+    """A2A ``vmProtectionState``: ``UnprotectedStatesBegin`` "Enabling protection" until protected (.NET entry 20,
+    PPG entries[-1]); afterwards the item's own protection state (PPG 19:51:56, 20:06:05; A2AReprotectTest 12)."""
+    if phase in (ENABLING, INITIAL_REPLICATION):
+        return "UnprotectedStatesBegin", "Enabling protection"
+    if phase == ENABLE_FAILED:
+        return "UnprotectedStatesBegin", PROTECTION_STATES[phase][1]
+    return PROTECTION_STATES[phase]
+
+
+def _insert_after(props: dict[str, Any], after: str, key: str, value: Any) -> dict[str, Any]:
+    """``props`` with ``key`` placed after ``after`` (Azure's key order, kept for readers who diff bodies)."""
+    out: dict[str, Any] = {}
+    for name, current in props.items():
+        out[name] = current
+        if name == after:
+            out[key] = value
+    return out

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from emulator.asr.models.common import A2A, display_location, name_key, norm_location, parse_filter, same_id, segment_after
-from emulator.asr.models.jobs import SCENARIOS, Job, TaskSpec
+from emulator.asr.models.jobs import SCENARIOS, Job, JobTarget, TaskSpec
 from emulator.asr.models.vaults import Vault, VaultsMixin
 from emulator.errors import ArmError
 
@@ -59,16 +59,17 @@ TFO_DESCRIPTIONS = {
     TFO_CLEANING: "Cleaning up test environment",
 }
 
-#: Allowed operations per provider and phase. A2A has no planned failover (DESIGN 7); a protected A2A
-#: item lists UnplannedFailover/TestFailover/DisableProtection, a committed one ReverseReplicate
-#: (reprotect = switch protection). Hyper-V/VMware lists are the REST examples'.
+#: Allowed operations per provider and phase, in Azure's order. A2A rows are recorded: initial replication
+#: (.NET entry 20, PPG entries[-1]), protected (PPG 19:51:56), failed over (PPG 20:06:05), committed
+#: (A2AReprotectTest entries 12-14: switch protection, never ReverseReplicate). EnableFailed is an emulator
+#: choice. Hyper-V/VMware lists are the REST examples'.
 ALLOWED_OPERATIONS: dict[str, dict[str, list[str]]] = {
     A2A: {
         ENABLE_FAILED: ["DisableProtection"],
         INITIAL_REPLICATION: ["DisableProtection"],
         PROTECTED: ["UnplannedFailover", "DisableProtection", "TestFailover"],
-        FAILOVER_PENDING_COMMIT: ["Commit", "ChangePit", "DisableProtection"],
-        COMMITTED: ["ReverseReplicate", "DisableProtection"],
+        FAILOVER_PENDING_COMMIT: ["CompleteMigration", "Commit", "DisableProtection", "ChangePit", "SwitchProtection"],
+        COMMITTED: ["CompleteMigration", "DisableProtection", "SwitchProtection"],
     },
     "onprem": {
         ENABLE_FAILED: ["DisableProtection"],
@@ -90,6 +91,8 @@ class Disk:
     replica_account_type: str
     target_account_type: str
     staging_account_id: str | None = None
+    #: The disk the failed-over VM uses (set by a failover, cleared by switch protection).
+    target_disk_id: str | None = None
 
 
 @dataclass
@@ -149,6 +152,8 @@ class ProtectedItem:
     initial_recovery_zone: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     protectable_item_id: str | None = None
+    #: ASR's GUID of the protected VM: job targetObjectId, plan virtualMachineId; kept across switch protection.
+    entity_id: str = ""
 
     @property
     def key(self) -> str:
@@ -241,15 +246,35 @@ class ItemsMixin(VaultsMixin):
                 "Wait for the current job to finish or run an allowed operation first.",
             )
 
+    def _item_target(self, item: ProtectedItem) -> JobTarget:
+        """Item jobs name the VM by ASR's GUID and friendly name (A2AReprotectTest entry 17; PPG recording)."""
+        if not item.entity_id:
+            item.entity_id = self._stable_id(item.vault.id, "entity", item.name, item.source_vm_id)
+        return JobTarget(item.entity_id, item.friendly_name, "ProtectionEntity", item.id)
+
     def _affected(self, item: ProtectedItem) -> dict[str, Any]:
+        """``AsrJobDetails`` of an item job, keys as recorded (PPG recording EnableDr job at 19:26:44)."""
+        vault = item.vault
         return {
             "instanceType": "AsrJobDetails",
             "affectedObjectDetails": {
-                "PrimaryFabricId": item.fabric,
-                "PrimaryFabricName": display_location(item.primary_location),
-                "RecoveryFabricName": display_location(item.recovery_location),
-                "PrimaryFabricProviderId": "Azure",
-                "RecoveryFabricProviderId": "Azure",
+                "primaryVmId": self._item_target(item).object_id,
+                "primaryVmName": item.friendly_name,
+                "recoveryVmId": "",
+                "recoveryVmName": item.recovery_vm_name or item.friendly_name,
+                "protectionProfileId": self._stable_id(
+                    vault.id, "policy", segment_after(item.policy_id, "replicationPolicies") or ""
+                ),
+                "primaryCloudId": self._stable_id(vault.id, "container", item.fabric, item.container),
+                "primaryCloudName": item.container,
+                "recoveryCloudId": self._stable_id(vault.id, "container", item.recovery_fabric, item.recovery_container),
+                "recoveryCloudName": item.recovery_container,
+                "primaryVmmId": self._stable_id(vault.id, "fabric", item.fabric),
+                "primaryVmmName": display_location(item.primary_location),
+                "recoveryVmmId": self._stable_id(vault.id, "fabric", item.recovery_fabric),
+                "recoveryVmmName": display_location(item.recovery_location),
+                "primaryFabricProviderId": "Azure",
+                "recoveryFabricProviderId": "Azure",
             },
         }
 
@@ -284,11 +309,9 @@ class ItemsMixin(VaultsMixin):
         job = self._start_job(
             vault,
             scenario,
-            target_id=item.id,
-            target_name=item.friendly_name,
-            target_type="ProtectionEntity",
+            target=self._item_target(item),
             duration_s=duration,
-            tasks=[TaskSpec(f"{scenario}Task", SCENARIOS[scenario])],
+            tasks=[TaskSpec(f"{scenario}Task", SCENARIOS[scenario], task_id=f"{scenario}Task")],
             on_complete=complete,
             on_failed=failed,
             result=lambda: None,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.asr.models.common import last_segment, name_key, opt_str, props_of
-from emulator.asr.models.jobs import Job
+from emulator.asr.models.jobs import Job, JobTarget, TaskSpec
 from emulator.asr.models.vaults import Vault, VaultsMixin
 from emulator.errors import ArmError
 
@@ -39,17 +39,25 @@ class NetworksMixin(VaultsMixin):
         primary_network = opt_str(specific.get("primaryNetworkId"))
         if recovery_network is None or primary_network is None:
             raise ArmError(400, "InvalidParameter", "recoveryNetworkId and fabricSpecificDetails.primaryNetworkId are required.")
-        vault.networks.setdefault(name_key(fabric.name, network), Network(fabric.name, network))
         mapping = NetworkMapping(fabric.name, network, name, recovery_fabric.name, recovery_network, primary_network)
-        vault.network_mappings[name_key(fabric.name, network, name)] = mapping
+
+        def mapped(_: Job) -> None:
+            vault.networks.setdefault(name_key(fabric.name, network), Network(fabric.name, network))
+            vault.network_mappings[name_key(fabric.name, network, name)] = mapping
+
         return self._setup_job(
             vault,
-            "MapNetwork",
-            self.network_mapping_id(vault, mapping),
-            name,
-            "NetworkMapping",
+            "NetworkPairing",
+            self._network_target(vault, mapping),
+            tasks=_pairing_tasks(),
+            on_complete=mapped,
             result=lambda: self.network_mapping_body(vault, mapping),
         )
+
+    def _network_target(self, vault: Vault, mapping: NetworkMapping) -> JobTarget:
+        """NetworkPairing names its target by the lower-cased network name, not a GUID (PPG recording ~0.97M)."""
+        network = last_segment(mapping.primary_network_id).lower()
+        return JobTarget(network, network, "Network", self.network_mapping_id(vault, mapping))
 
     def network_mapping(self, vault: Vault, fabric_name: str, network: str, name: str) -> NetworkMapping:
         mapping = vault.network_mappings.get(name_key(fabric_name, network, name))
@@ -71,9 +79,7 @@ class NetworksMixin(VaultsMixin):
         def done(_: Job) -> None:
             vault.network_mappings.pop(name_key(fabric_name, network, name), None)
 
-        return self._setup_job(
-            vault, "UnmapNetwork", self.network_mapping_id(vault, mapping), name, "NetworkMapping", on_complete=done
-        )
+        return self._setup_job(vault, "NetworkUnpairing", self._network_target(vault, mapping), on_complete=done)
 
     def network_mapping_id(self, vault: Vault, m: NetworkMapping) -> str:
         return f"{vault.id}/replicationFabrics/{m.fabric}/replicationNetworks/{m.network}/replicationNetworkMappings/{m.name}"
@@ -129,3 +135,18 @@ class NetworksMixin(VaultsMixin):
             if name_key(mapping.fabric) == name_key(fabric):
                 return mapping.recovery_network_id
         return None
+
+
+def _pairing_tasks() -> list[TaskSpec]:
+    """The recorded NetworkPairing tasks: map the network, then a skipped NIC update group (PPG recording ~0.97M)."""
+    return [
+        TaskSpec("ModifyVMNetworksPairingStatusTask", "Map network"),
+        TaskSpec(
+            "VMNetworksUpdateVMNicsTask",
+            "Attach network (0)",
+            task_type="GroupTaskDetails",
+            custom=None,
+            group={"instanceType": "GroupTaskDetails"},
+            skipped=True,
+        ),
+    ]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator.asr.models.common import A2A, HYPERV_AZURE, opt_str, props_of
-from emulator.asr.models.failover import FailoverMixin
+from emulator.asr.models.common import A2A, HYPERV_AZURE, name_key, opt_str, props_of, segment_after
+from emulator.asr.models.failover import PRIMARY_TO_RECOVERY, RECOVERY_TO_PRIMARY, FailoverMixin, wrong_direction
 from emulator.asr.models.items import PROTECTION_STATES, ProtectedItem
-from emulator.asr.models.jobs import Job, TaskSpec
-from emulator.asr.models.plans import RecoveryPlan
+from emulator.asr.models.jobs import Job, Refusal, TaskSpec
+from emulator.asr.models.plans import RecoveryPlan, plan_op_allowed
 from emulator.asr.models.reprotect import ReprotectMixin
 from emulator.asr.models.vaults import Vault
 from emulator.errors import ArmError
@@ -21,7 +21,7 @@ class PlanActionsMixin(FailoverMixin, ReprotectMixin):
         items = self.plan_items(plan)
         if not items:
             raise ArmError(400, "InvalidParameter", f"Recovery plan '{plan.name}' has no replicated items.")
-        blocked = [i for i in items if operation not in self.allowed_operations(i)]
+        blocked = [i for i in items if not plan_op_allowed(operation, i, self.allowed_operations(i))]
         if blocked:
             details = "; ".join(f"{i.name} ({PROTECTION_STATES[i.phase][0]})" for i in blocked)
             raise ArmError(
@@ -35,33 +35,64 @@ class PlanActionsMixin(FailoverMixin, ReprotectMixin):
     def plan_unplanned_failover(self, vault: Vault, name: str, body: dict[str, Any]) -> Job:
         plan = self.plan(vault, name)
         props = props_of(body)
-        direction = opt_str(props.get("failoverDirection")) or "PrimaryToRecovery"
-        self._check_direction(direction)
+        direction = self._check_direction(opt_str(props.get("failoverDirection")))
         inputs = props.get("providerSpecificDetails")
         if inputs is not None and not isinstance(inputs, list):
             raise ArmError(
                 400, "InvalidParameter", "providerSpecificDetails must be a list of provider-specific failover inputs."
             )
         items = self._plan_require(plan, "UnplannedFailover")
-        if direction == "RecoveryToPrimary":
+        if direction == RECOVERY_TO_PRIMARY:
             for item in items:
                 if item.provider == HYPERV_AZURE:
                     self._refuse_hyperv_failback(item)
-        return self._failover_job(vault, items, scenario="UnplannedFailover", target=plan, plan=plan)
+        shutdown = (opt_str(props.get("sourceSiteOperations")) or "NotRequired").lower() == "required"
+        return self._failover_job(
+            vault,
+            items,
+            scenario="UnplannedFailover",
+            target=plan,
+            plan=plan,
+            shutdown=shutdown,
+            refused=self._plan_direction_refusal(plan, items, direction),
+        )
+
+    def _plan_direction_refusal(self, plan: RecoveryPlan, items: list[ProtectedItem], direction: str) -> Refusal | None:
+        """A plan keeps its fabrics: items replicating from the plan's primary fabric fail over PrimaryToRecovery,
+        items reprotected back from its recovery fabric RecoveryToPrimary; anything else fails the job."""
+        primary = name_key(segment_after(plan.primary_fabric_id, "replicationFabrics") or "")
+        for item in items:
+            if item.provider != A2A:
+                continue
+            forward = name_key(item.fabric) == primary
+            wanted = PRIMARY_TO_RECOVERY if forward else RECOVERY_TO_PRIMARY
+            if direction != wanted:
+                side = "primary" if forward else "recovery"
+                return wrong_direction(
+                    direction,
+                    f"replicated item '{item.name}' of recovery plan '{plan.name}' replicates from the plan's {side} fabric",
+                    wanted,
+                )
+        return None
 
     def plan_planned_failover(self, vault: Vault, name: str, body: dict[str, Any]) -> Job:
         plan = self.plan(vault, name)
         props = props_of(body)
-        direction = opt_str(props.get("failoverDirection")) or "PrimaryToRecovery"
-        self._check_direction(direction)
+        direction = self._check_direction(opt_str(props.get("failoverDirection")))
         items = self.plan_items(plan)
         for item in items:
-            if item.provider == HYPERV_AZURE and direction == "RecoveryToPrimary":
+            if item.provider == HYPERV_AZURE and direction == RECOVERY_TO_PRIMARY:
                 self._refuse_hyperv_failback(item)
-        items = self._plan_require(plan, "PlannedFailover" if direction == "PrimaryToRecovery" else "Failback")
+        items = self._plan_require(plan, "PlannedFailover" if direction == PRIMARY_TO_RECOVERY else "Failback")
         plan.last_planned_failover = self.clock.now()
         return self._failover_job(
-            vault, items, scenario="PlannedFailover", target=plan, plan=plan, failback=direction == "RecoveryToPrimary"
+            vault,
+            items,
+            scenario="PlannedFailover",
+            target=plan,
+            plan=plan,
+            shutdown=True,
+            failback=direction == RECOVERY_TO_PRIMARY,
         )
 
     def plan_commit(self, vault: Vault, name: str) -> Job:
@@ -69,10 +100,13 @@ class PlanActionsMixin(FailoverMixin, ReprotectMixin):
         return self._commit_job(vault, self._plan_require(plan, "Commit"), target=plan, plan=plan)
 
     def plan_reprotect(self, vault: Vault, name: str) -> Job:
-        """Reprotect every item with default placement (the original VM's RG and availability set, no PPG)."""
+        """Reprotect every item with default placement (the original VM's RG and availability set, no PPG).
+
+        The plan job is started first (so an async-refusal fault applies to it) and ends with the last item
+        job; A2A plan reprotect through the API has no recording (choice)."""
         plan = self.plan(vault, name)
         items = self._plan_require(plan, "ReverseReplicate")
-        jobs = []
+        specifics = []
         for item in items:
             recovery = self._recovery_container(item)
             back = next(
@@ -85,26 +119,28 @@ class PlanActionsMixin(FailoverMixin, ReprotectMixin):
             )
             if back is None:
                 raise ArmError(400, "ContainerMappingNotFound", f"No reverse container mapping from '{recovery.name}' exists.")
-            specific = {
-                "instanceType": A2A,
-                "recoveryContainerId": self.container_id(vault, back),
-                "recoveryAvailabilitySetId": item.extra.get("sourceAvsetId") if not item.reversed else None,
-            }
-            jobs.append(self._reverse_replication(vault, item, specific, with_placement=False))
-        # One plan-level job that finishes with the last item job.
-        last = jobs[-1]
+            specifics.append(
+                {
+                    "instanceType": A2A,
+                    "recoveryContainerId": self.container_id(vault, back),
+                    "recoveryAvailabilitySetId": item.extra.get("sourceAvsetId") if not item.reversed else None,
+                }
+            )
         job = self._start_job(
             vault,
-            "SwitchProtection",
-            target_id=plan.id,
-            target_name=plan.name,
-            target_type="RecoveryPlan",
+            "ReverseReplication",
+            target=self._plan_target(plan),
             duration_s=self.timings.switch_protection_s,
             tasks=[TaskSpec(f"ReprotectTask-{i.name}", f"Reprotect {i.friendly_name}") for i in items],
             result=lambda: self.plan_body(plan),
+            custom=self._plan_details(plan),
         )
-        job.op.due = last.op.due
-        plan.scenario = ("SwitchProtection", job.id, self.clock.now())
+        if job.op.done:
+            return job
+        item_jobs = [self._reverse_replication(vault, i, x, with_placement=False) for i, x in zip(items, specifics, strict=True)]
+        job.op.due = max([job.op.due, *(j.op.due for j in item_jobs)])
+        job.work_end = job.op.due
+        plan.scenario = ("ReverseReplication", job.id, self.clock.now())
         return job
 
     def plan_test_failover(self, vault: Vault, name: str, body: dict[str, Any]) -> Job:

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from emulator.asr.models.common import A2A, last_segment, name_key, opt_str, props_of, segment_after
-from emulator.asr.models.items import TFO_WAITING, ItemsMixin, ProtectedItem
-from emulator.asr.models.jobs import Job, job_state
+from emulator.asr.models.common import A2A, display_location, last_segment, name_key, opt_str, props_of, segment_after
+from emulator.asr.models.items import COMMITTED, TFO_WAITING, ItemsMixin, ProtectedItem
+from emulator.asr.models.jobs import Job, JobTarget, TaskSpec, job_state
 from emulator.asr.models.vaults import Vault
 from emulator.clock import iso
 from emulator.errors import ArmError
@@ -47,6 +47,8 @@ class PlansMixin(ItemsMixin):
     """Plan writes are setup jobs; reads follow items moved by switch protection."""
 
     def create_plan(self, vault: Vault, name: str, body: dict[str, Any]) -> Job:
+        """PUT: a SaveRecoveryPlan job with one task (A2ARecoveryPlanReplication 21:54:19); the plan is saved when
+        the job completes (at once by default: Azure took under a second)."""
         self.tick()
         props = props_of(body)
         primary = opt_str(props.get("primaryFabricId"))
@@ -54,7 +56,8 @@ class PlansMixin(ItemsMixin):
         if primary is None or recovery is None:
             raise ArmError(400, "InvalidParameter", "primaryFabricId and recoveryFabricId are required.")
         groups = self._validate_groups(vault, props.get("groups") or [], primary)
-        plan = RecoveryPlan(
+        existing = vault.plans.get(name.lower())
+        plan = existing or RecoveryPlan(
             vault,
             name,
             primary,
@@ -63,20 +66,33 @@ class PlansMixin(ItemsMixin):
             groups,
             list(props.get("providerSpecificInput") or []),
         )
-        existing = vault.plans.get(name.lower())
-        if existing is not None:
-            existing.groups = groups
-            existing.primary_fabric_id, existing.recovery_fabric_id = primary, recovery
-            plan = existing
-        vault.plans[name.lower()] = plan
-        return self._setup_job(vault, "CreateRecoveryPlan", plan.id, name, "RecoveryPlan", result=lambda: self.plan_body(plan))
+
+        def saved(_: Job) -> None:
+            plan.groups = groups
+            plan.primary_fabric_id, plan.recovery_fabric_id = primary, recovery
+            vault.plans[name.lower()] = plan
+
+        return self._setup_job(
+            vault,
+            "SaveRecoveryPlan",
+            self._plan_target(plan),
+            tasks=[TaskSpec("SaveRecoveryPlanTask", "Save a recovery plan task")],
+            on_complete=saved,
+            result=lambda: self.plan_body(plan),
+        )
 
     def update_plan(self, vault: Vault, name: str, body: dict[str, Any]) -> Job:
         plan = self.plan(vault, name)
         props = props_of(body)
-        if "groups" in props:
-            plan.groups = self._validate_groups(vault, props.get("groups") or [], plan.primary_fabric_id)
-        return self._setup_job(vault, "UpdateRecoveryPlan", plan.id, name, "RecoveryPlan", result=lambda: self.plan_body(plan))
+        groups = self._validate_groups(vault, props.get("groups") or [], plan.primary_fabric_id) if "groups" in props else None
+
+        def saved(_: Job) -> None:
+            if groups is not None:
+                plan.groups = groups
+
+        return self._setup_job(
+            vault, "UpdateRecoveryPlan", self._plan_target(plan), on_complete=saved, result=lambda: self.plan_body(plan)
+        )
 
     def delete_plan(self, vault: Vault, name: str) -> Job:
         plan = self.plan(vault, name)
@@ -84,7 +100,28 @@ class PlansMixin(ItemsMixin):
         def done(_: Job) -> None:
             vault.plans.pop(name.lower(), None)
 
-        return self._setup_job(vault, "DeleteRecoveryPlan", plan.id, name, "RecoveryPlan", on_complete=done)
+        return self._setup_job(vault, "DeleteRecoveryPlan", self._plan_target(plan), on_complete=done)
+
+    def _plan_target(self, plan: RecoveryPlan) -> JobTarget:
+        """Plan jobs name the plan by its GUID and name (A2ARecoveryPlanReplication 21:54:19, entries[-1])."""
+        return JobTarget(self._stable_id(plan.vault.id, "plan", plan.name), plan.name, "RecoveryPlan", plan.id)
+
+    def _plan_details(self, plan: RecoveryPlan) -> dict[str, Any]:
+        """``AsrJobDetails`` of a plan job, keys as recorded (21:54:19)."""
+        vault = plan.vault
+        primary = vault.fabrics.get((segment_after(plan.primary_fabric_id, "replicationFabrics") or "").lower())
+        recovery = vault.fabrics.get((segment_after(plan.recovery_fabric_id, "replicationFabrics") or "").lower())
+        return {
+            "instanceType": "AsrJobDetails",
+            "affectedObjectDetails": {
+                "primaryVmmId": primary.internal_id if primary else "",
+                "primaryVmmName": display_location(primary.location) if primary else "",
+                "recoveryVmmId": recovery.internal_id if recovery else "",
+                "recoveryVmmName": display_location(recovery.location) if recovery else "",
+                "primaryFabricProviderId": "Azure",
+                "recoveryFabricProviderId": "Azure",
+            },
+        }
 
     def plan(self, vault: Vault, name: str) -> RecoveryPlan:
         self.tick()
@@ -121,7 +158,8 @@ class PlansMixin(ItemsMixin):
                         f"fabric '{fabric_name}'. A recovery plan holds items of one source and target region.",
                     )
                 seen.add(item.id.lower())
-                refs.append({"id": item.id, "virtualMachineId": ref.get("virtualMachineId") or item.name})
+                # ASR answers with its own GUID of the VM, whatever the request said (21:54:20).
+                refs.append({"id": item.id, "virtualMachineId": self._item_target(item).object_id})
             out.append(
                 {
                     "groupType": kind,
@@ -154,6 +192,26 @@ class PlansMixin(ItemsMixin):
                         ordered.append(item)
         return ordered
 
+    def plan_boot_groups(self, plan: RecoveryPlan) -> list[list[ProtectedItem]]:
+        """The plan's items by boot group, in boot order; items of the Shutdown or Failover group (unusual: ASR adds
+        them empty) come first, as one group (choice). Each item appears once."""
+        first: list[ProtectedItem] = []
+        boots: list[list[ProtectedItem]] = []
+        for group in plan.groups:
+            found = [i for ref in group.get("replicationProtectedItems") or [] if (i := self._resolve_plan_item(plan.vault, ref))]
+            if group["groupType"] == "Boot":
+                boots.append(found)
+            else:
+                first.extend(found)
+        seen: set[str] = set()
+        out: list[list[ProtectedItem]] = []
+        for group_items in [first, *boots]:
+            unique = [i for i in group_items if i.key not in seen]
+            seen.update(i.key for i in unique)
+            if unique:
+                out.append(unique)
+        return out
+
     def _resolve_plan_item(self, vault: Vault, ref: dict[str, Any]) -> ProtectedItem | None:
         item = self.item_by_id(vault, opt_str(ref.get("id")) or "")
         if item is not None:
@@ -167,6 +225,8 @@ class PlansMixin(ItemsMixin):
         return None
 
     def plan_allowed_operations(self, plan: RecoveryPlan) -> list[str]:
+        """Operations every item allows. ``ReverseReplicate`` stands for the items' switch protection once all are
+        committed (A2A items list SwitchProtection, never ReverseReplicate); no A2A plan recording: choice."""
         items = self.plan_items(plan)
         if not items:
             return []
@@ -179,9 +239,11 @@ class PlansMixin(ItemsMixin):
             "ReverseReplicate",
             "Failback",
         ]
-        return [op for op in ops if all(op in self.allowed_operations(i) for i in items)]
+        return [op for op in ops if all(plan_op_allowed(op, i, self.allowed_operations(i)) for i in items)]
 
     def plan_body(self, plan: RecoveryPlan | None) -> dict[str, Any] | None:
+        """The plan (A2ARecoveryPlanReplication 21:54:20): currentScenario* null until a plan job runs,
+        providerSpecificDetails [], fabric friendly names are the regions' names, no last*Time keys yet."""
         if plan is None or plan.vault.plans.get(plan.name.lower()) is not plan:
             return None
         items = self.plan_items(plan)
@@ -189,16 +251,12 @@ class PlansMixin(ItemsMixin):
         props: dict[str, Any] = {
             "friendlyName": plan.name,
             "primaryFabricId": plan.primary_fabric_id,
-            "primaryFabricFriendlyName": last_segment(plan.primary_fabric_id),
+            "primaryFabricFriendlyName": self._fabric_friendly_name(plan.vault, plan.primary_fabric_id),
             "recoveryFabricId": plan.recovery_fabric_id,
-            "recoveryFabricFriendlyName": last_segment(plan.recovery_fabric_id),
+            "recoveryFabricFriendlyName": self._fabric_friendly_name(plan.vault, plan.recovery_fabric_id),
             "failoverDeploymentModel": plan.deployment_model,
             "replicationProviders": providers,
             "allowedOperations": self.plan_allowed_operations(plan),
-            "groups": plan.groups,
-            "providerSpecificDetails": [{"instanceType": A2A, "primaryZone": None, "recoveryZone": None}]
-            if A2A in providers
-            else [],
         }
         if plan.last_planned_failover:
             props["lastPlannedFailoverTime"] = iso(plan.last_planned_failover)
@@ -206,23 +264,9 @@ class PlansMixin(ItemsMixin):
             props["lastUnplannedFailoverTime"] = iso(plan.last_unplanned_failover)
         if plan.last_test_failover:
             props["lastTestFailoverTime"] = iso(plan.last_test_failover)
-        if plan.scenario is not None:
-            scenario, job_id, start = plan.scenario
-            job = plan.vault.jobs.get(job_id.lower())
-            props["currentScenario"] = {
-                "scenarioName": scenario,
-                "jobId": f"{plan.vault.id}/replicationJobs/{job_id}",
-                "startTime": iso(start),
-            }
-            if job is not None:
-                waiting = scenario == "TestFailover" and job.op.status == SUCCEEDED and any(i.tfo == TFO_WAITING for i in items)
-                if waiting:
-                    props["currentScenarioStatus"] = "Suspended"
-                    props["currentScenarioStatusDescription"] = "WaitingForStopTestFailover"
-                else:
-                    state, description = job_state(job)
-                    props["currentScenarioStatus"] = state
-                    props["currentScenarioStatusDescription"] = description
+        props.update(self._plan_scenario(plan, items))
+        props["groups"] = plan.groups
+        props["providerSpecificDetails"] = []
         return {
             "id": plan.id,
             "name": plan.name,
@@ -230,3 +274,41 @@ class PlansMixin(ItemsMixin):
             "location": plan.vault.location,
             "properties": props,
         }
+
+    def _plan_scenario(self, plan: RecoveryPlan, items: list[ProtectedItem]) -> dict[str, Any]:
+        scenario: dict[str, Any] = {
+            "currentScenario": None,
+            "currentScenarioStatus": None,
+            "currentScenarioStatusDescription": None,
+        }
+        if plan.scenario is None:
+            return scenario
+        name, job_id, start = plan.scenario
+        scenario["currentScenario"] = {
+            "scenarioName": name,
+            "jobId": f"{plan.vault.id}/replicationJobs/{job_id}",
+            "startTime": iso(start),
+        }
+        job = plan.vault.jobs.get(job_id.lower())
+        if job is None:
+            return scenario
+        if name == "TestFailover" and job.op.status == SUCCEEDED and any(i.tfo == TFO_WAITING for i in items):
+            scenario["currentScenarioStatus"], scenario["currentScenarioStatusDescription"] = (
+                "Suspended",
+                "WaitingForStopTestFailover",
+            )
+        else:
+            scenario["currentScenarioStatus"], scenario["currentScenarioStatusDescription"] = job_state(job, self.clock.now())
+        return scenario
+
+    @staticmethod
+    def _fabric_friendly_name(vault: Vault, fabric_id: str) -> str:
+        name = segment_after(fabric_id, "replicationFabrics") or last_segment(fabric_id)
+        fabric = vault.fabrics.get(name.lower())
+        return display_location(fabric.location) if fabric is not None else name
+
+
+def plan_op_allowed(op: str, item: ProtectedItem, allowed: list[str]) -> bool:
+    if op == "ReverseReplicate" and item.provider == A2A:
+        return item.phase == COMMITTED and "SwitchProtection" in allowed
+    return op in allowed

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from emulator.asr.models.common import A2A, display_location, name_key, opt_str, props_of, same_id, segment_after
-from emulator.asr.models.jobs import Job
+from emulator.asr.models.jobs import Job, JobTarget
 from emulator.asr.models.vaults import Container, Vault, VaultsMixin
 from emulator.errors import ArmError
 
@@ -41,29 +41,40 @@ class PoliciesMixin(VaultsMixin):
     def create_policy(self, vault: Vault, name: str, body: dict[str, Any]) -> Job:
         specific = props_of(body).get("providerSpecificInput") or {}
         provider = opt_str(specific.get("instanceType")) or A2A
-        policy = vault.policies.get(name.lower()) or Policy(name, provider)
-        policy.provider = provider
+        existing = vault.policies.get(name.lower())
+        policy = Policy(name, provider) if existing is None else replace(existing, provider=provider)
         _apply_policy_settings(policy, specific)
-        vault.policies[name.lower()] = policy
+
+        def saved(_: Job) -> None:
+            vault.policies[name.lower()] = policy
+
         return self._setup_job(
             vault,
             "AddProtectionProfile",
-            self.policy_id(vault, policy),
-            name,
-            "ProtectionProfile",
+            self._policy_target(vault, policy),
+            on_complete=saved,
             result=lambda: self.policy_body(vault, policy),
         )
 
+    def _policy_target(self, vault: Vault, policy: Policy) -> JobTarget:
+        """Policy and mapping jobs name the policy by its GUID and name (PPG recording job list)."""
+        guid = self._stable_id(vault.id, "policy", policy.name)
+        return JobTarget(guid, policy.name, "ProtectionProfile", self.policy_id(vault, policy))
+
     def update_policy(self, vault: Vault, name: str, body: dict[str, Any]) -> Job:
-        policy = self.policy(vault, name)
+        current = self.policy(vault, name)
         specific = props_of(body).get("replicationProviderSettings") or {}
+        policy = replace(current)
         _apply_policy_settings(policy, specific)
+
+        def saved(_: Job) -> None:
+            vault.policies[name.lower()] = policy
+
         return self._setup_job(
             vault,
             "UpdateProtectionProfile",
-            self.policy_id(vault, policy),
-            name,
-            "ProtectionProfile",
+            self._policy_target(vault, policy),
+            on_complete=saved,
             result=lambda: self.policy_body(vault, policy),
         )
 
@@ -83,9 +94,7 @@ class PoliciesMixin(VaultsMixin):
         def done(_: Job) -> None:
             vault.policies.pop(name.lower(), None)
 
-        return self._setup_job(
-            vault, "RemoveProtectionProfile", self.policy_id(vault, policy), name, "ProtectionProfile", on_complete=done
-        )
+        return self._setup_job(vault, "RemoveProtectionProfile", self._policy_target(vault, policy), on_complete=done)
 
     def policies(self, vault: Vault) -> list[Policy]:
         return list(vault.policies.values())
@@ -148,13 +157,15 @@ class PoliciesMixin(VaultsMixin):
             opt_str(specific.get("agentAutoUpdateStatus")) or "Disabled",
             opt_str(specific.get("automationAccountArmId")),
         )
-        container.mappings[name.lower()] = mapping
+
+        def created(_: Job) -> None:
+            container.mappings[name.lower()] = mapping
+
         return self._setup_job(
             vault,
-            "ConfigureProtection",
-            self.mapping_id(vault, mapping),
-            name,
-            "ProtectionContainerMapping",
+            "AssociateProtectionProfile",
+            replace(self._policy_target(vault, policy), arm_id=self.mapping_id(vault, mapping)),
+            on_complete=created,
             result=lambda: self.mapping_body(vault, mapping),
         )
 
@@ -166,8 +177,19 @@ class PoliciesMixin(VaultsMixin):
         return mapping
 
     def mappings(self, vault: Vault, fabric_name: str | None = None, container_name: str | None = None) -> list[ContainerMapping]:
+        """All mappings, or those of one container: its own and those targeting it (A2AReprotectTest entries 5
+        and 10 list both directions from either container)."""
         if fabric_name and container_name:
-            return list(self.container(vault, fabric_name, container_name).mappings.values())
+            container = self.container(vault, fabric_name, container_name)
+            container_id = self.container_id(vault, container)
+            targeting = [
+                m
+                for c in self.containers(vault)
+                if c is not container
+                for m in c.mappings.values()
+                if same_id(m.target_container_id, container_id)
+            ]
+            return [*container.mappings.values(), *targeting]
         return [m for c in self.containers(vault) for m in c.mappings.values()]
 
     def delete_mapping(self, vault: Vault, fabric_name: str, container_name: str, name: str) -> Job:
@@ -190,14 +212,11 @@ class PoliciesMixin(VaultsMixin):
         def done(_: Job) -> None:
             mapping.container.mappings.pop(name.lower(), None)
 
-        return self._setup_job(
-            vault,
-            "RemoveProtectionContainerMapping",
-            self.mapping_id(vault, mapping),
-            name,
-            "ProtectionContainerMapping",
-            on_complete=done,
+        policy = vault.policies.get((segment_after(mapping.policy_id, "replicationPolicies") or "").lower()) or Policy(
+            segment_after(mapping.policy_id, "replicationPolicies") or mapping.name
         )
+        target = replace(self._policy_target(vault, policy), arm_id=self.mapping_id(vault, mapping))
+        return self._setup_job(vault, "DissociateProtectionProfile", target, on_complete=done)
 
     def mapping_id(self, vault: Vault, mapping: ContainerMapping) -> str:
         return f"{self.container_id(vault, mapping.container)}/replicationProtectionContainerMappings/{mapping.name}"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from emulator.asr.models.common import display_location, name_key, norm_location, opt_str, props_of, same_id, segment_after
-from emulator.asr.models.jobs import Job, JobsMixin
+from emulator.asr.models.jobs import Job, JobsMixin, JobTarget, TaskSpec
 from emulator.errors import ArmError
 
 if TYPE_CHECKING:
@@ -127,18 +127,20 @@ class VaultsMixin(JobsMixin):
             )
         if location is None:
             raise ArmError(400, "InvalidParameter", "customDetails.location is required for an Azure fabric.")
-        fabric = vault.fabrics.get(name.lower())
-        if fabric is None:
-            fabric = Fabric(name, norm_location(location), self._stable_id(vault.id, "fabric", name))
-            vault.fabrics[name.lower()] = fabric
-        elif norm_location(location) != fabric.location:
-            raise ArmError(409, "FabricAlreadyExists", f"Fabric '{name}' already exists for location '{fabric.location}'.")
+        existing = vault.fabrics.get(name.lower())
+        if existing is not None and norm_location(location) != existing.location:
+            raise ArmError(409, "FabricAlreadyExists", f"Fabric '{name}' already exists for location '{existing.location}'.")
+        fabric = existing or Fabric(name, norm_location(location), self._stable_id(vault.id, "fabric", name))
+
+        def created(_: Job) -> None:
+            vault.fabrics.setdefault(name.lower(), fabric)
+
         return self._setup_job(
             vault,
-            "CreateFabric",
-            f"{vault.id}/replicationFabrics/{fabric.name}",
-            name,
-            "Fabric",
+            "CreateSite",
+            JobTarget(fabric.internal_id, name, "Server", f"{vault.id}/replicationFabrics/{fabric.name}"),
+            tasks=[TaskSpec("RegisterVmmTask", "Registering the server", task_id="RegisterVMMTask")],
+            on_complete=created,
             result=lambda: self.fabric_body(vault, fabric),
         )
 
@@ -169,7 +171,10 @@ class VaultsMixin(JobsMixin):
             vault.fabrics.pop(name.lower(), None)
 
         return self._setup_job(
-            vault, "DeleteFabric", f"{vault.id}/replicationFabrics/{fabric.name}", name, "Fabric", on_complete=done
+            vault,
+            "DeleteSite",
+            JobTarget(fabric.internal_id, name, "Server", f"{vault.id}/replicationFabrics/{fabric.name}"),
+            on_complete=done,
         )
 
     def fabric_body(self, vault: Vault, fabric: Fabric) -> dict[str, Any]:
@@ -179,7 +184,7 @@ class VaultsMixin(JobsMixin):
             "type": "Microsoft.RecoveryServices/vaults/replicationFabrics",
             "location": vault.location,
             "properties": {
-                "friendlyName": fabric.name,
+                "friendlyName": display_location(fabric.location),
                 "encryptionDetails": {"kekState": "None"},
                 "rolloverEncryptionDetails": {"kekState": "None"},
                 "internalIdentifier": fabric.internal_id,
@@ -202,18 +207,23 @@ class VaultsMixin(JobsMixin):
 
     def create_container(self, vault: Vault, fabric_name: str, name: str, body: dict[str, Any]) -> Job:
         fabric = self.fabric(vault, fabric_name)
-        container = fabric.containers.get(name.lower())
-        if container is None:
-            container = Container(fabric, name)
-            fabric.containers[name.lower()] = container
+        container = fabric.containers.get(name.lower()) or Container(fabric, name)
+
+        def created(_: Job) -> None:
+            fabric.containers.setdefault(name.lower(), container)
+
         return self._setup_job(
             vault,
-            "CreateProtectionContainer",
-            self.container_id(vault, container),
-            name,
-            "ProtectionContainer",
+            "CreateCloud",
+            self._container_target(vault, container),
+            on_complete=created,
             result=lambda: self.container_body(vault, container),
         )
+
+    def _container_target(self, vault: Vault, container: Container) -> JobTarget:
+        """Container jobs name the container by its internal GUID (PPG recording job list, CreateCloud)."""
+        guid = self._stable_id(vault.id, "container", container.fabric.name, container.name)
+        return JobTarget(guid, container.name, "ProtectionContainer", self.container_id(vault, container))
 
     def container(self, vault: Vault, fabric_name: str, name: str) -> Container:
         fabric = self.fabric(vault, fabric_name)
@@ -254,9 +264,7 @@ class VaultsMixin(JobsMixin):
         def done(_: Job) -> None:
             container.fabric.containers.pop(name.lower(), None)
 
-        return self._setup_job(
-            vault, "RemoveProtectionContainer", self.container_id(vault, container), name, "ProtectionContainer", on_complete=done
-        )
+        return self._setup_job(vault, "RemoveCloud", self._container_target(vault, container), on_complete=done)
 
     def container_id(self, vault: Vault, container: Container) -> str:
         return f"{vault.id}/replicationFabrics/{container.fabric.name}/replicationProtectionContainers/{container.name}"
