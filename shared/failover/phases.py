@@ -8,6 +8,8 @@ rather than sent twice. Placement verification and repair are in :mod:`shared.fa
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from shared.arm.names import POLICY_NAME, container_name, fabric_name, recovery_plan_name
 from shared.context import AppContext
 from shared.failover.lookup import current_group
@@ -55,27 +57,48 @@ def source_answers(ctx: AppContext, group_members: list[st.VmStatus], kind: str)
     return ctx.compute.answers(group_members[0].vm_id)
 
 
+def member_items(ctx: AppContext, wf: Workflow) -> dict[str, ItemView | None]:
+    """Each member's item, read now, by VM name."""
+    return {member.vm_name: find_item(ctx, member) for member in members(ctx, wf.group)}
+
+
 def item_operations(ctx: AppContext, wf: Workflow) -> dict[str, tuple[str, ...]]:
     """What ASR allows on each member's item now: the world's answer to "did this step already run?"."""
-    ops: dict[str, tuple[str, ...]] = {}
-    for member in members(ctx, wf.group):
-        item = find_item(ctx, member)
-        ops[member.vm_name] = item.allowed_operations if item is not None else ()
-    return ops
+    return {name: item.allowed_operations if item is not None else () for name, item in member_items(ctx, wf).items()}
 
 
-def already(ctx: AppContext, wf: Workflow, done_when: str, send_when: str) -> bool | None:
+def check_direction(ctx: AppContext, wf: Workflow) -> None:
+    """Refuse a failover whose direction does not match where the items replicate from.
+
+    A recovery plan keeps its fabrics: ``PrimaryToRecovery`` fails over items that replicate from the
+    plan's primary region, ``RecoveryToPrimary`` (failback) items that replicate from its recovery region
+    after reprotect. Azure fails a wrong direction in the job; saying so before sending is clearer.
+    """
+    leaving = fabric_name(wf.source_region)
+    wrong = {name: item.fabric for name, item in member_items(ctx, wf).items() if item is not None and item.fabric != leaving}
+    if wrong:
+        raise WorkflowRefused(
+            f"{wf.direction} fails over items that replicate from {wf.source_region}, but "
+            + ", ".join(f"{vm} replicates from fabric {fabric}" for vm, fabric in sorted(wrong.items())),
+            suggestion="check the group in the vault (`ppgdr groups`); a failback needs the group reprotected first",
+        )
+
+
+def already(
+    ctx: AppContext, wf: Workflow, *, done: Callable[[tuple[str, ...]], bool], send: Callable[[tuple[str, ...]], bool]
+) -> bool | None:
     """True when every item shows the step done, None while ASR is busy with it, False when it must be sent.
 
     Looking before sending makes a step idempotent: after a crash between sending a step and saving
     its job, or a step someone ran in the portal, the pulse adopts the result instead of sending twice.
+    ``done`` and ``send`` read an item's allowed operations, the only place ASR says where an item is.
     """
     ops = item_operations(ctx, wf)
-    if ops and all(done_when in allowed for allowed in ops.values()):
+    if ops and all(done(allowed) for allowed in ops.values()):
         return True
     if any(not allowed for allowed in ops.values()):
         return None
-    if ops and all(send_when in allowed for allowed in ops.values()):
+    if ops and all(send(allowed) for allowed in ops.values()):
         return False
     raise WorkflowRefused(
         "the group's items are in different states: "
@@ -84,14 +107,28 @@ def already(ctx: AppContext, wf: Workflow, done_when: str, send_when: str) -> bo
     )
 
 
+# What an A2A item allows says where it is (recorded sessions: docs/emulator.md, "Allowed operations"):
+# protected -> UnplannedFailover; failed over, not committed -> Commit (and SwitchProtection);
+# committed -> SwitchProtection without Commit. ASR never lists ReverseReplicate for A2A.
+
+
+def failed_over(ops: tuple[str, ...]) -> bool:
+    return "Commit" in ops or "SwitchProtection" in ops
+
+
+def committed(ops: tuple[str, ...]) -> bool:
+    return "SwitchProtection" in ops and "Commit" not in ops
+
+
 def phase_failover(ctx: AppContext, wf: Workflow) -> None:
-    state = already(ctx, wf, done_when="Commit", send_when="UnplannedFailover")
+    state = already(ctx, wf, done=failed_over, send=lambda ops: "UnplannedFailover" in ops)
     if state is None:
         return  # ASR is already failing the items over (a step sent before a crash): wait
     if state:
         wf.phase = "verify"
         audit(ctx.store, wf.group, f"{wf.kind}-adopted", "the items had already failed over: verifying without a second failover")
         return
+    check_direction(ctx, wf)
     shutdown = "Required" if source_answers(ctx, members(ctx, wf.group), wf.kind) else "NotRequired"
     wf.source_shutdown = shutdown
     started = ctx.site_recovery.plan_failover(
@@ -109,7 +146,7 @@ def phase_failover(ctx: AppContext, wf: Workflow) -> None:
 
 
 def phase_commit(ctx: AppContext, wf: Workflow) -> None:
-    state = already(ctx, wf, done_when="ReverseReplicate", send_when="Commit")
+    state = already(ctx, wf, done=committed, send=lambda ops: "Commit" in ops)
     next_phase = "repair" if wf.repair and wf.kind == FAILOVER else "reprotect"
     if state is None:
         return
@@ -135,8 +172,16 @@ def phase_reprotect(ctx: AppContext, wf: Workflow) -> None:
         item = find_item(ctx, member)
         if item is None:
             raise WorkflowRefused(f"{member.vm_name}: replicated item {member.item_name} not found")
-        if "ReverseReplicate" not in item.allowed_operations:
-            continue  # already switched (sent before a crash, or by hand): replicating phase follows it
+        if item.fabric == fabric_name(wf.target_region):
+            continue  # switched already (sent before a crash, or by hand): it replicates from where it runs now
+        if not item.allowed_operations:
+            continue  # ASR is busy with it (a switch sent just before a crash): the replicating phase follows it
+        if "SwitchProtection" not in item.allowed_operations:
+            raise WorkflowRefused(
+                f"{member.vm_name}: ASR does not allow switch protection now ({', '.join(item.allowed_operations) or 'busy'})",
+                suggestion="wait for the item's job in the vault, then `ppgdr resume GROUP`",
+                resume_at="reprotect",
+            )
         back_region = wf.source_region  # the region the workflow left replicates to again
         if wf.kind == FAILOVER:
             back_rg = f"/subscriptions/{member.subscription}/resourceGroups/{member.resource_group}"

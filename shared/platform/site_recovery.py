@@ -49,6 +49,7 @@ class JobView:
     name: str
     state: str
     errors: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # Info-level errors of a job that CompletedWithInformation
 
     @property
     def pending(self) -> bool:
@@ -110,16 +111,28 @@ def item_view(item: Any) -> ItemView:
     )
 
 
+def job_error_text(error: Any) -> str:
+    """One job error as Azure states it: ``code: message`` of the service, then the provider's reason.
+
+    A refused enable says "45005: Protection couldn't be enabled for the virtual machine."; the why is in
+    the provider details and the possible causes, which is what an operator needs to fix it.
+    """
+    service = attr(error, "service_error_details")
+    provider = attr(error, "provider_error_details")
+    code, message = attr(service, "code"), attr(service, "message")
+    text_ = f"{code}: {message}" if code and message else str(message or code or attr(error, "error_level") or "job error")
+    reason = attr(provider, "error_message") or attr(service, "possible_causes")
+    if reason and str(reason) not in text_:
+        text_ += f" ({reason})"
+    return text_
+
+
 def job_view(job: Any) -> JobView:
-    """An SDK ``Job`` as a :class:`JobView`, with each error as ``code: message``."""
+    """An SDK ``Job`` as a :class:`JobView`: Info-level errors are notes, not failures."""
     props = job.properties
-    errors = []
-    for error in attr(props, "errors") or []:
-        details = attr(error, "service_error_details")
-        code = attr(details, "code")
-        message = attr(details, "message") or attr(error, "error_level") or "job error"
-        errors.append(f"{code}: {message}" if code else str(message))
-    return JobView(name=str(job.name), state=text(attr(props, "state")) or "Unknown", errors=tuple(errors))
+    errors = [job_error_text(e) for e in attr(props, "errors") or [] if text(attr(e, "error_level")) != "Info"]
+    notes = [job_error_text(e) for e in attr(props, "errors") or [] if text(attr(e, "error_level")) == "Info"]
+    return JobView(name=str(job.name), state=text(attr(props, "state")) or "Unknown", errors=tuple(errors), notes=tuple(notes))
 
 
 class SiteRecovery:

@@ -187,11 +187,11 @@ def test_recovery_plan_follows_membership_without_waiting_for_the_reconcile(seed
 
     def plan_members() -> set[str]:
         plan = asr.replication_recovery_plans.get(*vault.args, "ppgdr-sap-ppg")
-        return {
-            str(i.virtual_machine_id).rsplit("/", 1)[-1]
-            for g in plan.properties.groups
-            for i in g.replication_protected_items or []
+        items = {
+            str(i.id).rsplit("/", 1)[-1].lower() for g in plan.properties.groups for i in g.replication_protected_items or []
         }
+        # Azure answers a plan member's virtualMachineId with its own GUID: the item id names the member
+        return {s.vm_name for s in app.driver.statuses().values() if s.item_name.lower() in items}
 
     assert plan_members() == SAP  # no reconcile timer has fired in this test
     app.driver.tag(E.vm("sap-app-2").id, {"ppgdr-protect": "false"})

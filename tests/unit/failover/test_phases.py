@@ -74,7 +74,7 @@ def test_items_in_different_states_are_refused_with_each_state_named(world: Worl
 
 
 def test_commit_sends_the_plan_commit_then_goes_to_reprotect_or_repair(world: World) -> None:
-    world.asr.allow("Commit", "ChangePit", "DisableProtection")
+    world.asr.allow("CompleteMigration", "Commit", "DisableProtection", "ChangePit", "SwitchProtection")
     wf = world.workflow("commit")
     phases.phase_commit(world.ctx, wf)
     assert world.asr.sent("plan_commit") == ["ppgdr-sap-ppg"] and wf.next_phase == "reprotect"
@@ -83,11 +83,25 @@ def test_commit_sends_the_plan_commit_then_goes_to_reprotect_or_repair(world: Wo
     assert repairing.next_phase == "repair"
 
 
+def test_a_commit_that_already_ran_is_adopted(world: World) -> None:
+    world.asr.allow("CompleteMigration", "DisableProtection", "SwitchProtection")  # committed (A2AReprotectTest 12-14)
+    wf = world.workflow("commit")
+    phases.phase_commit(world.ctx, wf)
+    assert world.asr.sent("plan_commit") == [] and wf.phase == "reprotect"
+
+
+def test_failover_in_the_wrong_direction_is_refused_before_anything_is_sent(world: World) -> None:
+    wf = world.workflow("failover", source_region=TARGET, target_region=SOURCE, direction="RecoveryToPrimary")
+    with pytest.raises(WorkflowRefused, match="RecoveryToPrimary fails over items that replicate from northeurope"):
+        phases.phase_failover(world.ctx, wf)
+    assert world.asr.calls == []
+
+
 # ---------------------------------------------------------------------------------------------- reprotect
 
 
 def test_reprotect_switches_each_item_back_into_the_original_placement(world: World) -> None:
-    world.asr.allow("ReverseReplicate", "DisableProtection")
+    world.asr.allow("CompleteMigration", "DisableProtection", "SwitchProtection")
     wf = world.workflow("reprotect")
     phases.phase_reprotect(world.ctx, wf)
     sent: list[SwitchProtection] = world.asr.sent("switch_protection")
@@ -105,7 +119,11 @@ def test_reprotect_switches_each_item_back_into_the_original_placement(world: Wo
 
 
 def test_reprotect_skips_items_already_switched_and_follows_their_replication(world: World) -> None:
-    world.asr.allow("DisableProtection")
+    for key, item in list(world.asr.items.items()):  # switch protection moved them to the DR region's container
+        del world.asr.items[key]
+        world.asr.add(
+            replace(item, fabric=fabric_name(TARGET), container=container_name(TARGET), allowed_operations=("DisableProtection",))
+        )
     wf = world.workflow("reprotect")
     phases.phase_reprotect(world.ctx, wf)
     assert world.asr.sent("switch_protection") == [] and wf.phase == "replicating"
@@ -113,7 +131,7 @@ def test_reprotect_skips_items_already_switched_and_follows_their_replication(wo
 
 def test_reprotect_needs_a_cache_account_in_the_region_the_vms_run_in(world: World) -> None:
     world.ctx.settings = replace(world.ctx.settings, cache_storage_accounts={SOURCE: CACHE[SOURCE]})
-    world.asr.allow("ReverseReplicate")
+    world.asr.allow("CompleteMigration", "DisableProtection", "SwitchProtection")
     with pytest.raises(WorkflowRefused, match="no cache storage account for northeurope"):
         phases.phase_reprotect(world.ctx, world.workflow("reprotect"))
 
