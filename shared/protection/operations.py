@@ -60,7 +60,9 @@ def follow_operations(ctx: AppContext) -> OperationsReport:
         if job.pending:
             continue
         outcome = SUCCEEDED if job.succeeded else FAILED
-        ctx.store.journal_set(entry.scope, entry.key, outcome, {"state": job.state, "errors": list(job.errors)})
+        entry = ctx.store.journal_set(
+            entry.scope, entry.key, outcome, {"state": job.state, "errors": list(job.errors), "notes": list(job.notes)}
+        )
         report.finished.append((vm_id, entry.operation, outcome))
         try:
             _finish(ctx, entry, vm_id, outcome)
@@ -78,20 +80,31 @@ def _finish(ctx: AppContext, entry: JournalEntry, vm_id: str, outcome: str) -> N
                 reconcile_vm(ctx, vm_ref(waiting.vm_id))
         return
     stored = st.get_status(ctx.store, vm_id)
+    ref = parse_typed_id(vm_id, VIRTUAL_MACHINES)
     if stored is not None:
         stored.in_flight = {}
         if outcome == FAILED:
-            stored.state = st.VmState.FAILED
             errors = entry.result.get("errors") or [entry.result.get("error", "")]
-            stored.reason = f"{entry.operation} failed: {'; '.join(str(e) for e in errors if e)}"
+            error = "; ".join(str(e) for e in errors if e) or "no reason given"
+            stored.state = st.VmState.FAILED
+            stored.reason = f"{entry.operation} failed: {error}"
+            stored.last_failure = {
+                "operation": entry.operation,
+                "error": error,
+                "at": ctx.store.now().isoformat(),
+                "fingerprint": str(entry.request.get("fingerprint", "")),
+            }
             st.save_status(ctx.store, stored, note=stored.reason)
+            if ref is not None:
+                reconcile_vm(ctx, ref)  # clean up what the failed step left (a refused enable's item), or hold
             return
+        if entry.operation in ("enable-protection", "update-target-ppg"):
+            stored.last_failure = {}
         st.save_status(ctx.store, stored, note=f"{entry.operation} succeeded")
     if entry.operation == "disable-protection" and outcome == SUCCEEDED:
         still_used = _targets_in_use(ctx, exclude_vm=vm_id)
         targets = [str(entry.request.get(k, "")) for k in ("target_availability_set", "target_ppg")]
         cleanup_unused(ctx, [t for t in targets if t], still_used)
-    ref = parse_typed_id(vm_id, VIRTUAL_MACHINES)
     if ref is not None:  # on-premises items (placement rules) have no Azure VM to reconcile
         reconcile_vm(ctx, ref)
 

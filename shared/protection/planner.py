@@ -12,7 +12,9 @@ refused request never leaves a half-done state:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.arm.ids import (
@@ -40,6 +42,7 @@ A2A = "A2A"
 
 
 class ActionKind(StrEnum):
+    HOLD = "hold"  # the same step failed a moment ago: not sent again until the retry time or a change
     ENABLE = "enable"
     UPDATE_TARGET_PPG = "update-target-ppg"
     REENABLE_WITHOUT_PPG = "reenable-without-ppg"
@@ -114,6 +117,49 @@ class Action:
     problems: tuple[str, ...] = field(default_factory=tuple)
 
 
+# A step that failed (Azure accepted it, then its job failed) is not sent again, unchanged, before this.
+RETRY_FAILED_AFTER = timedelta(hours=1)
+# The journal operation each planned step sends.
+OPERATIONS = {ActionKind.ENABLE: "enable-protection", ActionKind.UPDATE_TARGET_PPG: "update-target-ppg"}
+
+
+@dataclass(frozen=True)
+class LastFailure:
+    """The VM's last Azure step that failed: which, why (Azure's code and message), when, and for which spec."""
+
+    operation: str
+    error: str
+    at: datetime
+    fingerprint: str
+
+    @classmethod
+    def from_data(cls, data: dict[str, object] | None) -> LastFailure | None:
+        if not data or not data.get("at"):
+            return None
+        return cls(
+            str(data.get("operation", "")),
+            str(data.get("error", "")),
+            datetime.fromisoformat(str(data["at"])),
+            str(data.get("fingerprint", "")),
+        )
+
+
+def spec_fingerprint(spec: EnableSpec) -> str:
+    """What an enable or update asks Azure for: the same fingerprint means the same request again."""
+    material = "|".join(
+        [
+            spec.item_name,
+            normalize_arm_id(spec.target_ppg.id) if spec.target_ppg else "",
+            normalize_arm_id(spec.target_availability_set.id) if spec.target_availability_set else "",
+            spec.target_zone or "",
+            spec.target_resource_group_id.lower(),
+            (spec.capacity_reservation_group_id or "").lower(),
+            ",".join(sorted(f"{d.disk_id.lower()}:{d.target_disk_type}" for d in spec.disks)),
+        ]
+    )
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class PlanInput:
     """One VM's desired and observed state (``vm`` is None when the VM no longer exists)."""
@@ -127,6 +173,8 @@ class PlanInput:
     group_members: int = 1
     group_vm_sizes: tuple[str, ...] = ()
     source_ppg_type: str | None = None
+    last_failure: LastFailure | None = None
+    now: datetime | None = None
 
 
 def plan_vm(inp: PlanInput) -> Action:
@@ -159,12 +207,20 @@ def plan_vm(inp: PlanInput) -> Action:
             )
         return Action(ActionKind.NONE, "not tagged for protection", vm.id)
 
+    failure = inp.last_failure
+    if failure and failure.operation == OPERATIONS[ActionKind.ENABLE] and item is not None and _enable_failed(item):
+        return Action(
+            ActionKind.DISABLE,
+            f"{failure.operation} failed ({failure.error}): removing the item it left in the vault",
+            vm.id,
+            item=item,
+        )
     spec_or_problems = build_enable_spec(inp, vm, intent)
     if isinstance(spec_or_problems, tuple):
         return Action(ActionKind.REFUSE, "this VM cannot be protected as tagged", vm.id, item=item, problems=spec_or_problems)
     spec = spec_or_problems
     if item is None:
-        return Action(ActionKind.ENABLE, "tagged ppgdr-protect=true and not yet protected", vm.id, spec=spec)
+        return _unless_held(inp, Action(ActionKind.ENABLE, "tagged ppgdr-protect=true and not yet protected", vm.id, spec=spec))
     if item.provider != A2A or (item.active_location or "").lower() == "recovery":
         return Action(
             ActionKind.OBSERVE, "protected; failover state is managed by the group workflow", vm.id, spec=spec, item=item
@@ -181,12 +237,43 @@ def plan_vm(inp: PlanInput) -> Action:
             spec=spec,
             item=item,
         )
-    return Action(
-        ActionKind.UPDATE_TARGET_PPG,
-        f"target PPG changes from {current_ppg or 'none'} to {desired_ppg}",
-        vm.id,
-        spec=spec,
-        item=item,
+    return _unless_held(
+        inp,
+        Action(
+            ActionKind.UPDATE_TARGET_PPG,
+            f"target PPG changes from {current_ppg or 'none'} to {desired_ppg}",
+            vm.id,
+            spec=spec,
+            item=item,
+        ),
+    )
+
+
+def _enable_failed(item: ObservedItem) -> bool:
+    """An item an enable left behind when its job failed: not replicating, only disable allowed."""
+    state = item.protection_state or ""
+    return state not in ("Protected", "InitialReplicationInProgress") and item.allowed_operations == ("DisableProtection",)
+
+
+def _unless_held(inp: PlanInput, action: Action) -> Action:
+    """The action, or HOLD when the very same step failed less than RETRY_FAILED_AFTER ago.
+
+    Azure accepted it and its job failed (a refusal after acceptance, e.g. 45005): sending the same request
+    again at once fails the same way. A change of tags or settings (another fingerprint) goes ahead at once.
+    """
+    failure = inp.last_failure
+    if failure is None or action.spec is None or inp.now is None:
+        return action
+    if failure.operation != OPERATIONS.get(action.kind) or failure.fingerprint != spec_fingerprint(action.spec):
+        return action
+    retry_at = failure.at + RETRY_FAILED_AFTER
+    if inp.now >= retry_at:
+        return action
+    return replace(
+        action,
+        kind=ActionKind.HOLD,
+        reason=f"{failure.operation} failed: {failure.error}; retried after {retry_at.strftime('%Y-%m-%d %H:%M')} UTC "
+        "or as soon as the tags or settings change",
     )
 
 

@@ -25,7 +25,7 @@ from shared.context import AppContext
 from shared.platform.errors import azure_error_text
 from shared.platform.observed import ObservedItem, ObservedVm, item_from_sdk, text, vm_from_sdk
 from shared.protection.placement_updates import apply_placement_rules
-from shared.protection.planner import A2A, Action, ActionKind, PlanInput, align_availability_set, plan_vm
+from shared.protection.planner import A2A, Action, ActionKind, LastFailure, PlanInput, align_availability_set, plan_vm
 from shared.protection.resource_events import HintKind, ResourceHint
 from shared.protection.steps import (
     StepRefused,
@@ -55,7 +55,7 @@ class ReconcileReport:
     notes: list[str] = field(default_factory=list)  # what the operator should know (nothing configured, ...)
 
     def add(self, vm_name: str, action: Action) -> None:
-        if action.kind not in (ActionKind.NONE, ActionKind.OBSERVE):
+        if action.kind not in (ActionKind.NONE, ActionKind.OBSERVE, ActionKind.HOLD):
             self.actions.append((vm_name, action.kind.value, action.reason))
 
 
@@ -159,6 +159,7 @@ def plan_for(
     in_flight: str | None,
     index: EstateIndex,
     ppg_types: dict[str, str] | None = None,
+    stored: st.VmStatus | None = None,
 ) -> Action:
     tags = parse_tags(vm.tags, rg_tags) if vm is not None else None
     members: int = 1
@@ -179,6 +180,8 @@ def plan_for(
             group_members=members,
             group_vm_sizes=sizes,
             source_ppg_type=ppg_type,
+            last_failure=LastFailure.from_data(stored.last_failure) if stored is not None else None,
+            now=ctx.store.now(),
         )
     )
 
@@ -255,10 +258,13 @@ def execute(
         tags = parse_tags(vm.tags)
         status.warnings = list(tags.warnings)
     kind = action.kind
-    if kind in (ActionKind.NONE, ActionKind.OBSERVE, ActionKind.DRIFT, ActionKind.WAIT, ActionKind.REFUSE):
-        if action.item is not None or kind != ActionKind.WAIT:
+    if kind in (ActionKind.NONE, ActionKind.OBSERVE, ActionKind.DRIFT, ActionKind.WAIT, ActionKind.REFUSE, ActionKind.HOLD):
+        if action.item is not None or kind not in (ActionKind.WAIT, ActionKind.HOLD):
             _observe_item(status, action.item)
-        if kind == ActionKind.NONE:
+        if kind == ActionKind.HOLD:
+            # The step failed a moment ago; the VM is what its item says (a failed update keeps it protected).
+            status.state = _state_of(action.item) if action.item is not None else st.VmState.FAILED
+        elif kind == ActionKind.NONE:
             status.state = st.VmState.NOT_PROTECTED if action.item is None else status.state
         elif kind == ActionKind.OBSERVE and action.item is not None:
             status.state = _state_of(action.item)
@@ -358,7 +364,7 @@ def _plan_one(
 ) -> Action:
     item = _find_item_for(ctx, vm, stored)
     open_ops = _open_operations(ctx, ref)
-    return plan_for(ctx, str(ref), vm, rg_tags, item, open_ops[0].operation if open_ops else None, index)
+    return plan_for(ctx, str(ref), vm, rg_tags, item, open_ops[0].operation if open_ops else None, index, stored=stored)
 
 
 def _set_siblings(
@@ -477,7 +483,7 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
             stored = stored_by_vm.get(key)
             if item is None and stored is None and not _has_ppgdr_tags(vm.tags) and not _has_ppgdr_tags(tags_rg):
                 continue  # the common case: a VM ppg-dr has nothing to do with
-            action = plan_for(ctx, vm.id, vm, tags_rg, item, open_by_vm.get(key), index, ppg_types)
+            action = plan_for(ctx, vm.id, vm, tags_rg, item, open_by_vm.get(key), index, ppg_types, stored)
             if vm.availability_set_id:  # decided with the other members of its set, once all are listed
                 in_sets.setdefault(normalize_arm_id(vm.availability_set_id), []).append((vm, action, stored))
                 continue
@@ -493,7 +499,7 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
         if key in seen or key in locked or not _in_scope(ctx, stored):
             continue
         item = items_by_vm.get(key)
-        action = plan_for(ctx, stored.vm_id, None, None, item, open_by_vm.get(key), index)
+        action = plan_for(ctx, stored.vm_id, None, None, item, open_by_vm.get(key), index, stored=stored)
         report.add(stored.vm_name or stored.vm_id, action)
         _apply_counted(ctx, report, action, None, stored, dry_run)
     return report

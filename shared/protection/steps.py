@@ -21,7 +21,7 @@ from shared.context import AppContext
 from shared.platform.clients import StartedOperation, start_operation
 from shared.platform.errors import azure_error_text
 from shared.platform.observed import ObservedItem
-from shared.protection.planner import AvailabilitySetPlan, EnableSpec, TargetPpgPlan
+from shared.protection.planner import AvailabilitySetPlan, EnableSpec, TargetPpgPlan, spec_fingerprint
 from shared.protection.vault import RegionPair, VaultTopology
 from shared.state.store import STARTED
 
@@ -209,6 +209,7 @@ def start_enable(ctx: AppContext, spec: EnableSpec, source_avset_id: str | None)
         "fabric": topo.source_fabric,
         "container": topo.source_container,
         "target_ppg": spec.target_ppg.id if spec.target_ppg else "",
+        "fingerprint": spec_fingerprint(spec),
     }
     return _run_journaled(
         ctx,
@@ -248,6 +249,7 @@ def start_update_target_ppg(ctx: AppContext, spec: EnableSpec, item: ObservedIte
         "fabric": item.fabric_name,
         "container": item.container_name,
         "target_ppg": spec.target_ppg.id,
+        "fingerprint": spec_fingerprint(spec),
     }
     return _run_journaled(
         ctx,

@@ -14,14 +14,16 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared.arm.names import A2A_NETWORK, POLICY_NAME, container_name, fabric_name, mapping_name, network_mapping_name
 from shared.platform.clients import AzureClients, VaultRef, start_operation
+from shared.protection.planner import RETRY_FAILED_AFTER
 from shared.settings import Settings
-from shared.state.store import GROUPS, OPEN_STATUSES, StateStore
+from shared.state.store import FAILED, GROUPS, OPEN_STATUSES, JournalEntry, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +101,8 @@ def prepare_vault(clients: AzureClients, store: StateStore, settings: Settings, 
     if cached is not None and cached.data.get("fingerprint") == fingerprint:
         return VaultReadiness(True)
 
-    in_flight = [e for e in store.journal_for("vault") if e.status in OPEN_STATUSES]
+    journal = store.journal_for("vault")
+    in_flight = [e for e in journal if e.status in OPEN_STATUSES]
     if in_flight:
         # One prerequisite at a time: the next one may depend on this one (container needs its fabric).
         return VaultReadiness(
@@ -110,6 +113,9 @@ def prepare_vault(clients: AzureClients, store: StateStore, settings: Settings, 
     topo = VaultTopology(vault, pair)
 
     def started(what: str, begin: Any, *args: Any, **kwargs: Any) -> VaultReadiness:
+        failed = _recent_failure(journal, f"prepare-vault:{what}", store.now())
+        if failed is not None:  # Azure accepted it and the job failed: the same request now would fail the same way
+            return VaultReadiness(False, failed)
         journal_key = f"vault:{what}:{uuid.uuid4().hex[:8]}"
         store.journal_intent("vault", journal_key, f"prepare-vault:{what}", {"pair": cache_key})
         op = start_operation(begin, *args, **kwargs)
@@ -204,6 +210,22 @@ def prepare_vault(clients: AzureClients, store: StateStore, settings: Settings, 
     store.put(GROUPS, "vault-ready", cache_key.replace(">", "_"), {"fingerprint": fingerprint})
     log.info("vault ready for %s", cache_key, extra={"step": "prepare-vault"})
     return VaultReadiness(True)
+
+
+def _recent_failure(journal: list[JournalEntry], operation: str, now: datetime) -> str | None:
+    """Why the last attempt of ``operation`` failed and when it is retried, if it failed within the retry window."""
+    failures = [e for e in journal if e.operation == operation and e.status == FAILED and e.created is not None]
+    if not failures:
+        return None
+    last = max(failures, key=lambda e: e.created or now)
+    assert last.created is not None
+    retry_at = last.created + RETRY_FAILED_AFTER
+    if now >= retry_at:
+        return None
+    errors = last.result.get("errors") or [last.result.get("error", "")]
+    error = "; ".join(str(e) for e in errors if e) or "no reason given"
+    what = operation.removeprefix("prepare-vault:")
+    return f"{what} failed: {error}; retried after {retry_at.strftime('%Y-%m-%d %H:%M')} UTC"
 
 
 def _network_pairs(settings: Settings, pair: RegionPair) -> list[tuple[tuple[str, str], tuple[str, str]]]:

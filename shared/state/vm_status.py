@@ -65,6 +65,7 @@ class VmStatus:
     failover_mode: str = ""
     boot_order: int | None = None
     in_flight: dict[str, Any] = field(default_factory=dict)
+    last_failure: dict[str, Any] = field(default_factory=dict)  # the last step Azure failed: operation, error, at
     history: list[str] = field(default_factory=list)
 
     def to_data(self) -> dict[str, Any]:
