@@ -5,7 +5,7 @@ import logging
 import azure.functions as func
 
 from shared.context import get_context
-from shared.ticks import pulse
+from shared.ticks import drills, pulse
 from shared.ticks import reconcile as reconcile_tick
 
 bp = func.Blueprint()
@@ -42,3 +42,11 @@ def pulse_timer(timer: func.TimerRequest) -> None:
     report = pulse(get_context())
     for vm, operation, outcome in report.finished:
         log.info("pulse: %s %s%s", operation, outcome, f" for {vm}" if vm else "", extra={"vm": vm, "step": operation})
+
+
+@bp.function_name("drills")
+@bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=True)
+def drills_timer(timer: func.TimerRequest) -> None:
+    """Every 5 minutes: start the test-failover drills that are due (the pulse carries them out)."""
+    for note in drills(get_context()):
+        log.info("drills: %s", note, extra={"step": "drill"})

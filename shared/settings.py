@@ -8,8 +8,11 @@ allowed, at start-up, instead of failing later inside a failover.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from shared.timeframes import Window, WindowError, parse_window
 
 PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
 DEFAULT_TARGET_RESOURCE_GROUP = "{source_resource_group}-asr"
@@ -92,6 +95,44 @@ def _debounce(raw: str | None) -> int:
     return value
 
 
+_SCHEDULE_KEYWORDS = ("off", "daily", "weekly", "monthly")
+_PROBE = re.compile(r"^(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
+
+
+def _drill_schedule(raw: str | None) -> str:
+    """A keyword, or six fields (the cron expression itself is checked where schedules are read: the tag parser)."""
+    value = " ".join((raw or "off").split()).lower()
+    if value not in _SCHEDULE_KEYWORDS and len(value.split(" ")) != 6:
+        raise SettingsError(
+            f"PPGDR_DRILL_SCHEDULE: {raw!r} is not off, daily, weekly, monthly or a six-field NCRONTAB expression"
+        )
+    return value
+
+
+def _drill_window(raw: str | None) -> Window | None:
+    try:
+        return parse_window(raw)
+    except WindowError as exc:
+        raise SettingsError(f"PPGDR_DRILL_WINDOW: {exc}") from exc
+
+
+def parse_probes(raw: str | None) -> tuple[str, ...]:
+    """``host:port`` endpoints (comma-separated) a drill checks with a TCP connect; ValueError names a bad one."""
+    probes = _list(raw)
+    for probe in probes:
+        found = _PROBE.match(probe)
+        if not found or not 0 < int(found["port"]) < 65536:
+            raise ValueError(f"{probe!r} is not host:port (a host name or IP address and a port 1-65535)")
+    return probes
+
+
+def _probes(name: str, raw: str | None) -> tuple[str, ...]:
+    try:
+        return parse_probes(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from exc
+
+
 def _list(raw: str | None) -> tuple[str, ...]:
     if not raw:
         return ()
@@ -128,6 +169,13 @@ class Settings:
     alert_rule_ids: tuple[str, ...] = ()
     auto_failback_minutes: int = 0
     api_keys: tuple[str, ...] = ()
+    drill_schedule: str = "off"
+    drill_window: Window | None = None
+    max_concurrent_drills: int = 1
+    drill_timeout_minutes: int = 120
+    drill_rto_minutes: int = 60
+    drill_rpo_minutes: int = 30
+    drill_probes: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -183,6 +231,13 @@ class Settings:
             alert_rule_ids=tuple(r.lower() for r in _list(get("PPGDR_ALERT_RULE_IDS"))),
             auto_failback_minutes=_int("PPGDR_AUTO_FAILBACK_MINUTES", get("PPGDR_AUTO_FAILBACK_MINUTES"), 0),
             api_keys=_list(get("PPGDR_API_KEYS")),
+            drill_schedule=_drill_schedule(get("PPGDR_DRILL_SCHEDULE")),
+            drill_window=_drill_window(get("PPGDR_DRILL_WINDOW")),
+            max_concurrent_drills=_int("PPGDR_MAX_CONCURRENT_DRILLS", get("PPGDR_MAX_CONCURRENT_DRILLS"), 1),
+            drill_timeout_minutes=_int("PPGDR_DRILL_TIMEOUT_MINUTES", get("PPGDR_DRILL_TIMEOUT_MINUTES"), 120, minimum=10),
+            drill_rto_minutes=_int("PPGDR_DRILL_RTO_MINUTES", get("PPGDR_DRILL_RTO_MINUTES"), 60, minimum=1),
+            drill_rpo_minutes=_int("PPGDR_DRILL_RPO_MINUTES", get("PPGDR_DRILL_RPO_MINUTES"), 30, minimum=1),
+            drill_probes=_probes("PPGDR_DRILL_PROBE", get("PPGDR_DRILL_PROBE")),
         )
 
     def target_region(self, source_region: str) -> str | None:

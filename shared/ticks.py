@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shared.context import AppContext
+from shared.drills.engine import advance_drills, schedule_drills
 from shared.failover.engine import advance_all
 from shared.failover.guard import auto_failback, reevaluate_recent
 from shared.failover.recovery_plans import sync_all_plans
@@ -23,6 +24,7 @@ class PulseReport:
     refreshed: int = 0
     plans: list[tuple[str, str, str]] = field(default_factory=list)  # (group, "recovery-plan", what changed)
     decisions: list[str] = field(default_factory=list)
+    drill_notes: list[str] = field(default_factory=list)
     workflow_notes: list[str] = field(default_factory=list)
 
 
@@ -33,13 +35,15 @@ def pulse(ctx: AppContext) -> PulseReport:
     2. keep recovery plans in step with groups whose membership just changed (no ARM call otherwise);
     3. decide again for groups with recent signals (a debounce can pass without a new alert);
     4. start automatic failbacks that are due (``PPGDR_AUTO_FAILBACK_MINUTES``);
-    5. advance every active failover / failback workflow, each under its group's lease.
+    5. advance every drill in flight (and clean up those past their deadline or stopped by a failover);
+    6. advance every active failover / failback workflow, each under its group's lease.
     """
     operations = follow_operations(ctx)
     report = PulseReport(operations.polled, operations.finished, operations.refreshed)
     report.plans = sync_all_plans(ctx, changed_only=True)
     report.decisions = [f"{o['group']}: {o['kind']}" for o in reevaluate_recent(ctx)]
     report.decisions += [f"{group}: automatic failback started" for group in auto_failback(ctx)]
+    report.drill_notes = advance_drills(ctx)
     report.workflow_notes = advance_all(ctx)
     return report
 
@@ -49,3 +53,8 @@ def reconcile(ctx: AppContext) -> ReconcileReport:
     report = reconcile_all(ctx)
     report.actions.extend(sync_all_plans(ctx))
     return report
+
+
+def drills(ctx: AppContext) -> list[str]:
+    """Every few minutes: start the drills that are due (schedule, window, concurrency cap, safety)."""
+    return schedule_drills(ctx)

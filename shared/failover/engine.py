@@ -43,6 +43,7 @@ from shared.failover.workflow_state import (
 from shared.platform.errors import azure_error_text
 from shared.state import vm_status as st
 from shared.state.audit import audit
+from shared.state.drill_records import request_cleanup
 from shared.state.group_records import GroupState, get_group, update_group
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,14 @@ def start_failover(
             wf.phase = DONE
             wf.reason = f"dry run: {reason}"
             return wf
+        drill = request_cleanup(ctx.store, group.name, "a real failover of the group was decided")
+        if drill is not None:
+            audit(
+                ctx.store,
+                group.name,
+                "drill-cleanup-for-failover",
+                f"drill {drill.id} is cleaned up first, then the group fails over",
+            )
         save_workflow(ctx, wf, f"failover started: {reason}")
         update_group(
             ctx.store,

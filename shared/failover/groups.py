@@ -41,6 +41,11 @@ class Group:
     members: tuple[Member, ...]
     source_region: str
     failover_mode: str
+    # drills: what the members' tags ask for ("" / None: the PPGDR_DRILL_* setting applies)
+    drill_schedules: tuple[str, ...] = ()
+    rto_minutes: int | None = None  # the tightest target any member sets
+    rpo_minutes: int | None = None
+    drill_probes: tuple[str, ...] = ()
 
     @property
     def protected(self) -> bool:
@@ -119,5 +124,9 @@ def groups_from_statuses(statuses: list[VmStatus]) -> dict[str, Group]:
             ),
             source_region=members[0].location,
             failover_mode=mode,
+            drill_schedules=tuple(sorted({m.drill_schedule for m in members if m.drill_schedule})),
+            rto_minutes=min((m.rto_minutes for m in members if m.rto_minutes), default=None),
+            rpo_minutes=min((m.rpo_minutes for m in members if m.rpo_minutes), default=None),
+            drill_probes=tuple(sorted({p for m in members for p in m.drill_probes})),
         )
     return groups

@@ -15,10 +15,12 @@ from shared.context import AppContext
 from shared.failover.lookup import current_group
 from shared.failover.recovery_plans import sync_plan
 from shared.failover.refusals import WorkflowRefused
+from shared.failover.report import write_workflow_report
 from shared.failover.workflow_state import DONE, FAILOVER, Workflow, members
 from shared.platform.site_recovery import ItemView, SwitchProtection
 from shared.state import vm_status as st
 from shared.state.audit import audit
+from shared.state.drill_records import active_drill
 from shared.state.group_records import GroupState, update_group
 
 
@@ -121,6 +123,9 @@ def committed(ops: tuple[str, ...]) -> bool:
 
 
 def phase_failover(ctx: AppContext, wf: Workflow) -> None:
+    drill = active_drill(ctx.store, wf.group)
+    if drill is not None:
+        return  # a drill's test VMs are being cleaned up (requested when the failover started): then fail over
     state = already(ctx, wf, done=failed_over, send=lambda ops: "UnplannedFailover" in ops)
     if state is None:
         return  # ASR is already failing the items over (a step sent before a crash): wait
@@ -135,6 +140,7 @@ def phase_failover(ctx: AppContext, wf: Workflow) -> None:
         recovery_plan_name(wf.group), direction=wf.direction, source_shutdown=shutdown, recovery_point=wf.recovery_point
     )
     wf.job = started.job_id or ""
+    wf.job_history.append({"phase": "failover", "job": wf.job})
     wf.next_phase = "verify"
     audit(
         ctx.store,
@@ -155,6 +161,7 @@ def phase_commit(ctx: AppContext, wf: Workflow) -> None:
         return
     started = ctx.site_recovery.plan_commit(recovery_plan_name(wf.group))
     wf.job = started.job_id or ""
+    wf.job_history.append({"phase": "commit", "job": wf.job})
     wf.next_phase = next_phase
     audit(ctx.store, wf.group, "commit", f"{wf.kind} committed", job=wf.job)
 
@@ -206,6 +213,7 @@ def phase_reprotect(ctx: AppContext, wf: Workflow) -> None:
         )
         jobs[member.vm_name] = started.job_id or ""
     wf.jobs = jobs
+    wf.job_history.extend({"phase": "reprotect", "job": job} for job in jobs.values())
     wf.next_phase = "replicating"
     if not jobs:
         wf.phase = "replicating"  # every item was switched already: follow their replication
@@ -228,6 +236,7 @@ def phase_replicating(ctx: AppContext, wf: Workflow) -> None:
         return
     wf.phase = DONE
     wf.finished = ctx.store.now().isoformat()
+    write_workflow_report(ctx, wf)
     if wf.kind == FAILOVER:
         update_group(
             ctx.store, wf.group, state=GroupState.REPROTECTED, active_region=wf.target_region, reprotected_at=wf.finished

@@ -22,10 +22,65 @@ from shared.failover.phases import find_item
 from shared.failover.refusals import WorkflowRefused
 from shared.failover.workflow_state import DONE, FAILOVER, Workflow, members
 from shared.platform.errors import azure_error_text
+from shared.state import vm_status as st
 from shared.state.audit import audit
 from shared.state.group_records import GroupState, get_group, update_group
 
 log = logging.getLogger(__name__)
+
+
+def placement_row(
+    ctx: AppContext,
+    member: st.VmStatus,
+    vm_id: str | None,
+    expected: tuple[str, str, str],
+    colocation: dict[str, str],
+) -> dict[str, Any]:
+    """Where one VM landed against where it should be: ``expected`` is (PPG id, availability set id, zone).
+
+    Used for failed-over VMs, failed-back VMs and the test VMs of a drill alike; ``colocation`` caches the
+    PPGs' colocation status across rows.
+    """
+    expected_ppg, expected_avset, expected_zone = expected
+    row: dict[str, Any] = {
+        "vm": member.vm_name,
+        "source_vm_id": member.vm_id,
+        "vm_id": vm_id,
+        "expected_ppg": expected_ppg or None,
+        "expected_availability_set": expected_avset or None,
+        "expected_zone": expected_zone or None,
+    }
+    vm = ctx.compute.placement(vm_id) if vm_id else None
+    if vm is None:
+        row.update(running=False, problem="no failed-over VM reported by ASR")
+        return row
+    in_ppg = same_id(vm.ppg_id, expected_ppg) if expected_ppg else None
+    in_avset = same_id(vm.availability_set_id, expected_avset) if expected_avset else None
+    in_zone = (str(vm.zone) == str(expected_zone)) if expected_zone else None
+    row.update(
+        vm_id=vm.id,
+        size=vm.size,
+        power=vm.power,
+        running=vm.running,
+        ppg=vm.ppg_id,
+        availability_set=vm.availability_set_id,
+        zone=vm.zone,
+        in_ppg=in_ppg,
+        in_availability_set=in_avset,
+        in_zone=in_zone,
+    )
+    outside = [what for what, ok in (("PPG", in_ppg), ("availability set", in_avset), ("zone", in_zone)) if ok is False]
+    if outside:
+        row["problem"] = f"placed outside the target {', '.join(outside)} (OverconstrainedAllocationRequest fallback)"
+    if expected_ppg and expected_ppg.lower() not in colocation:
+        colocation[expected_ppg.lower()] = ctx.compute.ppg_colocation(expected_ppg)
+    row["ppg_colocation"] = colocation.get((expected_ppg or "").lower())
+    return row
+
+
+def dr_placement(member: st.VmStatus) -> tuple[str, str, str]:
+    """Where a member belongs in its DR region: the target PPG, availability set and zone."""
+    return member.target_ppg_id, member.target_availability_set_id, member.target_zone
 
 
 def placement_report(ctx: AppContext, wf: Workflow) -> list[dict[str, Any]]:
@@ -34,60 +89,20 @@ def placement_report(ctx: AppContext, wf: Workflow) -> list[dict[str, Any]]:
     colocation: dict[str, str] = {}
     known = {normalize_arm_id(r["source_vm_id"]): r["vm_id"] for r in wf.placement if r.get("vm_id") and r.get("source_vm_id")}
     for member in members(ctx, wf.group):
-        row: dict[str, Any] = {"vm": member.vm_name, "source_vm_id": member.vm_id}
         item = find_item(ctx, member)
         if item is None:
-            row.update(running=False, problem="replicated item not found")
-            rows.append(row)
+            rows.append(
+                {"vm": member.vm_name, "source_vm_id": member.vm_id, "running": False, "problem": "replicated item not found"}
+            )
             continue
         if wf.kind == FAILOVER:
             # Once reprotected, ASR's recovery VM is the original again: keep the VM verified first.
             vm_id = known.get(normalize_arm_id(member.vm_id)) or item.recovery_vm_id
-            expected_ppg, expected_avset, expected_zone = (
-                member.target_ppg_id,
-                member.target_availability_set_id,
-                member.target_zone,
-            )
+            expected = dr_placement(member)
         else:
             vm_id = member.vm_id
-            expected_ppg, expected_avset, expected_zone = (
-                member.source_ppg_id,
-                member.source_availability_set_id,
-                member.source_zone,
-            )
-        row.update(
-            vm_id=vm_id,
-            expected_ppg=expected_ppg or None,
-            expected_availability_set=expected_avset or None,
-            expected_zone=expected_zone or None,
-        )
-        vm = ctx.compute.placement(vm_id) if vm_id else None
-        if vm is None:
-            row.update(running=False, problem="no failed-over VM reported by ASR")
-            rows.append(row)
-            continue
-        in_ppg = same_id(vm.ppg_id, expected_ppg) if expected_ppg else None
-        in_avset = same_id(vm.availability_set_id, expected_avset) if expected_avset else None
-        in_zone = (str(vm.zone) == str(expected_zone)) if expected_zone else None
-        row.update(
-            vm_id=vm.id,
-            size=vm.size,
-            power=vm.power,
-            running=vm.running,
-            ppg=vm.ppg_id,
-            availability_set=vm.availability_set_id,
-            zone=vm.zone,
-            in_ppg=in_ppg,
-            in_availability_set=in_avset,
-            in_zone=in_zone,
-        )
-        outside = [what for what, ok in (("PPG", in_ppg), ("availability set", in_avset), ("zone", in_zone)) if ok is False]
-        if outside:
-            row["problem"] = f"placed outside the target {', '.join(outside)} (OverconstrainedAllocationRequest fallback)"
-        if expected_ppg and expected_ppg.lower() not in colocation:
-            colocation[expected_ppg.lower()] = ctx.compute.ppg_colocation(expected_ppg)
-        row["ppg_colocation"] = colocation.get((expected_ppg or "").lower())
-        rows.append(row)
+            expected = (member.source_ppg_id, member.source_availability_set_id, member.source_zone)
+        rows.append(placement_row(ctx, member, vm_id, expected, colocation))
     return rows
 
 

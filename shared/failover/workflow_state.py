@@ -55,6 +55,7 @@ class Workflow:
     started: str = ""
     finished: str = ""
     history: list[str] = field(default_factory=list)
+    job_history: list[dict[str, str]] = field(default_factory=list)  # {"phase", "job"}: for the report
 
     @property
     def active(self) -> bool:

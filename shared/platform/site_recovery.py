@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -43,13 +44,38 @@ class ItemView:
 
 
 @dataclass(frozen=True)
+class TaskView:
+    """One task of a job, with the times Azure reports (None while not started / not ended)."""
+
+    name: str
+    friendly_name: str
+    state: str
+    start: datetime | None
+    end: datetime | None
+
+
+@dataclass(frozen=True)
+class FailedOverItem:
+    """What a (test) failover job says of one item: its test VM and the recovery point it used."""
+
+    name: str
+    friendly_name: str
+    test_vm_name: str | None
+    recovery_point_time: datetime | None
+
+
+@dataclass(frozen=True)
 class JobView:
-    """An ASR job: its state and, when it failed, Azure's codes and messages (``code: message`` each)."""
+    """An ASR job: its state, times and tasks and, when it failed, Azure's codes and messages."""
 
     name: str
     state: str
     errors: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # Info-level errors of a job that CompletedWithInformation
+    start: datetime | None = None
+    end: datetime | None = None
+    tasks: tuple[TaskView, ...] = ()
+    items: tuple[FailedOverItem, ...] = ()
 
     @property
     def pending(self) -> bool:
@@ -93,6 +119,10 @@ class SiteRecoveryApi(Protocol):
 
     def switch_protection(self, request: SwitchProtection) -> StartedOperation: ...
 
+    def plan_test_failover(self, plan: str, *, network_id: str, recovery_point: str) -> StartedOperation: ...
+
+    def plan_test_failover_cleanup(self, plan: str, *, comments: str) -> StartedOperation: ...
+
 
 def item_view(item: Any) -> ItemView:
     """An SDK ``ReplicationProtectedItem`` as an :class:`ItemView`."""
@@ -127,12 +157,40 @@ def job_error_text(error: Any) -> str:
     return text_
 
 
+# ASR writes 0001-01-01T00:00:00 for a task that has not started or ended (recorded sessions): not a time.
+_NOT_YET = datetime(1900, 1, 1, tzinfo=UTC)
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return moment if moment > _NOT_YET else None
+
+
 def job_view(job: Any) -> JobView:
     """An SDK ``Job`` as a :class:`JobView`: Info-level errors are notes, not failures."""
     props = job.properties
     errors = [job_error_text(e) for e in attr(props, "errors") or [] if text(attr(e, "error_level")) != "Info"]
     notes = [job_error_text(e) for e in attr(props, "errors") or [] if text(attr(e, "error_level")) == "Info"]
-    return JobView(name=str(job.name), state=text(attr(props, "state")) or "Unknown", errors=tuple(errors), notes=tuple(notes))
+    tasks = tuple(
+        TaskView(str(t.name or ""), str(t.friendly_name or ""), text(t.state) or "", _time(t.start_time), _time(t.end_time))
+        for t in attr(props, "tasks") or []
+    )
+    items = tuple(
+        FailedOverItem(str(i.name or ""), str(i.friendly_name or ""), i.test_vm_name, _time(i.recovery_point_time))
+        for i in attr(props, "custom_details", "protected_item_details") or []
+    )
+    return JobView(
+        name=str(job.name),
+        state=text(attr(props, "state")) or "Unknown",
+        errors=tuple(errors),
+        notes=tuple(notes),
+        start=_time(attr(props, "start_time")),
+        end=_time(attr(props, "end_time")),
+        tasks=tasks,
+        items=items,
+    )
 
 
 class SiteRecovery:
@@ -192,6 +250,29 @@ class SiteRecovery:
 
     def plan_commit(self, plan: str) -> StartedOperation:
         return start_operation(self._asr.replication_recovery_plans.begin_failover_commit, *self._vault.args, plan)
+
+    def plan_test_failover(self, plan: str, *, network_id: str, recovery_point: str) -> StartedOperation:
+        """Test failover of the plan into ``network_id`` (an isolated network): production keeps replicating."""
+        from azure.mgmt.recoveryservicessiterecovery import models as m  # lazy: the SDK loads on first use, not at cold start
+
+        body = m.RecoveryPlanTestFailoverInput(
+            properties=m.RecoveryPlanTestFailoverInputProperties(
+                failover_direction="PrimaryToRecovery",
+                network_type="VmNetworkAsInput",
+                network_id=network_id,
+                provider_specific_details=[m.RecoveryPlanA2AFailoverInput(recovery_point_type=recovery_point)],
+            )
+        )
+        return start_operation(self._asr.replication_recovery_plans.begin_test_failover, *self._vault.args, plan, body)
+
+    def plan_test_failover_cleanup(self, plan: str, *, comments: str) -> StartedOperation:
+        """Delete the plan's test VMs; ends the test failover."""
+        from azure.mgmt.recoveryservicessiterecovery import models as m  # lazy: the SDK loads on first use, not at cold start
+
+        body = m.RecoveryPlanTestFailoverCleanupInput(
+            properties=m.RecoveryPlanTestFailoverCleanupInputProperties(comments=comments[:1024])
+        )
+        return start_operation(self._asr.replication_recovery_plans.begin_test_failover_cleanup, *self._vault.args, plan, body)
 
     def switch_protection(self, request: SwitchProtection) -> StartedOperation:
         from azure.mgmt.recoveryservicessiterecovery import models as m  # lazy: the SDK loads on first use, not at cold start

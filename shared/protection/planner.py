@@ -105,6 +105,10 @@ class EnableSpec:
     multi_vm_group: str | None
     failover_mode: str = "approve"
     boot_order: int | None = None
+    drill_schedule: str = ""
+    rto_minutes: int | None = None
+    rpo_minutes: int | None = None
+    drill_probes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,11 @@ def plan_vm(inp: PlanInput) -> Action:
     """Decide the one next step for a VM."""
     vm, item = inp.vm, inp.item
     if vm is None:
+        if item is not None and inp.in_flight:
+            # One step at a time per item: a second disable of an item being disabled is refused or sent twice.
+            return Action(
+                ActionKind.WAIT, f"the VM was deleted; waiting for {inp.in_flight} to finish", inp.vm_id, item=item
+            )
         if item is not None:
             return Action(
                 ActionKind.DISABLE, "the VM was deleted: its replication is disabled and cleaned up", inp.vm_id, item=item
@@ -352,6 +361,10 @@ def build_enable_spec(inp: PlanInput, vm: ObservedVm, intent: TagIntent) -> Enab
         multi_vm_group=multi_vm,
         failover_mode=intent.failover.value if "ppgdr-failover" in intent.sources else settings.failover_mode,
         boot_order=intent.boot_order,
+        drill_schedule=intent.drill or "",
+        rto_minutes=intent.rto_minutes,
+        rpo_minutes=intent.rpo_minutes,
+        drill_probes=intent.drill_probes,
     )
 
 

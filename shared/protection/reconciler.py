@@ -254,6 +254,9 @@ def execute(
         status.target_resource_group = action.spec.target_resource_group
         status.failover_mode = action.spec.failover_mode
         status.boot_order = action.spec.boot_order
+        status.drill_schedule = action.spec.drill_schedule
+        status.rto_minutes, status.rpo_minutes = action.spec.rto_minutes, action.spec.rpo_minutes
+        status.drill_probes = list(action.spec.drill_probes)
     if vm is not None:
         tags = parse_tags(vm.tags)
         status.warnings = list(tags.warnings)

@@ -31,6 +31,8 @@ from shared.arm.names import (
     RESOURCE_GROUP_NAME_RE,
     fit_group_name,
 )
+from shared.protection.drill_schedule import ScheduleError, parse_schedule
+from shared.settings import parse_probes
 
 TAG_PREFIX = "ppgdr-"
 
@@ -42,6 +44,10 @@ TAG_CAPACITY_RESERVATION = "ppgdr-capacity-reservation"
 TAG_CONSISTENCY = "ppgdr-consistency"
 TAG_FAILOVER = "ppgdr-failover"
 TAG_BOOT_ORDER = "ppgdr-boot-order"
+TAG_DRILL = "ppgdr-drill"
+TAG_RTO = "ppgdr-rto-minutes"
+TAG_RPO = "ppgdr-rpo-minutes"
+TAG_DRILL_PROBE = "ppgdr-drill-probe"
 
 KNOWN_TAGS: tuple[str, ...] = (
     TAG_PROTECT,
@@ -52,6 +58,10 @@ KNOWN_TAGS: tuple[str, ...] = (
     TAG_CONSISTENCY,
     TAG_FAILOVER,
     TAG_BOOT_ORDER,
+    TAG_DRILL,
+    TAG_RTO,
+    TAG_RPO,
+    TAG_DRILL_PROBE,
 )
 
 SOURCE_VM = "vm"
@@ -64,6 +74,7 @@ CAPACITY_RESERVATION_GROUP_RESOURCE_TYPE = CAPACITY_RESERVATION_GROUPS
 MULTI_VM_CONSISTENCY_LIMIT = 16
 
 BOOT_ORDER_MAX = 99
+TARGET_MINUTES_MAX = 10080  # a week: an RTO or RPO target beyond that is a typo
 TARGET_ZONES: tuple[str, ...] = ("1", "2", "3")
 
 _BOOT_ORDER_RE = re.compile(r"[0-9]{1,6}")
@@ -129,6 +140,10 @@ class TagIntent:
     consistency: Consistency = Consistency.SINGLE
     failover: FailoverMode = FailoverMode.APPROVE
     boot_order: int | None = None
+    drill: str | None = None  # the drill schedule; None: PPGDR_DRILL_SCHEDULE
+    rto_minutes: int | None = None
+    rpo_minutes: int | None = None
+    drill_probes: tuple[str, ...] = ()
     sources: dict[str, str] = field(default_factory=dict, hash=False)
     warnings: tuple[str, ...] = ()
 
@@ -285,6 +300,34 @@ def parse_tags(vm_tags: Mapping[str, str] | None, rg_tags: Mapping[str, str] | N
         else:
             problem(TAG_BOOT_ORDER, f"the boot order must be a whole number from 0 to {BOOT_ORDER_MAX}")
 
+    drill: str | None = None
+    if (entry := tags.get(TAG_DRILL)) is not None:
+        try:
+            drill = parse_schedule(entry[0])
+        except ScheduleError as exc:
+            problem(TAG_DRILL, str(exc))
+
+    targets: dict[str, int | None] = {TAG_RTO: None, TAG_RPO: None}
+    for key in targets:
+        if (entry := tags.get(key)) is not None:
+            if _BOOT_ORDER_RE.fullmatch(entry[0]) and 1 <= int(entry[0]) <= TARGET_MINUTES_MAX:
+                targets[key] = int(entry[0])
+            else:
+                problem(key, f"the target must be a whole number of minutes from 1 to {TARGET_MINUTES_MAX}")
+
+    drill_probes: tuple[str, ...] = ()
+    if (entry := tags.get(TAG_DRILL_PROBE)) is not None:
+        try:
+            drill_probes = parse_probes(entry[0].replace(";", ","))
+        except ValueError:
+            drill_probes = ()
+        if not drill_probes:
+            problem(
+                TAG_DRILL_PROBE,
+                "give host:port endpoints (a host name or IP address and a port 1-65535), several separated by ';', "
+                "e.g. app-db:5432;app-web:443",
+            )
+
     if TAG_PROTECT not in tags:
         vm_settings = sorted(k for k in vm_folded if k in KNOWN_TAGS and k != TAG_PROTECT)
         if vm_settings:
@@ -304,6 +347,10 @@ def parse_tags(vm_tags: Mapping[str, str] | None, rg_tags: Mapping[str, str] | N
         consistency=consistency,
         failover=failover,
         boot_order=boot_order,
+        drill=drill,
+        rto_minutes=targets[TAG_RTO],
+        rpo_minutes=targets[TAG_RPO],
+        drill_probes=drill_probes,
         sources={key: source for key, (_, source) in tags.items() if key in KNOWN_TAGS},
         warnings=tuple(warnings),
     )

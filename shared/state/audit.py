@@ -30,3 +30,17 @@ def audit_trail(store: StateStore, group: str) -> list[dict[str, Any]]:
 
 def has_audit(store: StateStore, group: str) -> bool:
     return next(iter(store.query(AUDIT, partition=name_key(group))), None) is not None
+
+
+# Audit events that belong to a failover, failback or drill report when they happened in its time span.
+_REPORTED = ("drill", "failover", "failback", "placement", "commit", "reprotect", "repair", "blocked", "operator-")
+
+
+def events_between(store: StateStore, group: str, since: str, until: str | None, *, key: str, value: str) -> list[dict[str, Any]]:
+    """The audit rows of one run (tagged ``key=value``, or lifecycle events within its time span), for its report."""
+    rows = []
+    for row in audit_trail(store, group):
+        in_span = since <= str(row["time"]) <= (until or "9999") and str(row["event"]).startswith(_REPORTED)
+        if row.get(key) == value or in_span:
+            rows.append({"time": row["time"], "event": row["event"], "message": row["message"]})
+    return rows

@@ -64,6 +64,10 @@ class VmStatus:
     target_resource_group: str = ""
     failover_mode: str = ""
     boot_order: int | None = None
+    drill_schedule: str = ""  # from ppgdr-drill ("": the PPGDR_DRILL_SCHEDULE setting)
+    rto_minutes: int | None = None
+    rpo_minutes: int | None = None
+    drill_probes: list[str] = field(default_factory=list)
     in_flight: dict[str, Any] = field(default_factory=dict)
     last_failure: dict[str, Any] = field(default_factory=dict)  # the last step Azure failed: operation, error, at
     history: list[str] = field(default_factory=list)

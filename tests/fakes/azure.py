@@ -71,6 +71,14 @@ class FakeSiteRecovery:
         self.calls.append(("switch_protection", request))
         return accepted()
 
+    def plan_test_failover(self, plan: str, *, network_id: str, recovery_point: str) -> StartedOperation:
+        self.calls.append(("plan_test_failover", {"plan": plan, "network": network_id, "point": recovery_point}))
+        return accepted()
+
+    def plan_test_failover_cleanup(self, plan: str, *, comments: str) -> StartedOperation:
+        self.calls.append(("plan_test_failover_cleanup", {"plan": plan, "comments": comments}))
+        return accepted()
+
     def sent(self, kind: str) -> list[Any]:
         return [args for name, args in self.calls if name == kind]
 

@@ -200,6 +200,10 @@ def test_every_tag_at_once() -> None:
             "ppgdr-consistency": "multi-vm",
             "ppgdr-failover": "auto",
             "ppgdr-boot-order": "10",
+            "ppgdr-drill": "0 0 3 * * Sat",
+            "ppgdr-rto-minutes": "45",
+            "ppgdr-rpo-minutes": "15",
+            "ppgdr-drill-probe": "app-db:5432; 10.0.0.4:443",
         }
     )
     assert intent == TagIntent(
@@ -211,6 +215,10 @@ def test_every_tag_at_once() -> None:
         consistency=Consistency.MULTI_VM,
         failover=FailoverMode.AUTO,
         boot_order=10,
+        drill="0 0 3 * * sat",
+        rto_minutes=45,
+        rpo_minutes=15,
+        drill_probes=("app-db:5432", "10.0.0.4:443"),
         sources=dict.fromkeys(KNOWN_TAGS, SOURCE_VM),
     )
 
@@ -322,6 +330,10 @@ def test_every_problem_is_reported_together() -> None:
             "ppgdr-consistency": "all",
             "ppgdr-failover": "yolo",
             "ppgdr-boot-order": "high",
+            "ppgdr-drill": "hourly",
+            "ppgdr-rto-minutes": "0",
+            "ppgdr-rpo-minutes": "soon",
+            "ppgdr-drill-probe": "no port here",
         }
     )
     assert sorted(p.tag for p in found) == sorted(KNOWN_TAGS)
