@@ -17,6 +17,8 @@ import socket
 import uuid
 from datetime import datetime, timedelta
 
+from azure.core.exceptions import HttpResponseError
+
 from shared.arm.names import recovery_plan_name
 from shared.context import AppContext
 from shared.drills import measure
@@ -189,7 +191,7 @@ def _phase_start(ctx: AppContext, drill: DrillRecord) -> None:
         started = ctx.site_recovery.plan_test_failover(
             drill.recovery_plan, network_id=drill.test_network_id, recovery_point=RECOVERY_POINT
         )
-    except Exception as exc:
+    except HttpResponseError as exc:
         _finish(ctx, drill, f"Azure refused the test failover: {azure_error_text(exc)}")
         return
     drill.job = drill.test_failover_job = started.job_id or ""
@@ -293,7 +295,8 @@ def _phase_validate(ctx: AppContext, drill: DrillRecord) -> None:
         drill=drill.id,
         placement=drill.placement,
     )
-    drill.timeline = measure.timeline(job, None, _vm_names(ctx, drill, job) if job else {}, _now(ctx).isoformat())
+    drill.validated = _now(ctx).isoformat()
+    drill.timeline = measure.timeline(job, None, _vm_names(ctx, drill, job) if job else {}, drill.validated)
     drill.phase = CLEANUP
 
 
@@ -333,7 +336,8 @@ def _finish(ctx: AppContext, drill: DrillRecord, problem: str | None = None) -> 
     cleanup = ctx.site_recovery.job(drill.cleanup_job) if drill.cleanup_job else None
     test_failover = ctx.site_recovery.job(drill.test_failover_job) if drill.test_failover_job else None
     if test_failover is not None:
-        drill.timeline = measure.timeline(test_failover, cleanup, _vm_names(ctx, drill, test_failover), None) or drill.timeline
+        names = _vm_names(ctx, drill, test_failover)
+        drill.timeline = measure.timeline(test_failover, cleanup, names, drill.validated or None) or drill.timeline
     drill.verdict, drill.problems = (
         measure.verdict(drill) if (drill.test_failover_job or drill.placement) else ("failed", drill.problems)
     )

@@ -44,6 +44,7 @@ class DrillRecord:
     test_failover_job: str = ""
     cleanup_job: str = ""
     cleanup_attempts: int = 0
+    validated: str = ""  # when the test VMs were checked
     verdict: str = ""  # passed / failed (set when done)
     cleaned_up: bool = False
     rto_seconds: float | None = None
