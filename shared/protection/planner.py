@@ -119,6 +119,7 @@ class Action:
     spec: EnableSpec | None = None
     item: ObservedItem | None = None
     problems: tuple[str, ...] = field(default_factory=tuple)
+    in_flight: str | None = None  # WAIT: the operation in flight (where the item is heading depends on it)
 
 
 # A step that failed (Azure accepted it, then its job failed) is not sent again, unchanged, before this.
@@ -188,7 +189,11 @@ def plan_vm(inp: PlanInput) -> Action:
         if item is not None and inp.in_flight:
             # One step at a time per item: a second disable of an item being disabled is refused or sent twice.
             return Action(
-                ActionKind.WAIT, f"the VM was deleted; waiting for {inp.in_flight} to finish", inp.vm_id, item=item
+                ActionKind.WAIT,
+                f"the VM was deleted; waiting for {inp.in_flight} to finish",
+                inp.vm_id,
+                item=item,
+                in_flight=inp.in_flight,
             )
         if item is not None:
             return Action(
@@ -196,7 +201,7 @@ def plan_vm(inp: PlanInput) -> Action:
             )
         return Action(ActionKind.NONE, "the VM no longer exists and is not protected", inp.vm_id)
     if inp.in_flight:
-        return Action(ActionKind.WAIT, f"waiting for {inp.in_flight} to finish", vm.id, item=item)
+        return Action(ActionKind.WAIT, f"waiting for {inp.in_flight} to finish", vm.id, item=item, in_flight=inp.in_flight)
     if inp.tags is None or inp.tags.intent is None:
         problems = tuple(str(p) for p in (inp.tags.problems if inp.tags else ()))
         return Action(ActionKind.REFUSE, "invalid ppgdr-* tags: nothing was changed", vm.id, item=item, problems=problems)
@@ -420,28 +425,69 @@ def _shown(ppg_id: str | None) -> str:
     return ppg_id.rstrip("/").rsplit("/", 1)[-1] if ppg_id else "no PPG"
 
 
+def _claim(action: Action) -> tuple[str, str] | None:
+    """Where a member's item is heading, as (normalised PPG id, words for the reason); None: it claims nothing.
+
+    A member that asks for a PPG (its tags are valid and it is not on hold) claims that PPG. A member that stays
+    where it is claims its item's current PPG: invalid tags, drift, a refusal or a held step change nothing, so
+    moving the others would leave it behind. An item being enabled is heading where its enable sent it (ASR
+    creates the item at once with its recovery PPG). A member being disabled, or without an item, claims nothing.
+    """
+    item = action.item
+    if action.kind == ActionKind.WAIT:
+        if action.in_flight == OPERATIONS[ActionKind.ENABLE] and item is not None:
+            return normalize_arm_id(item.recovery_ppg_id or ""), f"is being enabled into {_shown(item.recovery_ppg_id)}"
+        return None
+    if action.kind == ActionKind.DISABLE:
+        return None
+    if action.spec is not None and action.kind != ActionKind.HOLD:
+        return normalize_arm_id(_ppg_of(action) or ""), f"asks for {_shown(_ppg_of(action))}"
+    if item is not None:
+        return normalize_arm_id(item.recovery_ppg_id or ""), f"stays in {_shown(item.recovery_ppg_id)} ({action.kind.value})"
+    return None
+
+
+def _heading_unknown(action: Action) -> bool:
+    """A member with a step in flight whose end is not known yet: a target-PPG update, or an enable with no item yet."""
+    if action.kind != ActionKind.WAIT or action.in_flight == "disable-protection":
+        return False
+    return _claim(action) is None
+
+
 def align_availability_set(members: list[tuple[ObservedVm, Action]]) -> list[Action]:
     """Azure's rule for one availability set, applied to its members' planned actions. Pure.
 
     The members of a source availability set share one recovery availability set, and that set sits in
-    one PPG; so the members move to another target PPG together or not at all. When the tags of the
-    members ask for different target PPGs, each member whose action would move its item is refused with
-    the other members named and the tag to set, and nothing changes (a move of one member would re-pin the
-    shared recovery set under the others). When the members' items already target different PPGs and the
-    tags do not bring them together, none is reported "as desired": a failover of the group would refuse
-    that state.
+    one PPG; so the members move to another target PPG together or not at all. Every member claims a PPG
+    (:func:`_claim`): the one its tags ask for, or the one its item stays in when it cannot move now (invalid
+    tags, drift, a held step). When the claims differ, each member whose action would move its item is refused
+    with the others named and the tag to set, and nothing changes (a move of one member would re-pin the
+    shared recovery set under the others). While a member has a step in flight whose outcome is not known yet
+    (a target-PPG update), the others' moves wait for it. When the members' items already target different
+    PPGs and the claims do not bring them together, none is reported "as desired": a failover of the group
+    would refuse that state.
     """
     if len(members) < 2:
         return [action for _, action in members]
-    tagged = [(vm, action) for vm, action in members if action.spec is not None]
-    desired = {normalize_arm_id(_ppg_of(a) or "") for _, a in tagged}
+    claims = {vm.key_id: (vm, claim) for vm, action in members if (claim := _claim(action)) is not None}
+    desired = {ppg for _, (ppg, _) in claims.values()}
+    busy = [vm.name for vm, action in members if _heading_unknown(action)]
     current = {normalize_arm_id(a.item.recovery_ppg_id or "") for _, a in members if a.item is not None}
     set_name = members[0][0].availability_set_name or "the availability set"
     result: list[Action] = []
     for vm, action in members:
-        others = [(o, a) for o, a in tagged if o.key_id != vm.key_id]
-        if len(desired) > 1 and action.kind in _MOVES:
-            asked = ", ".join(f"{o.name} asks for {_shown(_ppg_of(a))}" for o, a in others)
+        others = [(o, words) for key, (o, (_, words)) in claims.items() if key != vm.key_id]
+        if busy and action.kind in _MOVES:
+            result.append(
+                replace(
+                    action,
+                    kind=ActionKind.WAIT,
+                    reason=f"{vm.name} shares availability set {set_name} with {', '.join(busy)}: the members move "
+                    f"together, so {vm.name} waits for the step in flight of {', '.join(busy)} to finish",
+                )
+            )
+        elif len(desired) > 1 and action.kind in _MOVES:
+            asked = ", ".join(f"{o.name} {words}" for o, words in others)
             result.append(
                 replace(
                     action,
