@@ -48,7 +48,7 @@ class Emulator:
         self.resources = ResourcesBackend(events=self.events, targets=self.tag_targets)
         self.resources.on_group_deleted.append(self.compute.delete_group)
         self.resources.on_group_deleted.append(self.network.delete_group)
-        self.asr = AsrBackend(clock=self.clock, operations=self.operations, compute=self.compute)
+        self.asr = AsrBackend(clock=self.clock, operations=self.operations, compute=self.compute, network=self.network)
 
     def tag_targets(self) -> list[TagTarget]:
         """Backends whose resources the tags API can write (ASR's too, if it supports tags)."""

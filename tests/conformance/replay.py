@@ -282,6 +282,39 @@ class World:
         body = self.switch_protection_body(ppg)
         return self.send("POST", f"{self.container_path()}/switchprotection", body)
 
+    # ------------------------------------------------------------------ drills (test failover), as recorded
+    def test_network(self, subnets: tuple[str, ...] = ("zeta", "Alpha")) -> str:
+        """An isolated test network in the recovery region (the recorded drill used adVNET-asr, subnet adSubnet)."""
+        vnet = f"{self.rg_id(TARGET_RG)}/providers/Microsoft.Network/virtualNetworks/vnet-drill"
+        body = {
+            "location": RECOVERY,
+            "properties": {
+                "addressSpace": {"addressPrefixes": ["10.9.0.0/16"]},
+                "subnets": [{"name": n, "properties": {"addressPrefix": f"10.9.{i}.0/24"}} for i, n in enumerate(subnets)],
+            },
+        }
+        assert self.send("PUT", vnet, body, api="2024-05-01").status_code in (200, 201)
+        return vnet
+
+    def test_failover(self, network: str, recovery_point_id: str | None = None) -> httpx.Response:
+        """The A2A test failover input (REST example shape; the recorded drill also passed networkType)."""
+        specific: dict[str, Any] = {"instanceType": "A2A"}
+        if recovery_point_id is not None:
+            specific["recoveryPointId"] = recovery_point_id
+        body = {
+            "properties": {
+                "failoverDirection": "PrimaryToRecovery",
+                "networkType": "VmNetworkAsInput",
+                "networkId": network,
+                "providerSpecificDetails": specific,
+            }
+        }
+        return self.send("POST", f"{self.item_path()}/testFailover", body)
+
+    def test_failover_cleanup(self, comments: str | None = "Test Failover Cleanup") -> httpx.Response:
+        body = {"properties": {"comments": comments}} if comments is not None else {"properties": {}}
+        return self.send("POST", f"{self.item_path()}/testFailoverCleanup", body)
+
 
 def build_world(emulator: EmulatorHandle) -> World:
     """A fresh estate: groups, PPGs, the source VM, the vault and its A2A topology; the clock frozen."""

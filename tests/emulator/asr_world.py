@@ -130,6 +130,10 @@ class FakeCompute:
         self.deallocated.append(found["name"])
         return True
 
+    def delete_disk(self, subscription: str, resource_group: str, name: str) -> bool:
+        self.deleted.append(name)
+        return self.resources.pop(rid(resource_group, "disks", name).lower(), None) is not None
+
     def find(self, resource_id: str) -> dict[str, Any] | None:
         found = self.resources.get(resource_id.strip().rstrip("/").lower())
         return copy.deepcopy(found) if found is not None else None

@@ -196,11 +196,15 @@ def test_test_failover_creates_test_vms_and_cleanup_removes_them(world: World) -
     world.advance(world.asr.timings.test_failover_cleanup_s)
     p = props(world, item)
     assert world.compute.vm(TARGET_RG, "app1-test") is None
+    # read back after the cleanup job: MarkedForDeletion with the normal operations (REST cleanup example) ...
     assert (p["testFailoverState"], p["allowedOperations"]) == (
-        "None",
+        "MarkedForDeletion",
         ["UnplannedFailover", "DisableProtection", "TestFailover"],
     )
     assert p["lastSuccessfulTestFailoverTime"]
+    # ... then None (recorded cluster, long after its cleanup)
+    world.advance(world.asr.timings.test_failover_marked_s)
+    assert (props(world, item)["testFailoverState"], props(world, item)["testFailoverStateDescription"]) == ("None", "None")
 
 
 def test_disable_removes_the_item_after_a_job_and_keeps_the_vm(world: World) -> None:

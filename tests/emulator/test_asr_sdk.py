@@ -518,7 +518,9 @@ def test_test_failover_cleanup_update_disable_and_purge(env: Env) -> None:
         ),
         60,
     )
-    assert cleaned.properties.test_failover_state == "None"
+    # the cleanup's final body, as the REST example ReplicationProtectedItems_TestFailoverCleanup shows it
+    assert cleaned.properties.test_failover_state == "MarkedForDeletion"
+    assert "TestFailover" in (cleaned.properties.allowed_operations or [])
     with pytest.raises(ResourceNotFoundError):
         env.compute.virtual_machines.get("rg-app-asr", "app1-test")
 

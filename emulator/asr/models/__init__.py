@@ -13,8 +13,8 @@ What it models (Azure-to-Azure first, the way ppg-dr uses it):
   can host them, outside it otherwise, noted on the job) -> commit -> switch protection (before or after
   commit; the item moves to the recovery container and replicates back; the original VM is deleted) ->
   initial replication -> ``Protected`` -> failback (the VMs are created again) -> commit -> switch
-  protection -> ... ; test failover creates ``<vm>-test`` VMs, cleanup removes them; disable removes the
-  item and never touches the VM.
+  protection -> ... ; test failover creates ``<vm>-test`` VMs on the test network, cleanup removes them
+  with their disks and NICs; disable removes the item and never touches the VM.
 - Refusals are :class:`~emulator.errors.ArmError` with the ARM error envelope when Azure refuses the
   request, or a failed job (``refusals``) when Azure accepts it and fails the job.
 
@@ -41,7 +41,8 @@ mixins it calls, so the import graph reads bottom-up:
 - ``plans``: recovery plan definitions and bodies
 - ``task_lists``: the recorded task lists of item and plan jobs
 - ``failover_vms``: the Compute writes of failovers and switch protection (create, shut down, retire VMs)
-- ``failover``: unplanned / planned failover, commit, test failover and cleanup
+- ``failover``: unplanned / planned failover, commit
+- ``drills``: test failover and its cleanup (the test VMs, their NICs and disks, the recovery point used)
 - ``reprotect``: switch protection / reprotect
 - ``plan_actions``: the same actions over a recovery plan
 - ``seeding``: admin seeding (topology, on-premises items, bulk items)

@@ -40,9 +40,24 @@ class ComputeApi(Protocol):
 
     def deallocate_vm(self, vm_id: str) -> bool: ...
 
+    def delete_disk(self, subscription: str, resource_group: str, name: str) -> bool: ...
+
     def find(self, resource_id: str) -> dict[str, Any] | None: ...
 
     def capacity_allows(self, ppg_id: str, vm_size: str) -> bool: ...
+
+
+class NetworkApi(Protocol):
+    """What ASR needs from the network store (``emulator.network``): the test network's subnets, the NICs of
+    test VMs, the source VM's NIC."""
+
+    def put(
+        self, subscription: str, resource_group: str, provider: str, rtype: str, name: str, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]: ...
+
+    def find(self, resource_id: str) -> dict[str, Any] | None: ...
+
+    def delete(self, subscription: str, resource_group: str, provider: str, rtype: str, name: str) -> bool: ...
 
 
 @dataclass
@@ -56,6 +71,9 @@ class Timings:
     switch_protection_s: float = 90
     test_failover_s: float = 120
     test_failover_cleanup_s: float = 60
+    #: How long an item reads ``MarkedForDeletion`` after its cleanup job succeeded (REST example
+    #: ReplicationProtectedItems_TestFailoverCleanup; the length is a choice), then ``None``.
+    test_failover_marked_s: float = 60
     disable_s: float = 30
     purge_s: float = 10
     update_s: float = 10
@@ -80,10 +98,20 @@ class Timings:
 class AsrCore:
     """All Site Recovery state of one emulator (the vaults hold everything else), ids and timers."""
 
-    def __init__(self, *, clock: Clock, operations: Operations, compute: ComputeApi, seed: int = 20250801) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        operations: Operations,
+        compute: ComputeApi,
+        network: NetworkApi | None = None,
+        seed: int = 20250801,
+    ) -> None:
         self.clock = clock
         self.operations = operations
         self.compute = compute
+        #: The network store (test NICs, subnets); None in backend unit tests without one.
+        self.network_store = network
         self.timings = Timings()
         self.retry_after_s: int | None = None
         #: Items per page of list responses (ASR pages its lists; nextLink carries a skip token).

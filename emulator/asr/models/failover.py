@@ -1,4 +1,4 @@
-"""Failover of items (alone or as a plan): unplanned and planned failover, commit, test failover and cleanup.
+"""Failover of items (alone or as a plan): unplanned and planned failover, commit (test failover: ``test_failover``).
 
 Direction: an item fails over from its *current* primary (after switch protection that is the old
 recovery region, and a failback is again ``PrimaryToRecovery`` for the item: public A2A end-to-end test
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from emulator.asr.models.common import A2A, HYPERV_AZURE, last_segment, opt_str, props_of, rg_of, sub_of
+from emulator.asr.models.common import A2A, HYPERV_AZURE, last_segment, opt_str, props_of
 from emulator.asr.models.failover_vms import FailoverVmsMixin
 from emulator.asr.models.item_bodies import ItemBodiesMixin
 from emulator.asr.models.items import (
@@ -25,24 +25,13 @@ from emulator.asr.models.items import (
     COMMITTING,
     FAILING_OVER,
     FAILOVER_PENDING_COMMIT,
-    TFO_CLEANING,
-    TFO_NONE,
-    TFO_RUNNING,
-    TFO_WAITING,
     ProtectedItem,
 )
 from emulator.asr.models.jobs import Job, Refusal, TaskSpec, job_error
 from emulator.asr.models.plans import PlansMixin, RecoveryPlan
 from emulator.asr.models.recovery_points import RecoveryPointsMixin
 from emulator.asr.models.refusals import FAILOVER, refusal
-from emulator.asr.models.task_lists import (
-    cleanup_tasks,
-    commit_tasks,
-    failover_tasks,
-    fill_job_ids,
-    plan_failover_tasks,
-    test_failover_tasks,
-)
+from emulator.asr.models.task_lists import commit_tasks, failover_tasks, fill_job_ids, plan_failover_tasks
 from emulator.asr.models.vaults import Vault
 from emulator.errors import ArmError
 
@@ -296,123 +285,6 @@ class FailoverMixin(PlansMixin, ItemBodiesMixin, RecoveryPointsMixin, FailoverVm
             items=items,
             duration_s=self.timings.commit_s,
             tasks=commit_tasks(items),
-            on_complete=complete,
-            on_failed=failed,
-        )
-
-    def test_failover(self, vault: Vault, fabric: str, container: str, name: str, body: dict[str, Any]) -> Job:
-        item = self.item(vault, fabric, container, name)
-        props = props_of(body)
-        self._check_direction(opt_str(props.get("failoverDirection")))
-        self._require(item, "TestFailover")
-        network = opt_str(props.get("networkId")) or item.tfo_network_id
-        if network is None:
-            raise ArmError(400, "InvalidParameter", "networkId (the isolated test network) is required for a test failover.")
-        return self._test_failover_job(vault, [item], network, target=item, plan=None)
-
-    def _test_failover_job(
-        self,
-        vault: Vault,
-        items: list[ProtectedItem],
-        network: str,
-        *,
-        target: ProtectedItem | RecoveryPlan,
-        plan: RecoveryPlan | None,
-    ) -> Job:
-        tasks = test_failover_tasks(items)
-        vm_tasks = {item.key: tasks[index + 1] for index, item in enumerate(items)}
-        for item in items:
-            item.tfo = TFO_RUNNING
-
-        def complete(job: Job) -> None:
-            for item in items:
-                item.tfo_network_id = network
-                vm_id, note = self._place_vm(item, test=True, when=job.op.due)
-                item.test_vm_ids.append(vm_id)
-                if note is not None:
-                    vm_tasks[item.key].errors.append(note)
-                    job.warnings.append(dict(note, taskId=vm_tasks[item.key].task_id))
-                item.tfo = TFO_WAITING
-                item.last_tfo = job.op.due
-            if plan is not None:
-                plan.last_test_failover = job.op.due
-
-        def failed() -> None:
-            for item in items:
-                if item.tfo == TFO_RUNNING:
-                    item.tfo = TFO_NONE
-                    item.scenario = None
-
-        custom: dict[str, Any] = {
-            "instanceType": "TestFailoverJobDetails",
-            "affectedObjectDetails": {},
-            "testFailoverStatus": None,
-            "comments": None,
-            "networkName": last_segment(network),
-            "networkFriendlyName": last_segment(network),
-            "networkType": "VmNetworkAsInput",
-            "protectedItemDetails": [
-                {
-                    "name": i.name,
-                    "friendlyName": i.friendly_name,
-                    "testVmName": i.tfo_vm_name,
-                    "testVmFriendlyName": i.tfo_vm_name,
-                    "networkConnectionStatus": "Connected",
-                    "networkFriendlyName": last_segment(network),
-                    "subnet": None,
-                    "recoveryPointId": None,
-                    "recoveryPointTime": None,
-                }
-                for i in items
-            ],
-        }
-        return self._start_items_job(
-            vault,
-            "TestFailover",
-            target=target,
-            plan=plan,
-            items=items,
-            duration_s=self.timings.test_failover_s + (self.timings.plan_per_item_s * len(items) if plan else 0),
-            tasks=tasks,
-            on_complete=complete,
-            on_failed=failed,
-            custom=custom,
-        )
-
-    def test_failover_cleanup(self, vault: Vault, fabric: str, container: str, name: str, body: dict[str, Any]) -> Job:
-        item = self.item(vault, fabric, container, name)
-        self._require(item, "TestFailoverCleanup")
-        return self._cleanup_job(vault, [item], target=item, plan=None)
-
-    def _cleanup_job(
-        self, vault: Vault, items: list[ProtectedItem], *, target: ProtectedItem | RecoveryPlan, plan: RecoveryPlan | None
-    ) -> Job:
-        for item in items:
-            item.tfo = TFO_CLEANING
-
-        def complete(_: Job) -> None:
-            for item in items:
-                for vm_id in item.test_vm_ids:
-                    sub, rg = sub_of(vm_id), rg_of(vm_id)
-                    if sub and rg and self.compute.find(vm_id) is not None:
-                        self.compute.delete_vm(sub, rg, last_segment(vm_id))
-                item.test_vm_ids = []
-                item.tfo = TFO_NONE
-                item.scenario = None
-
-        def failed() -> None:
-            for item in items:
-                if item.tfo == TFO_CLEANING:
-                    item.tfo = TFO_WAITING
-
-        return self._start_items_job(
-            vault,
-            "TestFailoverCleanup",
-            target=target,
-            plan=plan,
-            items=items,
-            duration_s=self.timings.test_failover_cleanup_s,
-            tasks=cleanup_tasks(items),
             on_complete=complete,
             on_failed=failed,
         )

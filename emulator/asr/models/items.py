@@ -30,6 +30,10 @@ COMMITTED = "Committed"
 REPROTECTING = "Reprotecting"
 DISABLING = "Disabling"
 
+#: testFailoverState values. WaitingForCompletion "Waiting for user input" (only TestFailoverCleanup allowed)
+#: and MarkedForDeletion "Cleaning up test environment" are the REST examples' (ReplicationProtectedItems_
+#: TestFailover / _TestFailoverCleanup); None "None" the recorded cluster (A2AClutserTestFailoverJob);
+#: InProgress "Test failover in progress" while the job runs is an emulator choice.
 TFO_NONE = "None"
 TFO_RUNNING = "InProgress"
 TFO_WAITING = "WaitingForCompletion"
@@ -144,6 +148,11 @@ class ProtectedItem:
     failover_vm_id: str | None = None
     previous_source_vm_id: str | None = None
     test_vm_ids: list[str] = field(default_factory=list)
+    #: The test VM's disks (``-ASRtest``) and NICs (``-test``), deleted by the cleanup with the VM.
+    test_disk_ids: list[str] = field(default_factory=list)
+    test_nic_ids: list[str] = field(default_factory=list)
+    #: After a cleanup the item reads MarkedForDeletion until then (REST cleanup example), then None.
+    tfo_marked_until: datetime | None = None
     lifecycle_id: str = ""
     management_id: str = ""
     initial_primary_location: str = ""

@@ -62,6 +62,19 @@ def _spans(job: Job) -> list[tuple[datetime, datetime]]:
     return out
 
 
+def task_window(job: Job, task: TaskSpec) -> tuple[datetime, datetime] | None:
+    """When ``task`` (a task of ``job`` or a child of one: children share their group's times) runs on the
+    job's timeline, or None when it is not part of the job."""
+    for top, span in zip(job.tasks, _spans(job), strict=True):
+        if top is task or _contains(top.children, task):
+            return span
+    return None
+
+
+def _contains(tasks: list[TaskSpec], wanted: TaskSpec) -> bool:
+    return any(t is wanted or _contains(t.children, wanted) for t in tasks)
+
+
 def _failing_index(job: Job, spans: list[tuple[datetime, datetime]]) -> int:
     failed_at = job.op.ended or job.op.due
     for index, (task, (_, end)) in enumerate(zip(job.tasks, spans, strict=True)):

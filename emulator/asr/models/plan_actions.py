@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from emulator.asr.models.common import A2A, HYPERV_AZURE, name_key, opt_str, props_of, segment_after
-from emulator.asr.models.failover import PRIMARY_TO_RECOVERY, RECOVERY_TO_PRIMARY, FailoverMixin, wrong_direction
+from emulator.asr.models.drills import DrillMixin
+from emulator.asr.models.failover import PRIMARY_TO_RECOVERY, RECOVERY_TO_PRIMARY, wrong_direction
 from emulator.asr.models.items import PROTECTION_STATES, ProtectedItem
 from emulator.asr.models.jobs import Job, Refusal, TaskSpec
 from emulator.asr.models.plans import RecoveryPlan, plan_op_allowed
@@ -14,7 +15,7 @@ from emulator.asr.models.vaults import Vault
 from emulator.errors import ArmError
 
 
-class PlanActionsMixin(FailoverMixin, ReprotectMixin):
+class PlanActionsMixin(DrillMixin, ReprotectMixin):
     """Every item of the plan must allow the operation, or the plan action is refused with the blockers."""
 
     def _plan_require(self, plan: RecoveryPlan, operation: str) -> list[ProtectedItem]:
@@ -144,15 +145,44 @@ class PlanActionsMixin(FailoverMixin, ReprotectMixin):
         return job
 
     def plan_test_failover(self, vault: Vault, name: str, body: dict[str, Any]) -> Job:
+        """Test failover of every item of the plan into the test network, in boot order; the direction follows
+        the plan's fabrics as for a failover; ``recoveryPointType`` of the A2A input picks each item's point."""
         plan = self.plan(vault, name)
-        props = props_of(body)
-        network = opt_str(props.get("networkId"))
-        if network is None:
-            raise ArmError(400, "InvalidParameter", "networkId (the isolated test network) is required for a test failover.")
+        props = props_of(body or {})
+        direction = self._check_direction(opt_str(props.get("failoverDirection")))
+        network = self._test_network(props, None)
+        inputs = props.get("providerSpecificDetails")
+        if inputs is not None and not isinstance(inputs, list):
+            raise ArmError(
+                400, "InvalidParameter", "providerSpecificDetails must be a list of provider-specific failover inputs."
+            )
+        point_type = next(
+            (
+                opt_str(entry.get("recoveryPointType"))
+                for entry in inputs or []
+                if isinstance(entry, dict) and (opt_str(entry.get("instanceType")) or A2A) == A2A
+            ),
+            None,
+        )
         items = self._plan_require(plan, "TestFailover")
-        return self._test_failover_job(vault, items, network, target=plan, plan=plan)
+        points = {i.key: self._test_point(i, point_id=None, point_type=point_type) for i in items}
+        return self._test_failover_job(
+            vault,
+            items,
+            network,
+            network_type=opt_str(props.get("networkType")) or "VmNetworkAsInput",
+            points=points,
+            target=plan,
+            plan=plan,
+            refused=self._plan_direction_refusal(plan, items, direction),
+        )
 
     def plan_test_failover_cleanup(self, vault: Vault, name: str, body: dict[str, Any]) -> Job:
+        """Cleans up the items of the plan waiting for it (all of them after a plan test failover; after one that
+        failed part-way, those it left test VMs for: choice)."""
         plan = self.plan(vault, name)
-        items = self._plan_require(plan, "TestFailoverCleanup")
-        return self._cleanup_job(vault, items, target=plan, plan=plan)
+        comments = self._comments(body)
+        if "TestFailoverCleanup" not in self.plan_allowed_operations(plan):
+            self._plan_require(plan, "TestFailoverCleanup")  # raises with the blockers
+        items = [i for i in self.plan_items(plan) if "TestFailoverCleanup" in self.allowed_operations(i)]
+        return self._cleanup_job(vault, items, target=plan, plan=plan, comments=comments)

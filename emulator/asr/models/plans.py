@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from emulator.asr.models.common import A2A, display_location, last_segment, name_key, opt_str, props_of, segment_after
-from emulator.asr.models.items import COMMITTED, TFO_WAITING, ItemsMixin, ProtectedItem
+from emulator.asr.models.items import COMMITTED, TFO_CLEANING, TFO_RUNNING, TFO_WAITING, ItemsMixin, ProtectedItem
 from emulator.asr.models.jobs import Job, JobTarget, TaskSpec, job_state
 from emulator.asr.models.vaults import Vault
 from emulator.clock import iso
@@ -239,7 +239,15 @@ class PlansMixin(ItemsMixin):
             "ReverseReplicate",
             "Failback",
         ]
-        return [op for op in ops if all(plan_op_allowed(op, i, self.allowed_operations(i)) for i in items)]
+        allowed = {i.key: self.allowed_operations(i) for i in items}
+        busy = any(i.tfo in (TFO_RUNNING, TFO_CLEANING) for i in items)
+        return [
+            op
+            for op in ops
+            if all(plan_op_allowed(op, i, allowed[i.key]) for i in items)
+            # after a plan test failover that failed part-way, the items it left test VMs for (choice)
+            or (op == "TestFailoverCleanup" and not busy and any(op in allowed[i.key] for i in items))
+        ]
 
     def plan_body(self, plan: RecoveryPlan | None) -> dict[str, Any] | None:
         """The plan (A2ARecoveryPlanReplication 21:54:20): currentScenario* null until a plan job runs,

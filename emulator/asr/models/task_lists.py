@@ -4,8 +4,8 @@ Item jobs name their tasks by a fixed ``taskId`` and ``name`` (PPG recording 19:
 failover; A2AReprotectTest entry 17 switch protection). A plan failover is a tree: a prerequisite check,
 the shutdown group, the failover group, one start group per boot group, and a finalizing task, each VM
 a ``VirtualMachineTaskDetails`` child naming its per-VM job (A2ARecoveryPlanReplication entries[-1]).
-Task lists without a recording (commit, test failover, cleanup, plan commit) are emulator choices in
-the same style (``docs/emulator.md``).
+Task lists without a recording (commit, cleanup, plan commit, plan test failover) are emulator choices
+in the same style; the item test failover's task friendly names are documented (``docs/emulator.md``).
 """
 
 from __future__ import annotations
@@ -55,27 +55,80 @@ def commit_tasks(items: list[ProtectedItem]) -> list[TaskSpec]:
     ]
 
 
-def test_failover_tasks(items: list[ProtectedItem]) -> list[TaskSpec]:
-    """Test failover (choice): a prerequisite check, then one test VM per item."""
-    tasks = [
-        TaskSpec("VmTfoPrerequisitesCheck", "Prerequisites check for test failover", task_id="TestFailoverPreflightChecksTask")
-    ]
-    for item in items:
-        tasks.append(
-            TaskSpec(
-                "VmTestFailover", f"Create test virtual machine {item.tfo_vm_name}", 2, task_id=f"TestFailoverTask-{item.name}"
-            )
-        )
-    return tasks
-
-
-def cleanup_tasks(items: list[ProtectedItem]) -> list[TaskSpec]:
-    """Test failover cleanup (choice): one deletion per test VM."""
+def test_failover_tasks() -> list[TaskSpec]:
+    """An item's test failover: the four tasks of the documented A2A test failover job, by friendly name
+    (azure-docs ``azure-to-azure-powershell.md`` @ 0187300b, ``Get-ASRJob -Job $TFOJob``: "Prerequisites check
+    for test failover, Create test virtual machine, Preparing the virtual machine, Start the virtual
+    machine"). Task names, ids and weights are emulator choices in the recorded failover's style. The last
+    task ends when the test VM is running: a client measures RTO up to its ``endTime``."""
     return [
         TaskSpec(
-            "VmTestFailoverCleanup", f"Delete test virtual machine {i.tfo_vm_name}", task_id=f"TestFailoverCleanupTask-{i.name}"
-        )
-        for i in items
+            "VmTfoPrerequisitesCheck", "Prerequisites check for test failover", 0.2, task_id="TestFailoverPreflightChecksTask"
+        ),
+        TaskSpec("VmTestFailover", "Create test virtual machine", 3, task_id="TestFailoverTask"),
+        TaskSpec("VmTfoPrepareVm", "Preparing the virtual machine", task_id="PrepareTestFailoverVmTask"),
+        TaskSpec("VmTfoStartVm", "Start the virtual machine", task_id="StartTestFailoverVmTask"),
+    ]
+
+
+def cleanup_tasks() -> list[TaskSpec]:
+    """An item's test failover cleanup (choice, by analogy with the recorded cluster cleanup: a prerequisite
+    check, then the per-VM cleanup; A2AClutserTestFailoverAndFailoverCleanupJob entries[-1])."""
+    return [
+        TaskSpec(
+            "VmTfoCleanupPrerequisitesCheck",
+            "Prerequisites check for test failover cleanup",
+            task_id="TestFailoverCleanupPreflightChecksTask",
+        ),
+        TaskSpec("VmTestFailoverCleanup", "Delete the test virtual machine", 3, task_id="TestFailoverCleanupTask"),
+    ]
+
+
+def plan_test_failover_tasks(
+    groups: list[list[ProtectedItem]],
+) -> tuple[list[TaskSpec], dict[str, TaskSpec], dict[str, TaskSpec]]:
+    """A plan's test failover (choice): the recorded plan failover tree without the shutdown group: the
+    prerequisite check, the failover group creating every test VM, one start group per boot group (each VM a
+    child task: its times are when that VM started) and the finalizing task.
+
+    Returns the tasks and, per item key, the VM task that creates its test VM and the one that starts it."""
+    everyone = [item for group in groups for item in group]
+    create = {item.key: _vm_task(item, "TestFailover", "testfailover") for item in everyone}
+    start: dict[str, TaskSpec] = {}
+    tasks = [
+        TaskSpec("RpSrsPrerequisitesCheck", "Prerequisites check for the recovery plan"),
+        _group(
+            "FailoverAllActionGroup",
+            "Recovery plan test failover",
+            "RpFailoverTask",
+            "RecoveryPlanGroupTaskDetails",
+            list(create.values()),
+            3,
+        ),
+    ]
+    for index, group in enumerate(groups, start=1):
+        children = [_vm_task(i, "TestFailover", f"tfo-boot{index}") for i in group]
+        start.update({i.key: child for i, child in zip(group, children, strict=True)})
+        friendly = f"Group {index}: Start ({len(group)})"
+        tasks.append(_group(f"Group{index}", friendly, "BootGroup", "RecoveryPlanGroupTaskDetails", children, 1))
+    tasks.append(TaskSpec("EndRecoveryPlanTask", "Finalizing the recovery plan"))
+    return tasks, create, start
+
+
+def plan_cleanup_tasks(items: list[ProtectedItem]) -> list[TaskSpec]:
+    """A plan's test failover cleanup (choice, by analogy with the recorded cluster cleanup: a prerequisite
+    check, a group of per-VM TestFailoverCleanup tasks, a finishing task)."""
+    return [
+        TaskSpec("RpSrsPrerequisitesCheck", "Prerequisites check for the recovery plan"),
+        _group(
+            "TestFailoverCleanupAllActionGroup",
+            f"Test failover cleanup ({len(items)})",
+            "RpTestFailoverCleanupTask",
+            "RecoveryPlanGroupTaskDetails",
+            [_vm_task(i, "TestFailoverCleanup", "tfo-cleanup") for i in items],
+            3,
+        ),
+        TaskSpec("EndRecoveryPlanTask", "Finalizing the recovery plan"),
     ]
 
 
