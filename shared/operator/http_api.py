@@ -1,28 +1,31 @@
-"""The HTTP surface: alert webhook, status, groups, decisions and approvals, group operations, dashboard.
+"""The HTTP surface: alert webhook, status, groups, decisions and approvals, group operations, drills,
+reports, the dashboard and its sign-in.
 
 One Starlette app, served in Azure through ``azure.functions.AsgiFunctionApp`` (the Functions host
 checks the function key first) and locally through uvicorn. The app authenticates every request
-itself as well: a caller presents a key (``x-functions-key`` header or ``code`` query parameter, as
-Azure Monitor webhooks and the host use) that must match ``PPGDR_API_KEYS`` (plain values, or
-``sha256:<hex>`` digests so the setting holds no usable secret). No keys configured means no access.
+itself as well (:class:`KeyAuth`): a caller presents a key (``x-functions-key`` header or ``code`` query
+parameter, as Azure Monitor webhooks and the host use) that must match ``PPGDR_API_KEYS`` (plain values,
+or ``sha256:<hex>`` digests so the setting holds no usable secret), or a browser presents the session
+cookie the login form set (``shared.operator.sessions``; requests that change something must then carry
+the page's CSRF token). No keys configured means no access.
+
+Cold start: ``function_app`` imports this module; Jinja2 and the page rendering (``render``) are imported
+inside the routes that draw a page, so an alert or a timer never pays for them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import html
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from shared.context import AppContext, get_context
@@ -32,59 +35,71 @@ from shared.failover.lookup import require_group
 from shared.failover.refusals import NotFound, WorkflowRefused
 from shared.health.alerts import essentials_rule_id, parse_alert
 from shared.health.signals import Rejection
+from shared.operator import http_drills, http_pages, sessions
 from shared.operator.group_view import group_rows
+from shared.operator.http_common import MAX_BODY_BYTES, error, flag, json_body, key_matches, requested_by
 from shared.operator.vm_lookup import VmLookupError, resolve_vm
 from shared.state.audit import audit_trail
 from shared.state.vm_status import all_statuses, get_status
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 256 * 1024  # the common alert schema is a few KiB; refuse anything absurd unread
+__all__ = ["GROUP_ACTIONS", "MAX_BODY_BYTES", "KeyAuth", "create_app", "key_matches", "openapi_document"]
+
 GROUP_ACTIONS = ("failover", "commit", "repair", "reprotect", "resume", "failback")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
-def key_matches(presented: str, configured: tuple[str, ...]) -> bool:
-    """Constant-time comparison against plain keys or ``sha256:<hex>`` digests."""
-    digest = hashlib.sha256(presented.encode()).hexdigest()
-    ok = False
-    for key in configured:
-        if key.startswith("sha256:"):
-            ok |= hmac.compare_digest(digest, key.removeprefix("sha256:").lower())
-        else:
-            ok |= hmac.compare_digest(presented.encode(), key.encode())
-    return ok and bool(presented)
+_error = error
+_json_body = json_body
+_flag = flag
 
 
 class KeyAuth(BaseHTTPMiddleware):
-    """Every route needs a valid key; failures are logged without the key."""
+    """Every route needs a valid key or a signed-in browser; failures are logged without the key.
+
+    Only :data:`PUBLIC` needs neither (the sign-in form and the favicon). A key in the header or the
+    ``code`` parameter wins over a cookie. A cookie session that asks to change something (POST) must send
+    the page's CSRF token in ``x-csrf-token`` (403 ``CsrfRequired`` otherwise). A browser without either,
+    asking for a page, is sent to the login form instead of a 401.
+    """
+
+    PUBLIC = frozenset({"/favicon.ico", "/api/favicon.ico", "/api/login", "/api/logout"})
 
     async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.url.path in self.PUBLIC:
+            return await call_next(request)
+        configured = get_context().settings.api_keys
         presented = request.headers.get("x-functions-key") or request.query_params.get("code") or ""
-        if not key_matches(presented, get_context().settings.api_keys):
-            log.warning("rejected unauthenticated %s %s", request.method, request.url.path, extra={"step": "http-auth"})
-            return _error(401, "Unauthorized", "a valid key is required (x-functions-key header or code parameter)")
-        return await call_next(request)
+        if presented:
+            if key_matches(presented, configured):
+                return await call_next(request)
+            return self._rejected(request)
+        cookie = request.cookies.get(sessions.COOKIE)
+        try:
+            session = sessions.read(cookie, configured) if cookie else None
+        except sessions.SessionSecretError as exc:
+            log.error("%s", exc, extra={"step": "http-auth"})
+            return error(500, "BadSetting", str(exc))
+        if session is not None:
+            if request.method not in SAFE_METHODS and not sessions.csrf_ok(session, request.headers.get(sessions.CSRF_HEADER)):
+                log.warning("refused %s %s: signed in, but no valid CSRF token", request.method, request.url.path)
+                return error(403, "CsrfRequired", f"send the page's CSRF token in the {sessions.CSRF_HEADER} header")
+            request.state.session = session
+            return await call_next(request)
+        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            log.info("sent %s to the login form", request.url.path, extra={"step": "http-auth"})
+            return RedirectResponse(f"/api/login?next={quote(target, safe='/')}", status_code=303)
+        return self._rejected(request)
 
-
-async def _json_body(request: Request) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise ValueError(f"body of {len(raw)} bytes is over the {MAX_BODY_BYTES}-byte limit")
-    if not raw:
-        return {}
-    return json.loads(raw)
+    @staticmethod
+    def _rejected(request: Request) -> Response:
+        log.warning("rejected unauthenticated %s %s", request.method, request.url.path, extra={"step": "http-auth"})
+        return error(401, "Unauthorized", "a valid key is required (x-functions-key header), or sign in at /api/login")
 
 
 def _ctx() -> AppContext:
     return get_context()
-
-
-def _flag(request: Request, name: str) -> bool:
-    return request.query_params.get(name, "").lower() in ("1", "true", "yes")
 
 
 # ------------------------------------------------------------------------------------------------ routes
@@ -162,7 +177,7 @@ async def decide_on(request: Request) -> Response:
         body = await _json_body(request)
     except (ValueError, UnicodeDecodeError):
         return _error(400, "InvalidPayload", "the body must be JSON")
-    by = str(body.get("by") or "api")[:100] if isinstance(body, dict) else "api"
+    by = requested_by(request, body)
     decision_id = request.path_params["decision"]
     verb = request.path_params["verb"]
     if verb not in ("approve", "reject"):
@@ -219,95 +234,135 @@ async def group_action(request: Request) -> Response:
     return JSONResponse(answer, status_code=202)
 
 
-async def dashboard(request: Request) -> Response:
-    """A small read-only page: groups, their state and placement, pending decisions."""
-    rows = group_overview(_ctx())
-    parts = [
-        "<html><head><title>ppg-dr</title></head><body><h1>ppg-dr: DR groups</h1><table border=1>",
-        "<tr><th>group</th><th>state</th><th>mode</th><th>members</th><th>workflow</th><th>pending decision</th></tr>",
-    ]
-    for row in rows:
-        members = ", ".join(f"{m['vm']} ({m['size']}, {m['state']})" for m in row["members"])
-        wf = row["workflow"]
-        pending = row["pending_decision"]
-        parts.append(
-            "<tr>"
-            + "".join(
-                f"<td>{html.escape(str(v))}</td>"
-                for v in (
-                    row["name"],
-                    row["state"],
-                    row["failover_mode"],
-                    members,
-                    f"{wf['kind']} {wf['phase']}" if wf else "-",
-                    "; ".join(pending["reasons"]) if pending else "-",
-                )
-            )
-            + "</tr>"
-        )
-    parts.append("</table></body></html>")
-    return HTMLResponse("".join(parts))
-
-
 def openapi_document() -> dict[str, Any]:
-    """A hand-kept OpenAPI 3 description of the routes (small enough to keep true by hand)."""
-    security: list[dict[str, list[str]]] = [{"functionKey": []}]
+    """A hand-kept OpenAPI 3 description of the routes (small enough to keep true by hand; a test checks
+    that every route of :func:`create_app` is in it)."""
+    security: list[dict[str, list[str]]] = [{"functionKey": []}, {"sessionCookie": []}]
 
-    def op(summary: str, status: str = "200", body: bool = False) -> dict[str, Any]:
+    def op(summary: str, status: str = "200", body: bool = False, html: bool = False, public: bool = False) -> dict[str, Any]:
+        ok: dict[str, Any] = {"description": "ok"}
+        if html:
+            ok["content"] = {"text/html": {"schema": {"type": "string"}}}
         spec: dict[str, Any] = {
             "summary": summary,
-            "security": security,
-            "responses": {
-                status: {"description": "ok"},
-                "401": {"description": "no valid key"},
-                "400": {"description": "bad input"},
-            },
+            "security": [] if public else security,
+            "responses": {status: ok, "400": {"description": "bad input"}},
         }
+        if not public:
+            spec["responses"]["401"] = {"description": "no valid key or session"}
+            spec["responses"]["403"] = {"description": "signed in, but no valid CSRF token (POST)"}
         if body:
             spec["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
         return spec
 
-    group_param = [{"name": "group", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 63}}]
+    def with_404(spec: dict[str, Any], what: str) -> dict[str, Any]:
+        spec["responses"]["404"] = {"description": f"unknown {what}"}
+        return spec
+
+    def path_param(name: str, **schema: Any) -> dict[str, Any]:
+        return {"name": name, "in": "path", "required": True, "schema": {"type": "string", **schema}}
+
+    def query(name: str, description: str, kind: str = "string") -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "description": description, "schema": {"type": kind}}
+
+    group_param = [path_param("group", maxLength=63)]
+    group_query = query("group", "only this DR group (404 if unknown)")
+    dry_run = query("dry_run", "check and record, change nothing", "boolean")
     return {
         "openapi": "3.0.3",
         "info": {"title": "ppg-dr", "version": "1"},
-        "components": {"securitySchemes": {"functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"}}},
+        "components": {
+            "securitySchemes": {
+                "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
+                "sessionCookie": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": sessions.COOKIE,
+                    "description": f"set by POST /api/login; POSTs also need the {sessions.CSRF_HEADER} header",
+                },
+            }
+        },
         "paths": {
             "/api/alerts": {"post": op("Azure Monitor webhook (common alert schema)", "202", body=True)},
             "/api/status": {"get": op("Protection status per VM")},
             "/api/groups": {"get": op("DR groups")},
-            "/api/groups/{group}": {"get": {**op("One DR group"), "parameters": group_param}},
-            "/api/groups/{group}/audit": {"get": {**op("A group's audit trail"), "parameters": group_param}},
+            "/api/groups/{group}": {"get": {**with_404(op("One DR group"), "group"), "parameters": group_param}},
+            "/api/groups/{group}/audit": {"get": {**with_404(op("A group's audit trail"), "group"), "parameters": group_param}},
+            "/api/groups/{group}/drill": {
+                "post": {
+                    **with_404(
+                        op("Start a test-failover drill of the group (409 with the reason if refused)", "202", body=True), "group"
+                    ),
+                    "parameters": [*group_param, dry_run],
+                }
+            },
             "/api/groups/{group}/{action}": {
                 "post": {
-                    **op("failover, commit, repair, reprotect, resume or failback", "202"),
-                    "parameters": [
-                        *group_param,
-                        {
-                            "name": "action",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "enum": list(GROUP_ACTIONS)},
-                        },
-                    ],
+                    **with_404(op("failover, commit, repair, reprotect, resume or failback", "202"), "group"),
+                    "parameters": [*group_param, path_param("action", enum=list(GROUP_ACTIONS)), dry_run],
                 }
             },
             "/api/decisions": {"get": op("Pending failover decisions")},
             "/api/decisions/{decision}/{verb}": {
                 "post": {
-                    **op("approve or reject a decision", body=True),
+                    **with_404(op("approve or reject a decision", body=True), "decision"),
+                    "parameters": [path_param("decision"), path_param("verb", enum=["approve", "reject"])],
+                }
+            },
+            "/api/drills": {"get": {**with_404(op("Drills, newest first"), "group"), "parameters": [group_query]}},
+            "/api/drills/{drill}": {"get": {**with_404(op("One drill"), "drill"), "parameters": [path_param("drill")]}},
+            "/api/drills/{drill}/report": {
+                "get": {
+                    **with_404(op("The drill's report page", html=True), "drill or no report yet"),
+                    "parameters": [path_param("drill")],
+                }
+            },
+            "/api/reports": {
+                "get": {
+                    **with_404(op("Drill, failover and failback reports, newest first"), "group"),
+                    "parameters": [group_query],
+                }
+            },
+            "/api/reports/{report}": {
+                "get": {
+                    **with_404(op("One report (JSON, or the page with format=html)"), "report"),
                     "parameters": [
-                        {"name": "decision", "in": "path", "required": True, "schema": {"type": "string"}},
-                        {
-                            "name": "verb",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "enum": ["approve", "reject"]},
-                        },
+                        path_param("report"),
+                        {**query("format", "json (default) or html"), "schema": {"type": "string", "enum": ["json", "html"]}},
                     ],
                 }
             },
-            "/api/dashboard": {"get": op("HTML dashboard")},
+            "/api/reports/{report}/html": {
+                "get": {
+                    **with_404(op("One report as a self-contained page", html=True), "report"),
+                    "parameters": [path_param("report")],
+                }
+            },
+            "/api/dashboard": {"get": op("HTML dashboard (a browser without a session is sent to /api/login)", html=True)},
+            "/api/login": {
+                "get": op("The sign-in form", html=True, public=True),
+                "post": {
+                    **op("Sign in: the key in the form body; sets the HTTP-only session cookie", "303", public=True),
+                    "requestBody": {
+                        "content": {
+                            "application/x-www-form-urlencoded": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "key": {"type": "string"},
+                                        "name": {"type": "string"},
+                                        "next": {"type": "string"},
+                                    },
+                                    "required": ["key"],
+                                }
+                            }
+                        }
+                    },
+                },
+            },
+            "/api/logout": {"post": op("Sign out: clears the session cookie", "303", public=True)},
+            "/api/favicon.ico": {"get": op("No icon (204), answered without a key", "204", public=True)},
+            "/api/openapi.json": {"get": op("This document")},
         },
     }
 
@@ -339,10 +394,22 @@ def create_app() -> Starlette:
             Route("/api/groups", groups, methods=["GET"]),
             Route("/api/groups/{group}", group_detail, methods=["GET"]),
             Route("/api/groups/{group}/audit", group_audit, methods=["GET"]),
+            Route("/api/groups/{group}/drill", http_drills.start_drill, methods=["POST"]),
             Route("/api/groups/{group}/{action}", group_action, methods=["POST"]),
             Route("/api/decisions", decisions, methods=["GET"]),
             Route("/api/decisions/{decision}/{verb}", decide_on, methods=["POST"]),
-            Route("/api/dashboard", dashboard, methods=["GET"]),
+            Route("/api/drills", http_drills.drills, methods=["GET"]),
+            Route("/api/drills/{drill}", http_drills.drill_detail, methods=["GET"]),
+            Route("/api/drills/{drill}/report", http_drills.drill_report, methods=["GET"]),
+            Route("/api/reports", http_drills.reports, methods=["GET"]),
+            Route("/api/reports/{report}", http_drills.report_detail, methods=["GET"]),
+            Route("/api/reports/{report}/html", http_drills.report_html, methods=["GET"]),
+            Route("/api/dashboard", http_pages.dashboard, methods=["GET"]),
+            Route("/api/login", http_pages.login_form, methods=["GET"]),
+            Route("/api/login", http_pages.login, methods=["POST"]),
+            Route("/api/logout", http_pages.logout, methods=["POST"]),
+            Route("/favicon.ico", http_pages.favicon, methods=["GET"]),
+            Route("/api/favicon.ico", http_pages.favicon, methods=["GET"]),
             Route("/api/openapi.json", openapi, methods=["GET"]),
         ],
         middleware=[Middleware(KeyAuth)],
