@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -35,6 +36,10 @@ BUDGETS = {
     "decision-guard": {"fast": (60, 30), "long": (2000, 50)},
     "end-to-end": {"fast": (2, 8), "long": (40, 25)},
 }
+
+
+# pytest-timeout's 300 s per test (pyproject) fits the fast profile; the long one runs as long as it needs.
+TIMEOUT = pytest.mark.timeout(0 if PROFILE == "long" else 300)
 
 
 def budget(machine: str) -> settings:

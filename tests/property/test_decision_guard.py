@@ -43,7 +43,7 @@ from shared.state.store import StateStore
 from tests.fakes.azure import VAULT, FakeCompute, FakeSiteRecovery
 from tests.fakes.tables import FakeTableService
 from tests.property import figures
-from tests.property.profiles import budget
+from tests.property.profiles import TIMEOUT, budget
 
 NAME = "decision-guard"
 SUB = VAULT.subscription
@@ -359,5 +359,6 @@ class DecisionGuardMachine(RuleBasedStateMachine):
         figures.timed(NAME, time.monotonic() - self.started)
 
 
+@TIMEOUT
 def test_decision_invariants_under_random_signals_approvals_and_time() -> None:
     run_state_machine_as_test(DecisionGuardMachine, settings=budget("decision-guard"))

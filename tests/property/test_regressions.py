@@ -89,6 +89,7 @@ ITEM = ObservedItem(
     recovery_ppg_id="/subscriptions/6f1d3a52-8c4e-4f0b-9a57-2b1c7d9e4a10/resourceGroups/sap-prod-asr/providers/"
     "Microsoft.Compute/proximityPlacementGroups/sap-ppg-asr",
     active_location="Primary",
+    allowed_operations=("UnplannedFailover", "DisableProtection", "TestFailover"),
 )
 
 
