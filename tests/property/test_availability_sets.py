@@ -3,10 +3,10 @@
 A small estate (two availability sets, one in a PPG and one without, a VM beside each) is driven by random tag
 changes on VMs and resource groups (every ``ppgdr-*`` tag, valid and invalid values, removals), events that
 arrive late, twice or never, full reconciles listing the VMs in any order, VM deletion and re-creation, ASR jobs
-that finish (or fail, after Azure accepted them) in any order, and time passing (a failed step is held an hour). Planning is the real code: ``parse_tags``, ``plan_vm`` and
-``align_availability_set``, called the way ``shared/protection/reconciler.py`` calls them (the event path plans a
-VM with the managed members of its set; the reconcile plans each set once all its members are listed). Azure is
-a model: an enable creates the item at once with its recovery PPG (as ASR and the emulator do), an update
+that finish (or fail, after Azure accepted them) in any order, and time passing (a failed step is held an hour).
+Planning is the real code: ``parse_tags``, ``plan_vm`` and ``align_availability_set``, called the way
+``shared/protection/reconciler.py`` calls them (the event path plans a VM with the managed members of its set; the
+reconcile plans each set once all its members are listed). Azure is a model: an enable creates the item at once with its recovery PPG (as ASR and the emulator do), an update
 changes it when its job ends, a disable removes it when its job ends, and the recovery availability set is
 re-pinned by each enable or update (``ensure_availability_set``).
 
