@@ -6,9 +6,10 @@ arrive late, twice or never, full reconciles listing the VMs in any order, VM de
 that finish (or fail, after Azure accepted them) in any order, and time passing (a failed step is held an hour).
 Planning is the real code: ``parse_tags``, ``plan_vm`` and ``align_availability_set``, called the way
 ``shared/protection/reconciler.py`` calls them (the event path plans a VM with the managed members of its set; the
-reconcile plans each set once all its members are listed). Azure is a model: an enable creates the item at once with its recovery PPG (as ASR and the emulator do), an update
-changes it when its job ends, a disable removes it when its job ends, and the recovery availability set is
-re-pinned by each enable or update (``ensure_availability_set``).
+reconcile plans each set once all its members are listed). Azure is a model: an enable creates the item at once
+with its recovery PPG (as ASR and the emulator do), an update changes it when its job ends, a disable removes it
+when its job ends, and the recovery availability set is re-pinned by each enable or update
+(``ensure_availability_set``).
 
 Invariants (``docs/invariants.md``):
 - every availability set's members replicate into one recovery PPG and one recovery resource group, counting
