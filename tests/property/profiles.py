@@ -32,9 +32,9 @@ _COMMON = {
 
 # (max_examples, stateful_step_count) per state machine and profile.
 BUDGETS = {
-    "availability-sets": {"fast": (150, 40), "long": (5000, 60)},
-    "decision-guard": {"fast": (60, 30), "long": (2000, 50)},
-    "end-to-end": {"fast": (2, 8), "long": (40, 25)},
+    "availability-sets": {"fast": (150, 40), "long": (4000, 60)},
+    "decision-guard": {"fast": (60, 30), "long": (1500, 50)},
+    "end-to-end": {"fast": (2, 8), "long": (30, 20)},
 }
 
 
