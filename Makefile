@@ -9,7 +9,7 @@ AZURITE := node_modules/.bin/azurite-table
 # The browser tests (tests/browser) drive Debian's chromium through Playwright; never a Playwright download.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint typecheck setup venv azurite browser clean
+.PHONY: demo test test-long lint typecheck setup venv azurite browser clean
 
 demo: setup
 	$(PY) -m localdev.demo
