@@ -42,6 +42,13 @@ def replicated_item_name(vm_id: str, vm_name: str) -> str:
     return f"{vm_name.lower()[:40]}-{digest}"
 
 
+def item_named_for(item_name: str, vm_id: str) -> bool:
+    """Whether ``item_name`` is the item ppg-dr names after this VM (:func:`replicated_item_name`'s digest)."""
+    if "-" not in item_name or not vm_id:
+        return False
+    return item_name.rsplit("-", 1)[1].lower() == hashlib.sha256(normalize_arm_id(vm_id).encode()).hexdigest()[:12]
+
+
 def recovery_plan_name(group: str) -> str:
     """The recovery plan of a DR group (ASR names: letters, digits, hyphens)."""
     cleaned = re.sub(r"[^a-z0-9-]", "-", group.lower()).strip("-") or "group"

@@ -30,6 +30,7 @@ from shared.failover.placement import dr_placement, placement_row
 from shared.failover.refusals import WorkflowRefused
 from shared.failover.workflow_state import group_lease, load_workflow, members
 from shared.platform.errors import azure_error_text
+from shared.platform.retries import is_transient
 from shared.platform.site_recovery import JobView
 from shared.protection.drill_schedule import ScheduleError, due, parse_schedule, strictest
 from shared.state import vm_status as st
@@ -43,6 +44,7 @@ from shared.state.drill_records import (
     DrillRecord,
     active_drill,
     active_drills,
+    get_drill,
     list_drills,
     save_drill,
 )
@@ -132,7 +134,9 @@ def advance_drills(ctx: AppContext) -> list[str]:
             notes.append(f"{drill.group}: another instance holds the lease")
             continue
         try:
-            notes.extend(advance_drill(ctx, drill))
+            current = get_drill(ctx.store, drill.id)  # the listing may be stale: only what is read under the lease counts
+            if current is not None and current.active:
+                notes.extend(advance_drill(ctx, current))
         except Exception:
             log.exception("drill %s of %s: step %s failed; retried on the next pulse", drill.id, drill.group, drill.phase)
             notes.append(f"{drill.group}: drill step {drill.phase} failed (retried on the next pulse)")
@@ -192,6 +196,8 @@ def _phase_start(ctx: AppContext, drill: DrillRecord) -> None:
             drill.recovery_plan, network_id=drill.test_network_id, recovery_point=RECOVERY_POINT
         )
     except HttpResponseError as exc:
+        if is_transient(exc):
+            raise  # throttled or a 5xx (perhaps after Azure applied it): the next pulse looks at the items again
         _finish(ctx, drill, f"Azure refused the test failover: {azure_error_text(exc)}")
         return
     drill.job = drill.test_failover_job = started.job_id or ""
@@ -342,9 +348,9 @@ def _finish(ctx: AppContext, drill: DrillRecord, problem: str | None = None) -> 
         measure.verdict(drill) if (drill.test_failover_job or drill.placement) else ("failed", drill.problems)
     )
     drill.phase, drill.finished = DONE, now.isoformat()
-    save_report(ctx.store, drill_report(ctx, drill))
     summary = f"drill {drill.id} {drill.verdict}" + (f": {'; '.join(drill.problems)}" if drill.problems else "")
     audit(ctx.store, drill.group, f"drill-{drill.verdict}", summary, drill=drill.id, report=drill.id)
+    save_report(ctx.store, drill_report(ctx, drill))  # after the verdict's audit entry: the report's events show it
     (log.info if drill.verdict == "passed" else log.warning)("%s", summary, extra={"group": drill.group, "step": "drill"})
 
 

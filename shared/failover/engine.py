@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from shared.arm.names import recovery_plan_name
 from shared.context import AppContext
@@ -33,6 +34,7 @@ from shared.failover.workflow_state import (
     FAILOVER,
     RECOVERY_POINT_TYPES,
     Workflow,
+    WorkflowConflict,
     all_workflows,
     group_lease,
     load_workflow,
@@ -41,6 +43,7 @@ from shared.failover.workflow_state import (
     step_statuses,
 )
 from shared.platform.errors import azure_error_text
+from shared.platform.retries import is_transient
 from shared.state import vm_status as st
 from shared.state.audit import audit
 from shared.state.drill_records import request_cleanup
@@ -222,8 +225,13 @@ def _command_change(wf: Workflow, action: str, group_state: str) -> dict[str, An
     if action == "repair":
         if wf.kind != FAILOVER or (wf.active and wf.phase in ("plan", "failover")):
             raise WorkflowRefused("placement can be repaired once the group's VMs have failed over")
+        if wf.active and wf.phase in ("reprotect", "replicating"):
+            raise WorkflowRefused(
+                f"group {wf.group} is being reprotected (phase {wf.phase}): repair it once it is reprotected "
+                "(`ppgdr repair GROUP` then repairs it on its own)"
+            )
         if wf.active:
-            return {"repair": True}  # runs after commit, before reprotect
+            return {"repair": True}  # runs after commit (also one in flight now), before reprotect
         if group_state == GroupState.REPROTECTED:
             return {"phase": "repair", "repair_stage": "", "next_phase": "repair-done"}
         raise WorkflowRefused(f"group {wf.group} is not running in its DR region: nothing to repair")
@@ -267,36 +275,58 @@ def request(ctx: AppContext, name: str, action: str, *, dry_run: bool = False) -
 
 
 def advance_all(ctx: AppContext) -> list[str]:
-    """Advance every active workflow by at most one step each (called by the pulse timer)."""
+    """Advance every active workflow (pulse): each read again under its group's lease, one failing never stalls the others."""
     notes: list[str] = []
-    for wf in all_workflows(ctx):
-        if not wf.active:
+    for listed in all_workflows(ctx):
+        if not listed.active:
             continue
-        lease = ctx.store.acquire_lease(wf.group, ctx.holder, ctx.settings.lease_seconds)
+        lease = ctx.store.acquire_lease(listed.group, ctx.holder, ctx.settings.lease_seconds)
         if lease is None:
-            notes.append(f"{wf.group}: another instance holds the lease")
+            notes.append(f"{listed.group}: another instance holds the lease")
             continue
         try:
-            notes.extend(advance(ctx, wf))
+            wf = load_workflow(ctx, listed.group)  # the listing may be stale: only what is read under the lease counts
+            if wf is not None and wf.active:
+                notes.extend(advance(ctx, wf))
+        except WorkflowConflict as exc:
+            notes.append(str(exc))
         except Exception:  # one group's failure must not stall the others; the next pulse retries it
             log.exception(
                 "group %s: %s step %s failed; retrying on the next pulse",
-                wf.group,
-                wf.kind,
-                wf.phase,
-                extra={"group": wf.group, "step": wf.phase},
+                listed.group,
+                listed.kind,
+                listed.phase,
+                extra={"group": listed.group, "step": listed.phase},
             )
-            notes.append(f"{wf.group}: {wf.phase} failed (retried on the next pulse)")
+            notes.append(f"{listed.group}: {listed.phase} failed (retried on the next pulse)")
         finally:
             ctx.store.release_lease(lease)
     return notes
 
 
+# A step that failed on a transient error (throttling, 5xx, connection) is retried by itself with this backoff;
+# after this many attempts it blocks for an operator.
+TRANSIENT_ATTEMPTS = 8
+TRANSIENT_BACKOFF_SECONDS = 30
+TRANSIENT_BACKOFF_MAX_SECONDS = 1800
+
+
 def advance(ctx: AppContext, wf: Workflow, *, max_steps: int = 8) -> list[str]:
-    """Run steps until one has to wait for Azure (a job in flight) or the workflow stops."""
+    """Run steps until one has to wait for Azure (a job in flight) or the workflow stops.
+
+    The caller holds the group's lease; it is renewed before each step, and the steps stop when it was lost
+    (another instance took over after it expired). A transient error does not block: the step is tried again
+    after a growing pause, and only after ``TRANSIENT_ATTEMPTS`` does the workflow block for an operator.
+    """
     notes: list[str] = []
+    now = ctx.store.now()
+    if wf.retry_at and now < datetime.fromisoformat(wf.retry_at):
+        return [f"{wf.group}: {wf.phase} retried after {wf.retry_at[:19]}"]
     for _ in range(max_steps):
         if not wf.active:
+            break
+        if ctx.store.acquire_lease(wf.group, ctx.holder, ctx.settings.lease_seconds) is None:
+            notes.append(f"{wf.group}: lease lost; another instance continues")
             break
         if wf.job or wf.jobs:
             if not _jobs_done(ctx, wf):
@@ -306,9 +336,15 @@ def advance(ctx: AppContext, wf: Workflow, *, max_steps: int = 8) -> list[str]:
         with step_statuses(ctx):
             try:
                 PHASES[phase](ctx, wf)
+                wf.retries, wf.retry_at = 0, ""
             except WorkflowRefused as exc:
                 _block(ctx, wf, str(exc), exc.suggestion or "fix the cause, then `ppgdr resume GROUP`", resume_at=exc.resume_at)
-            except HttpResponseError as exc:
+            except (HttpResponseError, ServiceRequestError, ServiceResponseError) as exc:
+                if is_transient(exc) and wf.retries < TRANSIENT_ATTEMPTS:
+                    _retry_later(ctx, wf, phase, exc)
+                    save_workflow(ctx, wf, f"{phase}: {azure_error_text(exc)}; retried after {wf.retry_at[:19]}")
+                    notes.append(f"{wf.group}: {phase} retried later ({azure_error_text(exc)})")
+                    break
                 _block(
                     ctx,
                     wf,
@@ -320,6 +356,24 @@ def advance(ctx: AppContext, wf: Workflow, *, max_steps: int = 8) -> list[str]:
         if wf.phase == phase and not (wf.job or wf.jobs):
             break  # nothing changed: waiting on the world (VM power state, replication)
     return notes
+
+
+def _retry_later(ctx: AppContext, wf: Workflow, phase: str, exc: BaseException) -> None:
+    """Try the step again after a pause that doubles each time (a 5xx after a POST: the step looks before resending)."""
+    wf.retries += 1
+    pause = min(TRANSIENT_BACKOFF_SECONDS * 2 ** (wf.retries - 1), TRANSIENT_BACKOFF_MAX_SECONDS)
+    wf.retry_at = (ctx.store.now() + timedelta(seconds=pause)).isoformat()
+    log.warning(
+        "group %s: %s step %s hit a transient error (%s); attempt %d of %d, retried after %ss",
+        wf.group,
+        wf.kind,
+        phase,
+        azure_error_text(exc),
+        wf.retries,
+        TRANSIENT_ATTEMPTS,
+        pause,
+        extra={"group": wf.group, "step": phase},
+    )
 
 
 def _jobs_done(ctx: AppContext, wf: Workflow) -> bool:
@@ -340,6 +394,9 @@ def _jobs_done(ctx: AppContext, wf: Workflow) -> bool:
         save_workflow(ctx, wf, "job failed")
         return False
     wf.phase = wf.next_phase or wf.phase
+    if wf.phase == "reprotect" and wf.repair and wf.kind == FAILOVER and not wf.repaired:
+        wf.phase = "repair"  # asked for while the commit job ran: it runs now, before reprotect
+        wf.next_phase = "reprotect"
     save_workflow(ctx, wf, f"jobs succeeded -> {wf.phase}")
     return True
 

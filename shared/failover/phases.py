@@ -37,7 +37,7 @@ def find_item(ctx: AppContext, member: st.VmStatus) -> ItemView | None:
 
 def phase_plan(ctx: AppContext, wf: Workflow) -> None:
     group = current_group(ctx, wf.group)
-    sync = sync_plan(ctx, group, wf.target_region)
+    sync = sync_plan(ctx, group, wf.target_region, lease_held=True)
     if sync.problem:
         raise WorkflowRefused(sync.problem)
     if sync.left_out:

@@ -193,7 +193,7 @@ def _repair_done(ctx: AppContext, wf: Workflow) -> None:
         placement=wf.placement,
     )
     update_group(ctx.store, wf.group, placement=wf.placement)
-    wf.repair_stage = ""
+    wf.repair_stage, wf.repaired = "", True
     wf.phase = wf.next_phase if wf.next_phase not in ("", "repair") else "reprotect"
     if wf.phase == "repair-done":
         wf.phase = DONE

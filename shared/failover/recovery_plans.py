@@ -9,7 +9,7 @@ status; a VM is never dropped silently.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -35,6 +35,7 @@ class PlanSync:
     job: str | None = None
     boot_groups: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
     created: bool = False  # a plan was created or updated (whether or not ARM returned a job to follow)
+    deferred: bool = False  # a write was due but another instance held the group's lease: the next sync does it
 
     @property
     def ready(self) -> bool:
@@ -87,11 +88,28 @@ def _current_boot_groups(plan: Any) -> list[list[str]]:
 _UNREAD = object()
 
 
-def sync_plan(ctx: AppContext, group: Group, target_region: str, existing: Any = _UNREAD) -> PlanSync:
+def sync_plan(
+    ctx: AppContext, group: Group, target_region: str, existing: Any = _UNREAD, *, lease_held: bool = False
+) -> PlanSync:
     """Create or update the group's plan when its membership or order changed; otherwise touch nothing.
 
     ``existing`` is the plan as already listed (None: it does not exist); by default it is read here.
+    A write is sent only under the group's lease (``lease_held``: the caller, a workflow step, holds it),
+    after reading the plan again: two instances syncing the same group send one PUT, not two.
     """
+    if lease_held:
+        return _sync_plan(ctx, group, target_region, existing)
+    found = _sync_plan(ctx, group, target_region, existing, dry=True)
+    if found.problem or not found.created:
+        return found  # in step (or cannot be synced): nothing to send, no lease needed
+    with ctx.store.holding(group.name, ctx.holder, ctx.settings.lease_seconds) as lease:
+        if lease is None:
+            return replace(found, created=False, deferred=True)
+        return _sync_plan(ctx, group, target_region, _UNREAD)  # read again under the lease
+
+
+def _sync_plan(ctx: AppContext, group: Group, target_region: str, existing: Any, *, dry: bool = False) -> PlanSync:
+    """:func:`sync_plan`'s work; ``dry``: say whether a write is due (``created``) without sending it."""
     from azure.mgmt.recoveryservicessiterecovery import models as m  # lazy: the SDK loads on first use, not at cold start
 
     name = recovery_plan_name(group.name)
@@ -114,6 +132,8 @@ def sync_plan(ctx: AppContext, group: Group, target_region: str, existing: Any =
             existing = None
     if existing is not None and _current_boot_groups(existing) == desired:
         return PlanSync(name, in_plan, left, boot_groups=shape)
+    if dry:
+        return PlanSync(name, in_plan, left, boot_groups=shape, created=True)
     groups = _groups_body(ctx, boot_groups)
     if existing is None:
         body = m.CreateRecoveryPlanInput(
@@ -188,6 +208,8 @@ def sync_all_plans(ctx: AppContext, *, changed_only: bool = False) -> list[tuple
         name = recovery_plan_name(group.name)
         existing = _UNREAD if listed is None else listed.get(name.lower())
         result = sync_plan(ctx, group, target, existing=existing)
+        if result.deferred:
+            continue  # the summary is written once the plan holds it, so the next pulse tries again
         if differs(key, group):
             update_group(ctx.store, group.name, **_summary(group))
         if result.job is not None or result.created:

@@ -19,7 +19,7 @@ from shared.context import AppContext
 from shared.failover.refusals import WorkflowRefused
 from shared.state import vm_status as st
 from shared.state.group_records import GroupState
-from shared.state.store import WORKFLOWS
+from shared.state.store import WORKFLOWS, Record
 
 FAILOVER = "failover"
 FAILBACK = "failback"
@@ -45,6 +45,7 @@ class Workflow:
     reason: str = ""
     repair: bool = False
     repair_stage: str = ""
+    repaired: bool = False
     require_all_running: bool = False
     force_commit: bool = False
     recovery_point: str = "LatestProcessed"
@@ -56,33 +57,59 @@ class Workflow:
     finished: str = ""
     history: list[str] = field(default_factory=list)
     job_history: list[dict[str, str]] = field(default_factory=list)  # {"phase", "job"}: for the report
+    retries: int = 0  # transient errors of the current step so far
+    retry_at: str = ""  # the current step is tried again after this time
+    etag: str = field(default="", compare=False)  # of the stored record it was read from (not stored)
 
     @property
     def active(self) -> bool:
         return self.phase not in (DONE, BLOCKED)
 
     def to_data(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("etag")
+        return data
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Workflow:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
+class WorkflowConflict(RuntimeError):
+    """The stored workflow changed since it was read: another instance advanced it; this one stops."""
+
+
+def _from_record(record: Record) -> Workflow:
+    wf = Workflow.from_data(record.data)
+    wf.etag = record.etag or ""
+    return wf
+
+
 def load_workflow(ctx: AppContext, group: str) -> Workflow | None:
     record = ctx.store.get(WORKFLOWS, "group", name_key(group))
-    return Workflow.from_data(record.data) if record else None
+    return _from_record(record) if record else None
 
 
 def all_workflows(ctx: AppContext) -> list[Workflow]:
-    return [Workflow.from_data(r.data) for r in ctx.store.query(WORKFLOWS, partition="group")]
+    return [_from_record(r) for r in ctx.store.query(WORKFLOWS, partition="group")]
 
 
 def save_workflow(ctx: AppContext, wf: Workflow, note: str | None = None) -> None:
+    """Write the workflow; a workflow read from the store is written only if nobody changed it since (ETag).
+
+    :class:`WorkflowConflict` when someone did: two instances never both think they own a step.
+    """
     if note:
         wf.history = [*wf.history, f"{ctx.store.now().isoformat(timespec='seconds')} {note}"][-40:]
     data = wf.to_data()
-    ctx.store.update(WORKFLOWS, "group", name_key(wf.group), lambda _: data, columns=lambda d: {"phase": d["phase"]})
+    columns = {"phase": wf.phase}
+    if wf.etag:
+        written = ctx.store.replace_if_unchanged(WORKFLOWS, Record("group", name_key(wf.group), {}, wf.etag), data, **columns)
+        if written is None:
+            raise WorkflowConflict(f"group {wf.group}: the workflow changed since it was read; another instance advances it")
+    else:
+        written = ctx.store.update(WORKFLOWS, "group", name_key(wf.group), lambda _: data, columns=lambda _: columns)
+    wf.etag = (written.etag if written else "") or ""
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import DecodeError, DeserializationError
 
+from shared.platform.retries import retry_policy
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -28,11 +29,6 @@ if TYPE_CHECKING:
     from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
     from azure.mgmt.resource.resources import ResourceManagementClient
 
-# Retry budget: ASR and Compute throttle per subscription; a few spaced retries ride out a 429 burst
-# without holding a function past its timeout.
-RETRY_TOTAL = 5
-RETRY_BACKOFF_FACTOR = 0.8
-RETRY_BACKOFF_MAX = 30
 
 _VAULT_ID = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.RecoveryServices/vaults/(?P<name>[^/]+)/?$",
@@ -80,12 +76,7 @@ def default_credential() -> TokenCredential:
 
 def client_kwargs(settings: Settings) -> dict[str, Any]:
     """Keyword arguments shared by every management client."""
-    kwargs: dict[str, Any] = {
-        "base_url": settings.arm_endpoint,
-        "retry_total": RETRY_TOTAL,
-        "retry_backoff_factor": RETRY_BACKOFF_FACTOR,
-        "retry_backoff_max": RETRY_BACKOFF_MAX,
-    }
+    kwargs: dict[str, Any] = {"base_url": settings.arm_endpoint, "retry_policy": retry_policy()}
     if settings.arm_ca_bundle:
         kwargs["connection_verify"] = settings.arm_ca_bundle
     return kwargs

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.arm.ids import ResourceId, parse_resource_id, segment_after
+from shared.arm.names import item_named_for
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,11 @@ class ObservedItem:
     percent_complete: int | None = None
     friendly_name: str | None = None
     recovery_vm_size: str | None = None
+    # where the item came from and what it copies (adoption after state loss reads these)
+    recovery_vm_id: str | None = None  # the failed-over copy (recoveryFabricObjectId), once there is one
+    recovery_vm_name: str | None = None  # the VM failover creates or, after reprotect, the original VM's name
+    initial_primary_region: str | None = None  # the region the item was first enabled from (its "home")
+    synced_tags: dict[str, str] = field(default_factory=dict)  # the VM's tags as ASR last synced them
 
     @property
     def protected(self) -> bool:
@@ -168,4 +174,27 @@ def item_from_sdk(item: Any) -> ObservedItem:
         percent_complete=int(percent) if isinstance(percent, int | float) else None,
         friendly_name=attr(props, "friendly_name"),
         recovery_vm_size=text(attr(details, "recovery_azure_vm_size")),
+        recovery_vm_id=attr(details, "recovery_fabric_object_id") or None,
+        recovery_vm_name=attr(details, "recovery_azure_vm_name") or None,
+        initial_primary_region=_region(attr(details, "initial_primary_fabric_location")),
+        synced_tags={str(k): str(v) for k, v in (attr(details, "vm_synced_config_details", "tags") or {}).items()},
     )
+
+
+def _region(value: Any) -> str | None:
+    """A location as ARM spells it in ids and settings (``West Europe`` -> ``westeurope``)."""
+    return str(value).replace(" ", "").lower() if value else None
+
+
+def home_vm_id(item: ObservedItem) -> str | None:
+    """The VM the item was created for, when ppg-dr named the item (None for items it did not create).
+
+    After a switch of protection the item's source is the DR copy; its recovery side names the original VM
+    (``recoveryAzureVMName`` in ``recoveryAzureResourceGroupId``), which may not exist until the failback.
+    """
+    candidates = [item.source_vm_id, item.recovery_vm_id]
+    if item.recovery_resource_group_id and item.recovery_vm_name:
+        candidates.append(
+            f"{item.recovery_resource_group_id.rstrip('/')}/providers/Microsoft.Compute/virtualMachines/{item.recovery_vm_name}"
+        )
+    return next((c for c in candidates if c and item_named_for(item.name, c)), None)

@@ -184,7 +184,35 @@ class PlanInput:
 
 def plan_vm(inp: PlanInput) -> Action:
     """Decide the one next step for a VM."""
+    return _unless_busy(_plan_vm(inp))
+
+
+def _unless_busy(action: Action) -> Action:
+    """WAIT instead of a write to an item ASR allows nothing on: a job runs on it (sent by another instance before
+    a crash, a failover, someone in the portal). Sending now is refused (``OperationNotAllowedInCurrentState``)."""
+    item = action.item
+    if action.kind not in _ITEM_WRITES or item is None or item.allowed_operations:
+        return action
+    return replace(
+        action,
+        kind=ActionKind.WAIT,
+        reason=f"ASR allows no operation on the item now (a job runs on it: {item.protection_state or 'busy'}); "
+        f"{action.kind.value} waits for it",
+    )
+
+
+def _plan_vm(inp: PlanInput) -> Action:
     vm, item = inp.vm, inp.item
+    if item is not None and item.source_vm_id and not same_id(item.source_vm_id, inp.vm_id) and not inp.in_flight:
+        # After a failover and reprotect the item replicates from the DR copy: enabling, updating or disabling
+        # it from the original VM (deleted or turned off) would be refused or undo the reprotect.
+        return Action(
+            ActionKind.OBSERVE,
+            f"replicates from its DR copy {item.source_vm_id.rstrip('/').rsplit('/', 1)[-1]} after a failover: "
+            "the group's workflow manages it",
+            inp.vm_id,
+            item=item,
+        )
     if vm is None:
         if item is not None and inp.in_flight:
             # One step at a time per item: a second disable of an item being disabled is refused or sent twice.
@@ -261,6 +289,9 @@ def plan_vm(inp: PlanInput) -> Action:
             item=item,
         ),
     )
+
+
+_ITEM_WRITES = frozenset({ActionKind.DISABLE, ActionKind.UPDATE_TARGET_PPG, ActionKind.REENABLE_WITHOUT_PPG})
 
 
 def _enable_failed(item: ObservedItem) -> bool:

@@ -16,14 +16,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError, ServiceResponseError
 
 from shared.arm.ids import VIRTUAL_MACHINES, ResourceId, parse_typed_id, same_id, vm_ref
 from shared.arm.keys import normalize_arm_id
 from shared.arm.names import replicated_item_name
 from shared.context import AppContext
 from shared.platform.errors import azure_error_text
-from shared.platform.observed import ObservedItem, ObservedVm, item_from_sdk, text, vm_from_sdk
+from shared.platform.observed import ObservedItem, ObservedVm, home_vm_id, item_from_sdk, text, vm_from_sdk
+from shared.platform.retries import is_transient
 from shared.protection.placement_updates import apply_placement_rules
 from shared.protection.planner import A2A, Action, ActionKind, LastFailure, PlanInput, align_availability_set, plan_vm
 from shared.protection.resource_events import HintKind, ResourceHint
@@ -234,8 +235,11 @@ def _observe_item(status: st.VmStatus, item: ObservedItem | None) -> None:
     status.target_zone = item.recovery_zone or ""
 
 
-def _state_of(item: ObservedItem) -> str:
+def _state_of(item: ObservedItem, vm_id: str | None = None) -> str:
+    """The VM's state from its item; ``vm_id`` given: an item replicating from another VM (the DR copy) is failed over."""
     if (item.active_location or "").lower() == "recovery":
+        return st.VmState.FAILED_OVER
+    if vm_id and item.source_vm_id and not same_id(item.source_vm_id, vm_id):
         return st.VmState.FAILED_OVER
     if item.protected:
         return st.VmState.PROTECTED
@@ -266,11 +270,11 @@ def execute(
             _observe_item(status, action.item)
         if kind == ActionKind.HOLD:
             # The step failed a moment ago; the VM is what its item says (a failed update keeps it protected).
-            status.state = _state_of(action.item) if action.item is not None else st.VmState.FAILED
+            status.state = _state_of(action.item, action.vm_id) if action.item is not None else st.VmState.FAILED
         elif kind == ActionKind.NONE:
             status.state = st.VmState.NOT_PROTECTED if action.item is None else status.state
         elif kind == ActionKind.OBSERVE and action.item is not None:
-            status.state = _state_of(action.item)
+            status.state = _state_of(action.item, action.vm_id)
         elif kind == ActionKind.DRIFT:
             status.state = st.VmState.DRIFT
         elif kind == ActionKind.WAIT and status.state in (st.VmState.NOT_PROTECTED, st.VmState.REFUSED, st.VmState.FAILED):
@@ -288,7 +292,7 @@ def execute(
         if kind == ActionKind.ENABLE:
             assert action.spec is not None
             pair = RegionPair(action.spec.source_region, action.spec.target_region)
-            ready = prepare_vault(ctx.clients, ctx.store, ctx.settings, pair)
+            ready = prepare_vault(ctx.clients, ctx.store, ctx.settings, pair, holder=ctx.holder)
             if not ready.ready:
                 status.state = st.VmState.WAITING
                 status.reason = f"preparing the vault: {ready.waiting_for}"
@@ -318,7 +322,14 @@ def execute(
     except StepRefused as exc:
         status.state = st.VmState.REFUSED
         status.reason = str(exc)
-    except HttpResponseError as exc:
+    except (HttpResponseError, ServiceRequestError, ServiceResponseError) as exc:
+        if is_transient(exc):
+            # Throttled, a 5xx or a lost connection: not a refusal. Whether Azure applied it is unknown; the next
+            # pass reads the item and adopts what was applied or sends again.
+            status.state = st.VmState.WAITING
+            status.reason = f"Azure did not answer {kind.value} ({azure_error_text(exc)}): looked at again on the next pass"
+            log.warning("%s for %s: %s", kind.value, action.vm_id, status.reason, extra={"vm": action.vm_id})
+            return status
         status.state = st.VmState.FAILED
         status.reason = f"Azure refused {kind.value}: {azure_error_text(exc)}"
         log.warning("Azure refused %s for %s: %s", kind.value, action.vm_id, status.reason, extra={"vm": action.vm_id})
@@ -388,10 +399,43 @@ def _set_siblings(
     return siblings
 
 
+# Actions that write to Azure: each runs under the VM's lease, against what is stored now.
+_WRITES = frozenset({ActionKind.ENABLE, ActionKind.UPDATE_TARGET_PPG, ActionKind.DISABLE, ActionKind.REENABLE_WITHOUT_PPG})
+
+
 def _apply(
     ctx: AppContext, action: Action, vm: ObservedVm | None, stored: st.VmStatus | None, *, dry_run: bool
 ) -> tuple[st.VmStatus, bool]:
-    """Execute the action and record the VM's status; returns the status and whether it was written."""
+    """Execute the action and record the VM's status; returns the status and whether it was written.
+
+    A write to Azure takes the VM's lease first and looks again: when another instance holds it, or acted
+    on the VM since this one read its status (the status changed, or a step is in flight), this one sends
+    nothing and leaves the VM to the next pass, which sees the other's result. Two workers reconciling the
+    same wave of tagged VMs then send each enable once.
+    """
+    if action.kind not in _WRITES or dry_run or ctx.settings.dry_run:
+        return _record(ctx, action, vm, stored, dry_run=dry_run)
+    ref = vm_ref(action.vm_id)
+    with ctx.store.holding(f"vm:{ref.normalized}", ctx.holder, ctx.settings.lease_seconds) as lease:
+        if lease is None or _acted_on_since(ctx, ref, stored):
+            log.info("%s: another instance is acting on this VM; not sending %s", action.vm_id, action.kind.value)
+            return stored or st.VmStatus(vm_id=action.vm_id, reason=action.reason), False
+        return _record(ctx, action, vm, stored, dry_run=dry_run)  # the status is written before the lease goes
+
+
+def _acted_on_since(ctx: AppContext, ref: ResourceId, stored: st.VmStatus | None) -> bool:
+    """Whether the VM's status or its journal changed since ``stored`` was read (read under the VM's lease)."""
+    if _open_operations(ctx, ref):
+        return True
+    current = st.get_status(ctx.store, ref)
+    if current is None or stored is None:
+        return (current is None) != (stored is None)
+    return current.to_data() != stored.to_data()
+
+
+def _record(
+    ctx: AppContext, action: Action, vm: ObservedVm | None, stored: st.VmStatus | None, *, dry_run: bool
+) -> tuple[st.VmStatus, bool]:
     new = execute(ctx, action, vm, stored, dry_run=dry_run)
     if dry_run:
         return new, False
@@ -420,9 +464,20 @@ def handle_resource_hint(ctx: AppContext, hint: ResourceHint) -> str:
     if hint.kind == HintKind.IGNORED:
         log.debug("ignored resource event %s: %s", hint.event_id, hint.reason)
         return f"ignored: {hint.reason}"
-    if not ctx.store.first_sighting(hint.event_id, ctx.settings.event_dedup_hours):
-        log.info("duplicate event %s: already handled", hint.event_id, extra={"step": "event"})
+    claim = ctx.store.claim_event(hint.event_id, ctx.settings.lease_seconds)
+    if claim is None:
+        log.info("duplicate event %s: handled already, or being handled", hint.event_id, extra={"step": "event"})
         return "duplicate"
+    try:
+        outcome = _reconcile_hint(ctx, hint)
+    except BaseException:
+        ctx.store.release_event(claim)  # not done: Event Grid's redelivery is handled again, not a "duplicate"
+        raise
+    ctx.store.finish_event(claim, ctx.settings.event_dedup_hours)
+    return outcome
+
+
+def _reconcile_hint(ctx: AppContext, hint: ResourceHint) -> str:
     assert hint.resource is not None
     if hint.kind == HintKind.RESOURCE_GROUP_CHANGED:
         rg = hint.resource
@@ -437,26 +492,46 @@ def handle_resource_hint(ctx: AppContext, hint: ResourceHint) -> str:
 # ---------------------------------------------------------------------------------------- full reconcile
 
 
-def _list_items(ctx: AppContext) -> list[ObservedItem]:
+def list_items(ctx: AppContext) -> list[ObservedItem]:
+    """Every replicated item of the vault (paged): the full reconcile's view of Azure's replication."""
     if not ctx.settings.vault_id:
         return []
     vault = ctx.clients.vault()
     return [item_from_sdk(i) for i in ctx.clients.site_recovery(vault.subscription).replication_protected_items.list(*vault.args)]
 
 
-def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
-    """Reconcile every VM of every configured subscription with O(pages) reads and no idle writes."""
+def items_by_vm(items: Iterable[ObservedItem]) -> dict[str, ObservedItem]:
+    """A2A items by the VM they replicate from and, for items ppg-dr named, by their home VM too.
+
+    After a failover and reprotect an item replicates from the DR copy; its home VM (named in the item's
+    name) must still find it, or the reconcile would see an unprotected VM and enable it a second time.
+    """
+    found: dict[str, ObservedItem] = {}
+    for listed in items:
+        if listed.provider != A2A:
+            continue
+        home = home_vm_id(listed)
+        if home is not None:
+            found.setdefault(normalize_arm_id(home), listed)
+        if listed.source_vm_id:
+            found[normalize_arm_id(listed.source_vm_id)] = listed
+    return found
+
+
+def reconcile_all(ctx: AppContext, *, dry_run: bool = False, items: list[ObservedItem] | None = None) -> ReconcileReport:
+    """Reconcile every VM of every configured subscription with O(pages) reads and no idle writes.
+
+    ``items``: the vault's items when the caller listed them already (the reconcile tick adopts from them first).
+    """
     report = ReconcileReport()
     report.notes.extend(configuration_gaps(ctx))
     if not dry_run:
         ctx.store.purge_expired_events()
-    items = _list_items(ctx)
+    if items is None:
+        items = list_items(ctx)
 
     report.actions.extend(apply_placement_rules(ctx, items, dry_run=dry_run))
-    items_by_vm: dict[str, ObservedItem] = {}
-    for listed in items:
-        if listed.source_vm_id and listed.provider == A2A:
-            items_by_vm[normalize_arm_id(listed.source_vm_id)] = listed
+    by_vm = items_by_vm(items)
     statuses = st.all_statuses(ctx.store)
     index = EstateIndex.build(statuses)
     stored_by_vm = {normalize_arm_id(s.vm_id): s for s in statuses}
@@ -482,7 +557,7 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
             if key in locked:
                 continue  # a group workflow owns this VM (failed over, or a recovery copy)
             tags_rg = rg_tags.get(vm.resource_group.lower(), {})
-            item = items_by_vm.get(key)
+            item = by_vm.get(key)
             stored = stored_by_vm.get(key)
             if item is None and stored is None and not _has_ppgdr_tags(vm.tags) and not _has_ppgdr_tags(tags_rg):
                 continue  # the common case: a VM ppg-dr has nothing to do with
@@ -501,7 +576,7 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False) -> ReconcileReport:
     for key, stored in stored_by_vm.items():
         if key in seen or key in locked or not _in_scope(ctx, stored):
             continue
-        item = items_by_vm.get(key)
+        item = by_vm.get(key)
         action = plan_for(ctx, stored.vm_id, None, None, item, open_by_vm.get(key), index, stored=stored)
         report.add(stored.vm_name or stored.vm_id, action)
         _apply_counted(ctx, report, action, None, stored, dry_run)

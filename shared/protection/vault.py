@@ -90,17 +90,31 @@ def _exists(call: Any, *args: Any) -> bool:
     return True
 
 
-def prepare_vault(clients: AzureClients, store: StateStore, settings: Settings, pair: RegionPair) -> VaultReadiness:
-    """Check each prerequisite in order; start the first missing one. Cached once all exist."""
-    from azure.mgmt.recoveryservicessiterecovery import models as m  # lazy: the SDK loads on first use, not at cold start
+def prepare_vault(
+    clients: AzureClients, store: StateStore, settings: Settings, pair: RegionPair, *, holder: str
+) -> VaultReadiness:
+    """Check each prerequisite in order; start the first missing one. Cached once all exist.
 
-    vault = clients.vault()
+    The check-then-start runs under the vault's preparation lease: two instances protecting VMs at once
+    would otherwise both see a mapping missing and both send its PUT.
+    """
     cache_key = f"{pair.source}->{pair.target}"
     cached = store.get(GROUPS, "vault-ready", cache_key.replace(">", "_"))
     fingerprint = _fingerprint(settings, pair)
     if cached is not None and cached.data.get("fingerprint") == fingerprint:
         return VaultReadiness(True)
+    with store.holding(f"vault-prep:{cache_key}", holder, settings.lease_seconds) as lease:
+        if lease is None:
+            return VaultReadiness(False, "another instance is preparing the vault")
+        return _prepare(clients, store, settings, pair, cache_key, fingerprint)
 
+
+def _prepare(
+    clients: AzureClients, store: StateStore, settings: Settings, pair: RegionPair, cache_key: str, fingerprint: str
+) -> VaultReadiness:
+    from azure.mgmt.recoveryservicessiterecovery import models as m  # lazy: the SDK loads on first use, not at cold start
+
+    vault = clients.vault()
     journal = store.journal_for("vault")
     in_flight = [e for e in journal if e.status in OPEN_STATUSES]
     if in_flight:

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -31,6 +31,7 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 # Table names (prefixed per deployment, so tests and several installations can share an account).
 VMS = "vms"
@@ -106,6 +107,7 @@ class StateStore:
         self._prefix = prefix
         self._clock = clock
         self._tables: dict[str, TableClient] = {}
+        self.tables_recreated = 0  # times a table was found missing (and created again) since this store was made
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = utcnow) -> StateStore:
@@ -132,6 +134,26 @@ class StateStore:
             self._tables[name] = client
         return self._tables[name]
 
+    def _write(self, name: str, operation: Callable[[TableClient], T]) -> T:
+        """Run a write on a table; when the table is gone (a wiped or new account, a restore), create it and retry once.
+
+        Tables are created once and cached; without this a running instance would answer ``TableNotFound``
+        forever after the state was lost. What was in the table is gone: the reconcile adopts Azure's state.
+        """
+        try:
+            return operation(self.table(name))
+        except ResourceNotFoundError as exc:
+            if not _table_missing(exc):
+                raise
+            self._lost(name)
+            return operation(self.table(name))
+
+    def _lost(self, name: str) -> None:
+        """Forget a table found missing: the next use creates it again."""
+        log.warning("table %s%s is gone (state lost?): creating it again", self._prefix, name, extra={"step": "state"})
+        self._tables.pop(name, None)
+        self.tables_recreated += 1
+
     def now(self) -> datetime:
         return self._clock()
 
@@ -157,20 +179,25 @@ class StateStore:
             clauses.append(f"( {where} )")  # spaced: the SDK substitutes @params by splitting on spaces
         client = self.table(table)
         entities = client.query_entities(" and ".join(clauses), parameters=params) if clauses else client.list_entities()
-        for entity in entities:
-            yield _record(entity)
+        try:
+            for entity in entities:
+                yield _record(entity)
+        except ResourceNotFoundError as exc:
+            if not _table_missing(exc):
+                raise
+            self._lost(table)  # gone (state lost): nothing to list
 
     def put(self, table: str, partition: str, row: str, data: dict[str, Any], **columns: Any) -> Record:
         """Unconditional upsert: only for records one writer owns (reports, audit lines)."""
         entity = self._entity(partition, row, data, columns)
-        meta = self.table(table).upsert_entity(entity, mode=UpdateMode.REPLACE)
+        meta = self._write(table, lambda client: client.upsert_entity(entity, mode=UpdateMode.REPLACE))
         return Record(partition, row, data, meta.get("etag"), entity["updated"])
 
     def insert(self, table: str, partition: str, row: str, data: dict[str, Any], **columns: Any) -> Record | None:
         """Create-only: ``None`` when the record already exists (the caller lost, or it is a retry)."""
         entity = self._entity(partition, row, data, columns)
         try:
-            meta = self.table(table).create_entity(entity)
+            meta = self._write(table, lambda client: client.create_entity(entity))
         except ResourceExistsError:
             return None
         return Record(partition, row, data, meta.get("etag"), entity["updated"])
@@ -195,7 +222,11 @@ class StateStore:
             meta = self.table(table).update_entity(
                 entity, mode=UpdateMode.REPLACE, etag=record.etag, match_condition=MatchConditions.IfNotModified
             )
-        except (ResourceModifiedError, ResourceNotFoundError):
+        except ResourceModifiedError:
+            return None
+        except ResourceNotFoundError as exc:
+            if _table_missing(exc):
+                self._lost(table)  # the record went with its table: the caller reads again and inserts
             return None
         return Record(record.partition, record.row, data, meta.get("etag"), entity["updated"])
 
@@ -255,6 +286,16 @@ class StateStore:
             return None
         return Lease(group, holder, expires, written.etag)
 
+    @contextlib.contextmanager
+    def holding(self, name: str, holder: str, ttl_seconds: int) -> Iterator[Lease | None]:
+        """Hold a named lease for a block (``None`` inside when another holder has it); released after."""
+        lease = self.acquire_lease(name, holder, ttl_seconds)
+        try:
+            yield lease
+        finally:
+            if lease is not None:
+                self.release_lease(lease)
+
     def release_lease(self, lease: Lease) -> bool:
         """Give a lease back early (only if it is still ours, unchanged)."""
         return self.delete(LEASES, "lease", name_key(lease.group), etag=lease.etag)
@@ -268,24 +309,36 @@ class StateStore:
 
     # ---------------------------------------------------------------------------- event de-duplication
 
-    def first_sighting(self, event_id: str, ttl_hours: int = 24) -> bool:
-        """Record an event id; ``True`` the first time it is seen within its expiry, ``False`` for a repeat.
+    def claim_event(self, event_id: str, claim_seconds: int) -> Record | None:
+        """Claim an event for handling; ``None`` when it was handled already or another instance handles it now.
 
-        Event Grid delivers at least once: a duplicate must be a no-op. Ids are kept for ``ttl_hours``;
-        an expired record is taken over with an ETag swap, so it cannot be claimed twice.
+        Event Grid delivers at least once: a duplicate must be a no-op. But an event is *done* only when
+        its work is (:meth:`finish_event`): a claim that is not finished (the handler failed: released at
+        once; the instance died: after ``claim_seconds``) leaves the event to Event Grid's redelivery, never
+        answered "duplicate". An expired record is taken over with an ETag swap, so it is never claimed twice.
         """
-        row = encode_key(event_id.strip().lower())
-        partition = row[:2] or "__"
+        partition, row = _event_keys(event_id)
         now = self.now()
-        data = {"event_id": event_id, "expires": (now + timedelta(hours=ttl_hours)).isoformat()}
-        if self.insert(EVENTS, partition, row, data) is not None:
-            return True
+        data = {"event_id": event_id, "status": "claimed", "expires": (now + timedelta(seconds=claim_seconds)).isoformat()}
+        created = self.insert(EVENTS, partition, row, data)
+        if created is not None:
+            return created
         current = self.get(EVENTS, partition, row)
         if current is None:
-            return self.insert(EVENTS, partition, row, data) is not None
+            return self.insert(EVENTS, partition, row, data)
         if datetime.fromisoformat(current.data["expires"]) > now:
-            return False
-        return self.replace_if_unchanged(EVENTS, current, data) is not None
+            return None
+        return self.replace_if_unchanged(EVENTS, current, data)
+
+    def finish_event(self, claim: Record, ttl_hours: int = 24) -> None:
+        """The claimed event's work is done: its repeats are duplicates for ``ttl_hours``."""
+        data = {**claim.data, "status": "done", "expires": (self.now() + timedelta(hours=ttl_hours)).isoformat()}
+        if self.replace_if_unchanged(EVENTS, claim, data) is None:
+            log.info("event %s: the claim expired and was taken over before it finished", claim.data.get("event_id"))
+
+    def release_event(self, claim: Record) -> None:
+        """The claimed event's work failed: forget the claim, so Event Grid's redelivery is handled again."""
+        self.delete(EVENTS, claim.partition, claim.row, etag=claim.etag)
 
     def purge_expired_events(self) -> int:
         """Delete expired de-duplication records (called from the reconcile timer)."""
@@ -355,6 +408,16 @@ class StateStore:
             if value is not None:
                 entity[name] = value
         return entity
+
+
+def _event_keys(event_id: str) -> tuple[str, str]:
+    row = encode_key(event_id.strip().lower())
+    return row[:2] or "__", row
+
+
+def _table_missing(exc: ResourceNotFoundError) -> bool:
+    """Whether a 404 means the table is gone (``TableNotFound``), not just the entity."""
+    return getattr(exc, "error_code", None) == "TableNotFound" or "TableNotFound" in str(exc)
 
 
 def _record(entity: Any) -> Record:

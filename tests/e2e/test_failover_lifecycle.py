@@ -298,7 +298,17 @@ def test_crashes_at_every_third_state_write_still_converge_without_double_sends(
                 raise Crash(f"instance died before write {calls['n']}")
         return real_update(table, *args, **kwargs)
 
+    real_replace = app.ctx.store.replace_if_unchanged
+
+    def flaky_replace(table, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if table == WORKFLOWS:  # workflow writes checked against the ETag they were read with
+            calls["n"] += 1
+            if calls["n"] % 3 == 0:
+                raise Crash(f"instance died before write {calls['n']}")
+        return real_replace(table, *args, **kwargs)
+
     monkeypatch.setattr(app.ctx.store, "update", flaky_update)
+    monkeypatch.setattr(app.ctx.store, "replace_if_unchanged", flaky_replace)
 
     def start(action):  # type: ignore[no-untyped-def]
         for _ in range(5):  # the operator (or the decision) retries a command that died

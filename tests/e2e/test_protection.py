@@ -196,6 +196,20 @@ def test_duplicate_and_malformed_events_do_nothing(seeded: Ppgdr) -> None:
     assert app.emulator.requests() == []
 
 
+def test_an_event_whose_work_failed_is_handled_again_when_redelivered(seeded: Ppgdr) -> None:
+    """Issue 13, finding 7: the event is marked seen when its work is done, so Event Grid's retry is not a "duplicate"."""
+    app = seeded
+    app.runner.admin("POST", "/_emulator/events/subscriber", json={"url": None})  # this test delivers by hand
+    app.driver.tag(E.vm("trade-cache-1").id, {"ppgdr-protect": "true"})
+    tag_event = app.emulator.events(eventType="Microsoft.Resources.ResourceWriteSuccess", subject="trade-cache-1")[-1]
+    app.emulator.fault(method="GET", path="virtualMachines/trade-cache-1$", status=403, code="AuthorizationFailed", count=1)
+    assert app.runner.deliver(tag_event).startswith("error")  # the host reports the failure; Event Grid retries
+    assert "trade-cache-1" not in app.driver.states()
+    assert not app.runner.deliver(tag_event).startswith(("duplicate", "error"))  # the redelivery does the work
+    assert app.driver.states()["trade-cache-1"] in ("enabling", "waiting")
+    assert app.runner.deliver(tag_event) == "duplicate"  # now it is done: a repeat is a no-op
+
+
 def test_full_reconcile_repairs_a_lost_event_and_then_writes_nothing(seeded: Ppgdr) -> None:
     app = seeded
     app.runner.admin("POST", "/_emulator/events/subscriber", json={"url": None})  # events get lost

@@ -159,25 +159,41 @@ def test_lease_race_has_one_winner(azurite: Azurite, table_prefix: str) -> None:
     assert len(winners) == 1
 
 
-def test_event_ids_are_deduplicated_until_expiry(azurite: Azurite, table_prefix: str) -> None:
+def test_event_ids_are_deduplicated_once_done_until_expiry(azurite: Azurite, table_prefix: str) -> None:
     clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
     store = _store_with_clock(azurite, table_prefix, clock)
     event_id = "831e1650-001e-001b-66ab-eeb76e069631"
-    assert store.first_sighting(event_id, ttl_hours=1) is True
-    assert store.first_sighting(event_id.upper(), ttl_hours=1) is False
-    assert store.first_sighting("another/id#with?odd chars", ttl_hours=1) is True
+    claim = store.claim_event(event_id, 60)
+    assert claim is not None
+    assert store.claim_event(event_id.upper(), 60) is None  # being handled (ids compare case-insensitively)
+    store.finish_event(claim, ttl_hours=1)
+    assert store.claim_event(event_id, 60) is None  # done: a duplicate
+    other = store.claim_event("another/id#with?odd chars", 60)
+    assert other is not None
+    store.finish_event(other, ttl_hours=1)
     clock.advance(hours=2)
     assert store.purge_expired_events() == 2
-    assert store.first_sighting(event_id, ttl_hours=1) is True
+    assert store.claim_event(event_id, 60) is not None
 
 
-def test_expired_event_record_is_reclaimed_once(azurite: Azurite, table_prefix: str) -> None:
+def test_a_failed_or_abandoned_claim_lets_the_redelivery_through(azurite: Azurite, table_prefix: str) -> None:
+    """Finding 7 of issue 13: an event whose work failed is handled again when Event Grid redelivers it."""
     clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
     store = _store_with_clock(azurite, table_prefix, clock)
-    assert store.first_sighting("evt-1", ttl_hours=1)
-    clock.advance(hours=2)
-    assert store.first_sighting("evt-1", ttl_hours=1) is True
-    assert store.first_sighting("evt-1", ttl_hours=1) is False
+    failed = store.claim_event("evt-1", 60)
+    assert failed is not None
+    store.release_event(failed)  # the handler raised
+    abandoned = store.claim_event("evt-1", 60)
+    assert abandoned is not None  # the redelivery is handled ...
+    assert store.claim_event("evt-1", 60) is None  # ... once at a time
+    clock.advance(seconds=61)  # the instance handling it died
+    retried = store.claim_event("evt-1", 60)
+    assert retried is not None
+    assert store.claim_event("evt-1", 60) is None
+    store.finish_event(abandoned)  # the dead claim cannot finish over the new one ...
+    store.finish_event(retried)
+    clock.advance(seconds=120)
+    assert store.claim_event("evt-1", 60) is None  # ... the new one did: done for 24 hours
 
 
 def test_journal_records_intent_before_and_outcome_after(store: StateStore) -> None:
@@ -200,3 +216,26 @@ def test_journal_records_intent_before_and_outcome_after(store: StateStore) -> N
     }
     with pytest.raises(KeyError):
         store.journal_set("group:web", "never-written", SUCCEEDED)
+
+
+def test_a_wiped_table_is_created_again_by_the_next_write(azurite: Azurite, table_prefix: str) -> None:
+    """State lost under a running instance (a wiped table, a new account): writes work again, reads see nothing."""
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    store = StateStore(service, prefix=table_prefix)
+    store.put(VMS, "vm", "a", {"n": 1})
+    written = store.update(VMS, "vm", "b", lambda _: {"n": 2})
+    assert written is not None
+    service.delete_table(f"{table_prefix}{VMS}")  # the cached client now points at nothing
+
+    assert store.get(VMS, "vm", "a") is None
+    assert list(store.query(VMS)) == []
+    assert store.replace_if_unchanged(VMS, written, {"n": 3}) is None  # the record went with its table
+    assert store.update(VMS, "vm", "b", lambda data: {"n": 4} if data is None else None) is not None
+    store.put(VMS, "vm", "c", {"n": 5})
+    assert store.insert(VMS, "vm", "d", {"n": 6}) is not None
+    assert {r.row: r.data["n"] for r in store.query(VMS)} == {"b": 4, "c": 5, "d": 6}
+    assert store.tables_recreated == 1
+    lease = store.acquire_lease("sap", "me", 30)
+    service.delete_table(f"{table_prefix}leases")
+    assert store.acquire_lease("sap", "other", 30) is not None  # the lease went with the table: anyone may take it
+    assert lease is not None

@@ -49,6 +49,7 @@ def item(**overrides) -> ObservedItem:
         replication_health="Normal",
         recovery_ppg_id=TARGET_PPG,
         active_location="Primary",
+        allowed_operations=("UnplannedFailover", "DisableProtection", "TestFailover"),  # a protected A2A item
     )
     return replace(base, **overrides)
 
@@ -198,3 +199,15 @@ def test_group_sizes_feed_the_target_ppg_intent() -> None:
     action = plan(group_vm_sizes=("Standard_M64s",))
     assert action.spec is not None and action.spec.target_ppg is not None
     assert action.spec.target_ppg.vm_sizes == ("Standard_E16s_v5", "Standard_M64s")
+
+
+@pytest.mark.parametrize(
+    ("tags", "vm_present"),
+    [({"ppgdr-protect": "false"}, True), ({"ppgdr-protect": "true", "ppgdr-target-ppg": "none"}, True), (None, False)],
+)
+def test_no_write_is_planned_on_an_item_asr_is_busy_with(tags, vm_present) -> None:  # type: ignore[no-untyped-def]
+    """A job runs on the item (allowed operations empty): disable, update or re-enable would be refused; it waits."""
+    busy = item(allowed_operations=(), protection_state="UnplannedFailoverInProgress")
+    action = plan(VM if vm_present else None, tags=tags, it=busy)
+    assert action.kind == ActionKind.WAIT and "allows no operation" in action.reason
+    assert plan(VM if vm_present else None, tags=tags, it=item()).kind != ActionKind.WAIT
