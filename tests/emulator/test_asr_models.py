@@ -582,3 +582,15 @@ def test_items_filter_by_vm(world: World) -> None:
     world.enable("app2", world.compute.source_vm("app2"))
     found = world.asr.items(world.vault, f"fabricObjectId eq '{vm.upper()}'")
     assert [i.name for i in found] == ["app1"]
+
+
+def test_the_failed_over_vm_gets_the_source_vms_tags_as_synced_at_failover(world: World) -> None:
+    """Tags written after the enable reach the item's synced configuration and the VM a failover creates (choice)."""
+    vm = world.compute.source_vm("app1", ppg_id=world.source_ppg, tags={"ppgdr-target-ppg": "none"})
+    item = world.protect("app1", vm)
+    world.compute.resources[vm.lower()]["tags"] = {"ppgdr-target-ppg": "auto"}  # tagged again while protected
+    details = props(world, item)["providerSpecificDetails"]
+    assert details["vmSyncedConfigDetails"]["tags"] == {"ppgdr-target-ppg": "auto"}
+    failover(world, item)
+    dr_vm = world.compute.vm(TARGET_RG, "app1")
+    assert dr_vm is not None and dr_vm["tags"] == {"ppgdr-target-ppg": "auto"}

@@ -135,6 +135,18 @@ class AsrCore:
         self.retry_after_s = None
         self.page_size = DEFAULT_PAGE_SIZE
 
+    def synced_tags(self, item: Any) -> dict[str, str]:
+        """The source VM's tags as ASR syncs them (``vmSyncedConfigDetails.tags``); a failover gives the new VM these.
+
+        Items carry the synced configuration (recorded A2A items: ``vmSyncedConfigDetails``). Choice: the emulator
+        reads the live source VM (Azure syncs periodically), keeps the last synced tags when the source VM is gone,
+        and copies them to the VMs a failover or test failover creates.
+        """
+        source = self.compute.find(item.source_vm_id) if item.source_vm_id else None
+        if source is not None and isinstance(source.get("tags"), dict):
+            item.tags = {str(k): str(v) for k, v in source["tags"].items()}
+        return dict(item.tags)
+
     def new_id(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 

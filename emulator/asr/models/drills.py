@@ -275,7 +275,8 @@ class DrillMixin(FailoverMixin):
             config["properties"]["subnet"] = {"id": f"{network}/subnets/{subnet}"}
         ids = []
         for nic in item.nic_names or [f"{item.recovery_vm_name}-nic"]:
-            body = {"location": item.recovery_location, "tags": dict(item.tags), "properties": {"ipConfigurations": [config]}}
+            tags = self.synced_tags(item)
+            body = {"location": item.recovery_location, "tags": tags, "properties": {"ipConfigurations": [config]}}
             stored, _ = self.network_store.put(sub, rg, "Microsoft.Network", "networkInterfaces", f"{nic}-test", body)
             ids.append(str(stored["id"]))
         return ids

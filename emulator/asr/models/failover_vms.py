@@ -119,7 +119,7 @@ class FailoverVmsMixin(AsrCore):
         ]
         return {
             "location": item.recovery_location,
-            "tags": dict(item.tags),
+            "tags": self.synced_tags(item),
             "properties": {"storageProfile": storage, "networkProfile": {"networkInterfaces": nics}},
         }
 

@@ -184,7 +184,7 @@ class ItemBodiesMixin(ItemsMixin):
             "selectedRecoveryAzureNetworkId": item.recovery_network_id.lower() if item.recovery_network_id else None,
             "selectedTfoAzureNetworkId": item.tfo_network_id,
             "vmNics": [],
-            "vmSyncedConfigDetails": {"tags": dict(item.tags), "inputEndpoints": []},
+            "vmSyncedConfigDetails": {"tags": self.synced_tags(item), "inputEndpoints": []},
             "monitoringPercentageCompletion": progress,
             "monitoringJobType": "InitialReplication" if irp else None,
             "lastHeartbeat": iso(now),
