@@ -11,7 +11,7 @@ CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test test-long lint typecheck setup venv azurite browser clean
 
-demo: setup
+demo: setup browser
 	$(PY) -m localdev.demo
 
 test: setup browser

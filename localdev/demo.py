@@ -15,6 +15,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from localdev import estate as est
@@ -23,7 +24,8 @@ from localdev.driver import Driver
 from localdev.runner import LocalRunner, local_azure
 from shared.state.group_records import GroupRecord, get_group
 
-STEPS = 15
+STEPS = 19
+OUT = Path(".run/demo")  # reports and the dashboard screenshot this run wrote
 WIDTH = 118  # wrap long reasons at word boundaries instead of cutting them
 
 
@@ -160,6 +162,7 @@ class Demo:
             self.say(f"reconcile wrote: {write['method']} {write['path']}")
 
         self.failover_story()
+        self.drills_story()
 
         self.step("Done")
         self.status_table()
@@ -238,6 +241,83 @@ class Demo:
             prefix = f"        {entry['event']:<18} "
             print(_fill(str(entry["message"]), WIDTH, initial_indent=prefix, subsequent_indent=" " * len(prefix)))
 
+    # -------------------------------------------------------------------------------- drills story
+
+    def drills_story(self) -> None:
+        from localdev.processes import free_port
+
+        sap_rg = f"/subscriptions/{est.SUBSCRIPTION}/resourceGroups/sap-prod"
+        self.step("Scheduled drill: ppgdr-drill=weekly; the drills timer starts it, the pulse runs it, cleanup follows")
+        self.tag(sap_rg, {"ppgdr-drill": "weekly", "ppgdr-rto-minutes": "30", "ppgdr-rpo-minutes": "15"})
+        self.runner.drain()  # the tag event reaches resource_events: the members' statuses carry the drill tags
+        from shared.ticks import drills as drills_tick
+
+        self.status_table(["sap-app-1", "sap-app-2", "sap-db-1"])
+        for note in drills_tick(self.ctx):
+            self.say(f"drills timer: {note}")
+        passed = self.run_drill("scheduled")
+
+        self.step("A drill whose validation fails (its TCP probe gets no answer): cleaned up all the same")
+        closed = free_port()  # nothing listens there
+        self.tag(sap_rg, {"ppgdr-drill-probe": f"127.0.0.1:{closed}"})
+        self.runner.drain()  # the tag event reaches resource_events: the members' statuses carry the drill tags
+        self.api("POST", "/api/groups/sap-ppg/drill", body={"by": "sre-on-call"})
+        failed = self.run_drill("on demand")
+        self.tag(sap_rg, {"ppgdr-drill-probe": ""}, operation="Delete")
+
+        self.step("A drill whose starter dies right after sending the test failover: the pulse adopts and cleans up")
+        self.api("POST", "/api/groups/sap-ppg/drill", body={"by": "sre-on-call"})
+        real = self.ctx.site_recovery
+        self.ctx.site_recovery_api = _DiesAfterSending(real)
+        try:
+            self.runner.fire_timer("pulse")
+        except RuntimeError as exc:
+            self.say(f"pulse: {exc}")
+        self.ctx.site_recovery_api = real
+        crashed = self.run_drill("crashed starter")
+
+        self.step("Reports and the dashboard")
+        OUT.mkdir(parents=True, exist_ok=True)
+        for drill in (passed, failed, crashed):
+            path = OUT / f"{drill['id']}.html"
+            _, page = self.runner.http("GET", f"/api/drills/{drill['id']}/report", key=self.api_key)
+            path.write_text(str(page), encoding="utf-8")
+            self.say(f"report ({drill['verdict']}): {path.resolve()}")
+        self.say("the failover and failback reports: `ppgdr report ID` / GET /api/reports?group=sap-ppg")
+        port = free_port()
+        from localdev.runner import serve_api
+
+        serve_api(port)
+        try:
+            from localdev.browser import screenshot
+
+            shot = screenshot(f"http://127.0.0.1:{port}", self.api_key, OUT / "dashboard.png", name="demo")
+            self.say(f"dashboard screenshot (Debian chromium through Playwright): {shot.resolve()}")
+        except Exception as exc:  # no browser here: the reports are still written; say how to get one
+            self.say(f"no dashboard screenshot: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            self.say("(`make browser` installs Debian's chromium)")
+
+    def run_drill(self, label: str) -> dict[str, Any]:
+        """Pulse until the group's newest drill is done; print its verdict, figures and what it found."""
+        drills = self.api("GET", "/api/drills", params={"group": "sap-ppg"})["value"]
+        drill_id = drills[0]["id"]
+        self.say(f"drill {drill_id} ({label}) started by {drills[0]['requested_by']}")
+        self.settle(
+            lambda: self.api("GET", f"/api/drills/{drill_id}")["phase"] == "done", label=f"drill {label}", max_rounds=80
+        )
+        drill: dict[str, Any] = self.api("GET", f"/api/drills/{drill_id}")
+        rto = drill.get("rto_seconds")
+        rpo = drill.get("rpo_seconds")
+        self.say(
+            f"verdict {drill['verdict'].upper()}: RTO {rto if rto is None else round(rto)} s, "
+            f"RPO {rpo if rpo is None else round(rpo)} s, cleaned up {drill['cleaned_up']}"
+        )
+        for row in drill.get("placement") or []:
+            self.say(f"test VM {row['vm']:<10} {'running' if row.get('running') else 'not running':<12} {self._where(row)}")
+        for problem in drill.get("problems") or []:
+            self.say(f"problem: {problem}")
+        return drill
+
     def show_group(self, name: str) -> None:
         """The group as ``ppgdr groups`` prints it: state, where it runs and in which PPG."""
         from shared.operator.cli import render_group
@@ -273,6 +353,20 @@ class Demo:
                 sizes = ", ".join(props.intent.vm_sizes or []) if props and props.intent else "-"
                 zones = ",".join(ppg.zones or []) or "-"
                 self.say(f"target PPG {ppg.name} in {est.TARGET_REGION}: zones {zones}, intent {sizes}")
+
+
+class _DiesAfterSending:
+    """The demo's stand-in for an instance that dies right after Azure accepted its test failover."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def plan_test_failover(self, plan: str, **kwargs: Any) -> Any:
+        self.real.plan_test_failover(plan, **kwargs)
+        raise RuntimeError("the instance died after Azure accepted the test failover, before it saved the job")
 
 
 def main() -> int:
