@@ -180,8 +180,17 @@ def _phase_start(ctx: AppContext, drill: DrillRecord) -> None:
     ops = _item_ops(ctx, drill)
     if ops and all("TestFailoverCleanup" in allowed for allowed in ops.values()):
         drill.phase = CLEANUP if drill.cleanup_reason else VALIDATE
-        drill.problems.append("the test failover was sent by an instance that stopped before recording its job")
-        audit(ctx.store, drill.group, "drill-adopted", f"drill {drill.id}: test failover found done; validating", drill=drill.id)
+        scenario = ctx.site_recovery.plan_scenario(drill.recovery_plan)
+        if scenario is not None and scenario[0] == "TestFailover":
+            # The plan names the job it ran: followed (and measured) as if this drill had saved it.
+            drill.test_failover_job = scenario[1]
+            if not drill.cleanup_reason:
+                drill.job, drill.phase = scenario[1], TEST_FAILOVER
+            adopted = f"test failover job {scenario[1]} adopted from the recovery plan"
+        else:
+            drill.problems.append("the test failover was sent by an instance that stopped before recording its job")
+            adopted = "test failover found done, its job unknown"
+        audit(ctx.store, drill.group, "drill-adopted", f"drill {drill.id}: {adopted}; validating", drill=drill.id)
         return
     if any(not allowed for allowed in ops.values()) or not ops:
         return  # ASR is busy with the items (a test failover sent just before a crash): wait

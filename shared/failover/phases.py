@@ -131,7 +131,18 @@ def phase_failover(ctx: AppContext, wf: Workflow) -> None:
         return  # ASR is already failing the items over (a step sent before a crash): wait
     if state:
         wf.phase = "verify"
-        audit(ctx.store, wf.group, f"{wf.kind}-adopted", "the items had already failed over: verifying without a second failover")
+        scenario = ctx.site_recovery.plan_scenario(recovery_plan_name(wf.group))
+        job = scenario[1] if scenario is not None and scenario[0] in ("UnplannedFailover", "Failover") else ""
+        if job and job not in {entry["job"] for entry in wf.job_history}:
+            wf.job_history.append({"phase": "failover", "job": job})  # the report measures it like a saved one
+        audit(
+            ctx.store,
+            wf.group,
+            f"{wf.kind}-adopted",
+            "the items had already failed over: verifying without a second failover"
+            + (f" (job {job}, from the recovery plan)" if job else ""),
+            job=job,
+        )
         return
     check_direction(ctx, wf)
     shutdown = "Required" if source_answers(ctx, members(ctx, wf.group), wf.kind) else "NotRequired"

@@ -113,6 +113,8 @@ class SiteRecoveryApi(Protocol):
 
     def job(self, job_id: str) -> JobView: ...
 
+    def plan_scenario(self, plan: str) -> tuple[str, str] | None: ...
+
     def plan_failover(self, plan: str, *, direction: str, source_shutdown: str, recovery_point: str) -> StartedOperation: ...
 
     def plan_commit(self, plan: str) -> StartedOperation: ...
@@ -235,6 +237,23 @@ class SiteRecovery:
             return job_view(self._asr.replication_jobs.get(*self._vault.args, job_id))
         except ResourceNotFoundError:
             return JobView(job_id, "Failed", (f"job {job_id} not found",))
+
+    def plan_scenario(self, plan: str) -> tuple[str, str] | None:
+        """(scenario name, job name) of what the plan does or last did (``currentScenario``); None when nothing.
+
+        A step sent by an instance that died before it saved the job id (or answered 5xx after Azure applied it)
+        finds its job here, so the job is adopted, with its times, rather than lost.
+        """
+        try:
+            found = self._asr.replication_recovery_plans.get(*self._vault.args, plan)
+        except ResourceNotFoundError:
+            return None
+        current = attr(found.properties, "current_scenario")
+        job_id = str(attr(current, "job_id") or "")
+        name = str(attr(current, "scenario_name") or "")
+        if not name or not job_id or job_id.rstrip("/").endswith("/None"):
+            return None
+        return name, job_id.rstrip("/").rsplit("/", 1)[-1]
 
     def plan_failover(self, plan: str, *, direction: str, source_shutdown: str, recovery_point: str) -> StartedOperation:
         from azure.mgmt.recoveryservicessiterecovery import models as m  # lazy: the SDK loads on first use, not at cold start

@@ -30,10 +30,14 @@ class FakeSiteRecovery:
     items: dict[tuple[str, str, str], ItemView] = field(default_factory=dict)
     jobs: dict[str, JobView] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    scenarios: dict[str, tuple[str, str]] = field(default_factory=dict)  # plan -> (scenario, job)
 
     @property
     def vault(self) -> VaultRef:
         return VAULT
+
+    def plan_scenario(self, plan: str) -> tuple[str, str] | None:
+        return self.scenarios.get(plan)
 
     def add(self, item: ItemView) -> ItemView:
         self.items[(item.fabric, item.container, item.name)] = item
