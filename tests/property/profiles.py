@@ -34,7 +34,7 @@ _COMMON = {
 BUDGETS = {
     "availability-sets": {"fast": (150, 40), "long": (4000, 60)},
     "decision-guard": {"fast": (60, 30), "long": (1500, 50)},
-    "end-to-end": {"fast": (2, 8), "long": (30, 20)},
+    "end-to-end": {"fast": (2, 8), "long": (40, 25)},
 }
 
 

@@ -41,6 +41,7 @@ from localdev.runner import LocalRunner, app_environment, function_map
 from shared.arm.keys import normalize_arm_id
 from shared.context import get_context, set_context
 from shared.failover.decisions import DEFAULT_APPROVAL_MAX_AGE
+from shared.failover.guard import pending_decisions
 from shared.failover.workflow_state import load_workflow
 from shared.platform.observed import ObservedItem, item_from_sdk
 from shared.state import vm_status as vs
@@ -186,6 +187,12 @@ class EndToEndMachine(RuleBasedStateMachine):
         value = data.draw(st.sampled_from(TAG_VALUES[key]), label="value")
         self._tag(where, {key: value})
 
+    @rule(where=st.sampled_from(("sap-prod", *SET_MEMBERS, "sap-db-1")), value=st.sampled_from(TAG_VALUES["ppgdr-target-ppg"]))
+    def retarget(self, where: str, value: str) -> None:
+        """The target PPG of the SAP group changed: on one VM, one member of the set, or the resource group."""
+        figures.step(NAME)
+        self._tag(where, {"ppgdr-target-ppg": value})
+
     @rule(where=st.sampled_from(TAGGABLE), key=st.sampled_from(sorted(TAG_VALUES)))
     def untag(self, where: str, key: str) -> None:
         """A tag removed (ppgdr-protect removed: drift, protection kept)."""
@@ -248,6 +255,14 @@ class EndToEndMachine(RuleBasedStateMachine):
         else:
             self._deliver(picked[1])
 
+    @precondition(lambda self: bool(pending_decisions(self.app.ctx)))
+    @rule(data=st.data(), reject=st.sampled_from((False, False, True)))
+    def decide_pending(self, data: st.DataObject, reject: bool) -> None:
+        """An operator approves (or rejects) a pending decision, by its id."""
+        figures.step(NAME)
+        pending = sorted(str(d["decision_id"]) for d in pending_decisions(self.app.ctx))
+        self._decide(data.draw(st.sampled_from(pending), label="decision"), reject)
+
     @rule(data=st.data(), reject=st.booleans())
     def decide(self, data: st.DataObject, reject: bool) -> None:
         """An operator approves or rejects a pending decision, or one that was pending once."""
@@ -255,11 +270,15 @@ class EndToEndMachine(RuleBasedStateMachine):
         _, answer = self._http("GET", "/api/decisions")
         pending = [str(d["decision_id"]) for d in answer["value"]]
         known = pending + [str(p["decision_id"]) for p in self.seen.pending.values() if p] + ["dec-00000000"]
-        wanted = data.draw(st.sampled_from(pending or known), label="decision")
+        self._decide(data.draw(st.sampled_from(pending or known), label="decision"), reject)
+
+    def _decide(self, wanted: str, reject: bool) -> None:
         if reject:
-            self._http("POST", f"/api/decisions/{wanted}/reject", {"by": "alice", "comment": "property test"})
+            code, _ = self._http("POST", f"/api/decisions/{wanted}/reject", {"by": "alice", "comment": "property test"})
+            figures.saw(NAME, f"reject answered {code}")
             return
         code, body = self._http("POST", f"/api/decisions/{wanted}/approve", {"by": "alice"})
+        figures.saw(NAME, f"approve answered {code}")
         if code != 200:
             return
         self.seen.approved.append((str(body["decision_id"]), str(body["workflow"])))
