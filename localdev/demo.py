@@ -203,7 +203,10 @@ class Demo:
         )
         self.say("sap-ppg-asr now refuses Standard_M64s: ASR will place sap-db-1 outside the PPG (best effort)")
 
-        self.step("Regional outage: a VM availability alert for the whole SAP group reaches quorum")
+        self.step("Regional outage: Resource Health and a VM availability alert agree on the whole SAP group")
+        for vm_id in sap:  # two channels agree on when the outage began: no need to wait out the debounce
+            self.runner.deliver(outages.health_event(vm_id), "health_events")
+        self.say("health_events: Resource Health reports sap-app-1, sap-app-2 and sap-db-1 unavailable since 10 minutes")
         result = self.api("POST", "/api/alerts", body=outages.availability_alert(sap))
         decision = result["decisions"][0]
         self.say(f"webhook: {result['signals']} signals -> {decision['kind']} for group {decision['group']}")

@@ -105,8 +105,10 @@ def health_event(vm_id: str, state: str = "Unavailable", *, minutes_ago: float =
     }
 
 
-def service_health_incident(region_display_name: str, *, resolved: bool = False, minutes_ago: float = 10) -> dict[str, Any]:
-    """A Service Health activity-log alert for an incident in one region (``West Europe``)."""
+def service_health_incident(
+    region_display_name: str, *, resolved: bool = False, minutes_ago: float = 10, tracking_id: str = "XK2L-9TZ"
+) -> dict[str, Any]:
+    """A Service Health activity-log alert for an incident in one region (``West Europe``), or its resolution."""
     when = _iso(datetime.now(UTC) - timedelta(minutes=minutes_ago))
     return {
         "schemaId": "azureMonitorCommonAlertSchema",
@@ -117,7 +119,9 @@ def service_health_incident(region_display_name: str, *, resolved: bool = False,
                 "alertRuleId": SERVICE_HEALTH_RULE,
                 "severity": "Sev1",
                 "signalType": "ActivityLog",
-                "monitorCondition": "Resolved" if resolved else "Fired",
+                # Activity log alerts are stateless: a resolution is another Fired alert with stage Resolved
+                # (alerts-payload-samples.md, "Sample test action Service health alert").
+                "monitorCondition": "Fired",
                 "monitoringService": "ServiceHealth",
                 "alertTargetIDs": [f"/subscriptions/{SUB}"],
                 "originAlertId": str(uuid.uuid4()),
@@ -137,7 +141,7 @@ def service_health_incident(region_display_name: str, *, resolved: bool = False,
                     "service": "Virtual Machines",
                     "region": region_display_name,
                     "incidentType": "Incident",
-                    "trackingId": "XK2L-9TZ",
+                    "trackingId": tracking_id,
                     "impactStartTime": when,
                     "impactedServices": [
                         {"ImpactedRegions": [{"RegionName": region_display_name}], "ServiceName": "Virtual Machines"}

@@ -12,7 +12,7 @@ from shared.context import AppContext
 from shared.drills.engine import advance_drills, schedule_drills
 from shared.failover.adoption import adopt
 from shared.failover.engine import advance_all
-from shared.failover.guard import auto_failback, reevaluate_recent
+from shared.failover.guard import auto_failback, purge_signals, reevaluate_recent
 from shared.failover.recovery_plans import sync_all_plans
 from shared.protection.operations import follow_operations
 from shared.protection.reconciler import ReconcileReport, list_items, reconcile_all
@@ -51,14 +51,15 @@ def pulse(ctx: AppContext) -> PulseReport:
 
 def reconcile(ctx: AppContext) -> ReconcileReport:
     """Every 15 minutes: adopt what Azure shows and ppg-dr lost, reconcile every VM and item (paged lists), then
-    every group's recovery plan. Adoption comes first and reuses the item listing: a group found failed over
-    is locked to its workflow before any of its VMs is planned."""
+    every group's recovery plan, then purge signals older than the decision window. Adoption comes first and
+    reuses the item listing: a group found failed over is locked to its workflow before any of its VMs is planned."""
     items = list_items(ctx)
     adoption = adopt(ctx, items)
     report = reconcile_all(ctx, items=items)
     report.actions[:0] = [(group, f"adopted-{what}", why) for group, what, why in adoption.adopted]
     report.notes.extend(f"group {group}: items busy with a job; adopted once it ends" for group in adoption.waiting)
     report.actions.extend(sync_all_plans(ctx))
+    purge_signals(ctx)
     return report
 
 

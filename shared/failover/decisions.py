@@ -274,11 +274,11 @@ def _region_key(region: str) -> str:
 def _relevant(
     signals: Sequence[Signal], members: set[str], region: str | None, window_start: datetime
 ) -> dict[str, list[Signal]]:
-    """Signals of the group's members and source region inside the window, de-duplicated by id, per subject."""
+    """Signals of the group's members and source region seen inside the window, de-duplicated by id, per subject."""
     seen: set[str] = set()
     by_subject: dict[str, list[Signal]] = {}
     for signal in signals:
-        if signal.observed_at < window_start or signal.signal_id in seen:
+        if signal.seen_at < window_start or signal.signal_id in seen:
             continue
         if signal.kind.is_vm:
             key = normalize_arm_id(signal.resource_id) if signal.resource_id else ""
@@ -299,28 +299,52 @@ def _ordered(signals: list[Signal], clearing: SignalKind) -> list[Signal]:
     return sorted(signals, key=lambda s: (s.observed_at, s.kind == clearing, s.signal_id))
 
 
+def _unresolved(signals: list[Signal], clearing: SignalKind) -> list[Signal]:
+    """The signals without the opening ones a clearing signal of the same origin resolved, whatever their times.
+
+    A Resolved alert clears its own Fired (same alert id), a resolved Service Health incident its incident
+    (same tracking id), even when a forged or skewed time put the opening one after the resolution.
+    """
+    resolved = {s.origin for s in signals if s.kind == clearing and s.origin}
+    return [s for s in signals if s.kind == clearing or not s.origin or s.origin not in resolved]
+
+
+def run_start(run: list[Signal]) -> datetime:
+    """When an unavailable run started, as far as ppg-dr can tell.
+
+    A sender's time is a claim: one alert backdated half an hour must not pass the debounce at once. The run
+    counts from when ppg-dr first saw it, unless two channels (e.g. a metric alert and Resource Health)
+    corroborate an earlier start: then from the latest of their claimed starts (both agree it was down then).
+    """
+    seen = min(s.seen_at for s in run)
+    first_claim: dict[str, datetime] = {}
+    for signal in run:
+        claimed = min(signal.observed_at, signal.seen_at)
+        first_claim[signal.source] = min(first_claim.get(signal.source, claimed), claimed)
+    if len(first_claim) < 2:
+        return seen
+    return min(seen, max(first_claim.values()))
+
+
 def _vm_health(vm: str, signals: list[Signal]) -> _VmHealth:
     """Latest state, when the current unavailable run started, and how often the VM recovered."""
-    since: datetime | None = None
-    run: list[str] = []
+    run: list[Signal] = []
     recoveries = 0
-    for signal in _ordered(signals, SignalKind.VM_AVAILABLE):
+    for signal in _ordered(_unresolved(signals, SignalKind.VM_AVAILABLE), SignalKind.VM_AVAILABLE):
         if signal.kind == SignalKind.VM_UNAVAILABLE:
-            if since is None:
-                since = signal.observed_at
-            run.append(signal.signal_id)
+            run.append(signal)
         else:
-            if since is not None:
+            if run:
                 recoveries += 1
-            since = None
             run = []
-    return _VmHealth(vm, since, recoveries, tuple(run))
+    since = run_start(run) if run else None
+    return _VmHealth(vm, since, recoveries, tuple(s.signal_id for s in run))
 
 
 def _incident_run(signals: list[Signal]) -> tuple[str, ...]:
     """Ids of the region's open incident signals (since the last resolution); empty when none is open."""
     run: list[str] = []
-    for signal in _ordered(signals, SignalKind.REGION_RESOLVED):
+    for signal in _ordered(_unresolved(signals, SignalKind.REGION_RESOLVED), SignalKind.REGION_RESOLVED):
         if signal.kind == SignalKind.REGION_INCIDENT:
             run.append(signal.signal_id)
         else:

@@ -9,6 +9,7 @@ and starts the failover workflow when a decision (or a person) says so.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -60,18 +61,51 @@ def _signal_partition(signal: Signal) -> str:
     return "region:" + (signal.region or "unknown")
 
 
+# A sender's clock may run a little ahead of ours; beyond this a time in the future is not believed.
+FUTURE_SKEW = timedelta(minutes=5)
+
+
+def bounded(signal: Signal, now: datetime) -> Signal:
+    """The signal as received now: a time in the future is not believed (counted from now instead). Pure.
+
+    A forged or skewed time must neither keep an incident open for ever (dated 2099, no resolution could come
+    after it) nor age an outage past the debounce at once; the decision counts from ``received_at``.
+    """
+    received = replace(signal, received_at=signal.received_at or now)
+    if signal.observed_at <= now + FUTURE_SKEW:
+        return received
+    return replace(received, observed_at=now, detail=f"{signal.detail} (dated in the future: counted from receipt)"[:300])
+
+
 def store_signal(ctx: AppContext, signal: Signal) -> bool:
-    """Keep a signal; ``False`` when the same signal id was already stored (a redelivery)."""
+    """Keep a signal; ``False`` when the same signal id was already stored (a redelivery keeps its first receipt)."""
     data = {
         "kind": signal.kind.value,
         "source": signal.source.value,
         "resource_id": signal.resource_id,
         "region": signal.region,
         "observed_at": signal.observed_at.isoformat(),
+        "received_at": signal.seen_at.isoformat(),
+        "origin": signal.origin,
         "signal_id": signal.signal_id,
         "detail": signal.detail,
     }
     return ctx.store.insert(SIGNALS, _signal_partition(signal), encode_key(signal.signal_id), data) is not None
+
+
+def _signal_of(data: dict[str, Any]) -> Signal:
+    observed = datetime.fromisoformat(data["observed_at"])
+    return Signal(
+        kind=SignalKind(data["kind"]),
+        source=SignalSource(data["source"]),
+        resource_id=data.get("resource_id"),
+        region=data.get("region"),
+        observed_at=observed,
+        signal_id=data["signal_id"],
+        detail=data.get("detail", ""),
+        origin=data.get("origin", ""),
+        received_at=datetime.fromisoformat(data["received_at"]) if data.get("received_at") else observed,
+    )
 
 
 def _load_signals(ctx: AppContext, group: Group, since: datetime) -> list[Signal]:
@@ -80,22 +114,29 @@ def _load_signals(ctx: AppContext, group: Group, since: datetime) -> list[Signal
     signals: list[Signal] = []
     for partition in partitions:
         for record in ctx.store.query(SIGNALS, partition=partition):
-            data = record.data
-            observed = datetime.fromisoformat(data["observed_at"])
-            if observed < since:
-                continue
-            signals.append(
-                Signal(
-                    kind=SignalKind(data["kind"]),
-                    source=SignalSource(data["source"]),
-                    resource_id=data.get("resource_id"),
-                    region=data.get("region"),
-                    observed_at=observed,
-                    signal_id=data["signal_id"],
-                    detail=data.get("detail", ""),
-                )
-            )
+            signal = _signal_of(record.data)
+            if signal.seen_at >= since or signal.observed_at >= since:
+                signals.append(signal)
     return signals
+
+
+def purge_signals(ctx: AppContext) -> int:
+    """Delete signals older than the decision window (reconcile timer), keeping the newest of each VM and region.
+
+    Decisions look back one window; the automatic failback only needs each subject's latest state. Without a
+    purge the table grows with every alert for ever.
+    """
+    cutoff = ctx.store.now() - timedelta(seconds=policy(ctx).flap_window_seconds)
+    by_partition: dict[str, list[Any]] = {}
+    for record in ctx.store.query(SIGNALS):
+        by_partition.setdefault(record.partition, []).append(record)
+    removed = 0
+    for records in by_partition.values():
+        newest = max(records, key=lambda r: (_signal_of(r.data).observed_at, r.row))
+        for record in records:
+            if record is not newest and _signal_of(record.data).seen_at < cutoff:
+                removed += ctx.store.delete(SIGNALS, record.partition, record.row, etag=record.etag)
+    return removed
 
 
 def _view(ctx: AppContext, group: Group) -> GroupView:
@@ -159,28 +200,43 @@ def _with_evidence(pending: dict[str, Any], decision: Decision, now: datetime) -
 
 
 def groups_for(ctx: AppContext, signal: Signal) -> list[Group]:
-    groups = groups_from_statuses(st.all_statuses(ctx.store))
+    return _concerned(groups_from_statuses(st.all_statuses(ctx.store)).values(), signal)
+
+
+def _concerned(groups: Iterable[Group], signal: Signal) -> list[Group]:
     if signal.resource_id:
         vm = normalize_arm_id(signal.resource_id)
-        return [g for g in groups.values() if vm in g.member_ids]
-    return [g for g in groups.values() if signal.region and g.source_region == signal.region]
+        return [g for g in groups if vm in g.member_ids]
+    return [g for g in groups if signal.region and g.source_region == signal.region]
 
 
 def ingest(ctx: AppContext, signals: list[Signal]) -> list[dict[str, Any]]:
-    """Store signals and re-decide for every group they concern; returns one outcome per group."""
+    """Store the signals about groups ppg-dr manages and re-decide for each group they concern.
+
+    Signals about other VMs or regions are counted and dropped, never stored: anyone holding the alert key
+    could otherwise fill the table with them. Returns one outcome per group.
+    """
+    now = ctx.store.now()
+    groups = groups_from_statuses(st.all_statuses(ctx.store))
     touched: dict[str, Group] = {}
-    fresh = 0
-    for signal in signals:
-        if store_signal(ctx, signal):
-            fresh += 1
-        for group in groups_for(ctx, signal):
+    ignored = 0
+    for signal in (bounded(s, now) for s in signals):
+        concerned = _concerned(groups.values(), signal)
+        if not concerned:
+            ignored += 1
+            continue
+        store_signal(ctx, signal)
+        for group in concerned:
             touched[group.name.lower()] = group
-    if not touched:
-        log.info("%d signals concern no protected group; recorded only", len(signals), extra={"step": "signals"})
-    newest = max((s.observed_at for s in signals), default=None)
-    for group in touched.values():
-        if newest is not None:
-            update_group(ctx.store, group.name, last_signal_at=newest.isoformat())
+    if ignored:
+        log.info(
+            "%d of %d signals concern no DR group ppg-dr manages: not stored",
+            ignored,
+            len(signals),
+            extra={"step": "signals", "ignored_signals": ignored},
+        )
+    for group in touched.values():  # the pulse decides again while signals are this recent (ppg-dr's clock)
+        update_group(ctx.store, group.name, last_signal_at=now.isoformat())
     return [evaluate(ctx, group) for group in touched.values()]
 
 
@@ -210,11 +266,19 @@ def evaluate(ctx: AppContext, group: Group) -> dict[str, Any]:
     record = get_group(ctx.store, group.name)
     pending = record.pending_decision if _still_pending(record.pending_decision, now) else None
     outcome: dict[str, Any] = {"group": group.name, **_decision_data(decision)}
+    if pending is not None and decision.kind == DecisionKind.NONE and record.state == GroupState.PROTECTED:
+        # The outage it was about is over (resolved, recovered, below quorum): nobody should approve it now.
+        why = "; ".join(decision.reasons)
+        _decided(ctx, group.name, str(pending["decision_id"]), f"withdrawn: {why}", "ppg-dr")
+        audit(ctx.store, group.name, "decision-withdrawn", f"pending decision {pending['decision_id']} withdrawn: {why}")
+        pending = None
     if pending is not None and decision.kind in (DecisionKind.PENDING_APPROVAL, DecisionKind.FAILOVER):
         outcome = {"group": group.name, **pending, "kind": decision.kind.value}
     if record.last_decision == decision.decision_id:
         if decision.kind != DecisionKind.NONE:
             outcome["duplicate"] = True  # same evidence as before: already recorded and acted on
+        elif list(decision.reasons) != record.last_decision_reasons:
+            update_group(ctx.store, group.name, last_decision_reasons=list(decision.reasons))  # why, as of now
         return outcome
     update_group(
         ctx.store,

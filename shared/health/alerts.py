@@ -88,6 +88,55 @@ def essentials_rule_id(payload: object) -> str | None:
     return normalize_arm_id(rule_id)
 
 
+# Which alerts a rule of each type can send: a metric alert rule sends metric alerts, an activity log alert
+# rule Resource Health or Service Health alerts (common alert schema, monitoringService).
+_SERVICES_OF_RULE_TYPE = {
+    "microsoft.insights/metricalerts": frozenset({_METRIC_SERVICE}),
+    "microsoft.insights/activitylogalerts": frozenset({_RESOURCE_HEALTH_SERVICE, _SERVICE_HEALTH_SERVICE}),
+}
+_SERVICE_NAMES = {"metric": _METRIC_SERVICE, "resourcehealth": _RESOURCE_HEALTH_SERVICE, "servicehealth": _SERVICE_HEALTH_SERVICE}
+
+
+def allow_list_problem(payload: object, allowed: tuple[str, ...], subscriptions: tuple[str, ...] = ()) -> str | None:
+    """Why ``PPGDR_ALERT_RULE_IDS`` does not let this alert in (None: it does). Pure.
+
+    An entry is a rule id, or ``<service>=<rule id>`` (``metric``, ``resourcehealth``, ``servicehealth``) binding
+    an activity log alert rule to the one kind of alert it was made for. A rule is trusted only for the alerts
+    its type can send: a Service Health payload carrying a metric rule's id is refused. A Service Health alert
+    names the subscription it was raised for (``alertTargetIDs``): it must be one ppg-dr watches
+    (``subscriptions``, when known).
+    """
+    if not allowed:
+        return None
+    rule = essentials_rule_id(payload)
+    essentials = _essentials(payload) or {}
+    service = essentials.get("monitoringService")
+    compact = _compact(service) if isinstance(service, str) else ""
+    if rule is None:
+        return "the alert names no alert rule (essentials.alertRuleId)"
+    bound: set[str] = set()
+    for entry in allowed:
+        name, _, rule_id = entry.partition("=") if "=" in entry else ("", "", entry)
+        if normalize_arm_id(rule_id) != rule:
+            continue
+        rule_type = "/".join(rule.split("/providers/", 1)[-1].split("/")[:2])
+        services = _SERVICES_OF_RULE_TYPE.get(rule_type, frozenset())
+        if name:
+            services = services & {_SERVICE_NAMES.get(name.strip().lower(), "")}
+        bound |= services
+    if not bound:
+        return f"alert rule {show(rule, 200)} is not one ppg-dr is configured to trust"
+    if compact not in bound:
+        return f"alert rule {show(rule, 200)} does not send {show(service)} alerts"
+    if compact == _SERVICE_HEALTH_SERVICE and subscriptions:
+        watched = {f"/subscriptions/{sub}".lower() for sub in subscriptions}
+        targets = essentials.get("alertTargetIDs")
+        named = [t for t in targets if isinstance(t, str)] if isinstance(targets, list) else []
+        if not named or any(normalize_arm_id(t) not in watched for t in named):
+            return "the Service Health alert is for a subscription ppg-dr does not watch"
+    return None
+
+
 def parse_alert(payload: object) -> list[Signal] | Rejection:
     """Turn one webhook payload into signals, or say why it is refused. Never raises.
 
@@ -156,6 +205,11 @@ class _Alert:
         self.condition = condition
         self.observed_at = observed_at
 
+    @property
+    def origin(self) -> str:
+        """What a Resolved of this alert clears: the alert (Azure Monitor keeps the alert id from Fired to Resolved)."""
+        return f"alert:{self.alert_id}"
+
     def signal_id(self, subject: str) -> str:
         # One alert can name several targets or regions; each is its own piece of evidence.
         return f"alert:{self.alert_id}:{self.condition.lower()}:{subject}"
@@ -220,7 +274,10 @@ def _metric_alert(alert: _Alert) -> list[Signal] | Rejection:
     kind = SignalKind.VM_UNAVAILABLE if alert.condition == FIRED else SignalKind.VM_AVAILABLE
     rule = clean_text(alert.essentials.get("alertRule"), 80)
     detail = f"{VM_AVAILABILITY_METRIC} alert {rule or '(unnamed rule)'} {alert.condition.lower()}"
-    return [Signal(kind, SignalSource.METRIC_ALERT, vm, None, alert.observed_at, alert.signal_id(vm), detail) for vm in vms]
+    return [
+        Signal(kind, SignalSource.METRIC_ALERT, vm, None, alert.observed_at, alert.signal_id(vm), detail, alert.origin)
+        for vm in vms
+    ]
 
 
 def _resource_health_alert(alert: _Alert) -> list[Signal] | Rejection:
@@ -250,7 +307,8 @@ def _resource_health_alert(alert: _Alert) -> list[Signal] | Rejection:
     previous = clean_text(properties.get("previousHealthStatus"), 20) or "?"
     detail = f"Resource Health {previous} -> {clean_text(current, 20)}" + (f": {title}" if title else "")
     return [
-        Signal(kind, SignalSource.RESOURCE_HEALTH_ALERT, vm, None, alert.observed_at, alert.signal_id(vm), detail) for vm in vms
+        Signal(kind, SignalSource.RESOURCE_HEALTH_ALERT, vm, None, alert.observed_at, alert.signal_id(vm), detail, alert.origin)
+        for vm in vms
     ]
 
 
@@ -280,8 +338,10 @@ def _service_health_alert(alert: _Alert) -> list[Signal] | Rejection:
     services = clean_text(properties.get("service"), 60)
     detail = f"Service Health incident {tracking or '(no tracking id)'}" + (f" ({services})" if services else "")
     detail += f": {title}" if title else ""
+    # An incident is one tracking id whichever rule reports it: its resolution clears it, in any order.
+    origin = f"incident:{tracking}" if tracking else alert.origin
     return [
-        Signal(kind, SignalSource.SERVICE_HEALTH_ALERT, None, region, alert.observed_at, alert.signal_id(region), detail)
+        Signal(kind, SignalSource.SERVICE_HEALTH_ALERT, None, region, alert.observed_at, alert.signal_id(region), detail, origin)
         for region in regions
     ]
 

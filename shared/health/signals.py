@@ -69,6 +69,16 @@ class Signal:
     observed_at: datetime
     signal_id: str
     detail: str = ""
+    # What this signal opens or clears: the alert id (an alert's Resolved clears its Fired) or the Service Health
+    # tracking id; "" when the channel names nothing (a Resource Health event).
+    origin: str = ""
+    # When ppg-dr first saw it (set on ingest): the sender's time is a claim, this one is ppg-dr's own.
+    received_at: datetime | None = None
+
+    @property
+    def seen_at(self) -> datetime:
+        """When ppg-dr knows the signal existed: its receipt, or (not received yet, e.g. in tests) its own time."""
+        return self.received_at or self.observed_at
 
     def __post_init__(self) -> None:
         # Naive datetimes cannot be compared with aware ones; refuse them here rather than fail

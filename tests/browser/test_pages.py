@@ -44,6 +44,7 @@ def estate(seeded: Ppgdr, live_api: str) -> dict[str, Any]:
         code, drill = app.http("POST", "/api/groups/sap-ppg/drill", body={"by": "erin"})
         assert code == 202, drill
         app.driver.settle(lambda: done(drill["id"]), label="drill")  # noqa: B023  (called before the next turn)
+    app.corroborate([E.vm(n).id for n in SAP])
     code, _ = app.http("POST", "/api/alerts", body=outages.availability_alert([E.vm(n).id for n in SAP]))
     assert code == 202
     (pending,) = pending_decisions(app.ctx)

@@ -38,6 +38,7 @@ def test_status_plan_groups_decisions_and_dry_run_through_the_cli(seeded: Ppgdr)
 
     out = run("groups")
     assert "sap-ppg: protected, running in westeurope (PPG sap-ppg); mode approve; 3 of 3 members protected" in out
+    app.corroborate([E.vm(n).id for n in ("sap-app-1", "sap-db-1")])
     alert = outages.availability_alert([E.vm(n).id for n in ("sap-app-1", "sap-db-1")])
     code, _ = app.http("POST", "/api/alerts", body=alert)
     assert code == 202

@@ -57,6 +57,7 @@ def test_every_documented_field_is_returned_and_every_returned_field_documented(
     check("GET /api/status (each VM)", ok("GET", "/api/status")["value"], fields)
     check("GET /api/groups (each group)", ok("GET", "/api/groups")["value"], fields)
 
+    app.corroborate([E.vm(n).id for n in (*SAP, *TRADE)])
     alerts = [ok("POST", "/api/alerts", body=outages.availability_alert([E.vm(n).id for n in vms])) for vms in (SAP, TRADE)]
     check("POST /api/alerts", alerts, fields)
     pending = ok("GET", "/api/decisions")["value"]

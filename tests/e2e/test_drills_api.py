@@ -24,6 +24,7 @@ from localdev import outages
 from shared.operator import cli_drills, render, sessions
 from shared.operator.cli import cli
 from shared.operator.http_api import create_app, openapi_document
+from shared.settings import Settings, SettingsError
 from shared.state.audit import audit_trail
 from tests.e2e.test_documented_fields import check, documented
 from tests.fixtures.app import API_KEY, Ppgdr
@@ -138,6 +139,7 @@ def test_the_dashboard_shows_groups_drills_decisions_and_reports(seeded: Ppgdr) 
     app = seeded
     protect_sap(app)
     drill = drill_to_the_end(app)
+    app.corroborate([E.vm(n).id for n in SAP])
     ok(app, "POST", "/api/alerts", body=outages.availability_alert([E.vm(n).id for n in SAP]))
     pending = ok(app, "GET", "/api/decisions")["value"][0]["decision_id"]
     html = ok(app, "GET", "/api/dashboard")
@@ -274,7 +276,7 @@ def test_login_sets_an_http_only_session_cookie_and_posts_need_the_csrf_token(
     assert 'ppgdr_session=""' in out.headers["set-cookie"] or "Max-Age=0" in out.headers["set-cookie"]
 
 
-def test_sessions_expire_end_with_their_key_and_never_hold_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sessions_expire_end_with_their_key_and_never_hold_it() -> None:
     configured = ("sha256:" + __import__("hashlib").sha256(b"k1").hexdigest(), "plain-k2")
     session = sessions.issue("k1", "  dora   the\nexplorer ", now=1_000_000)
     assert session.who == "dora the explorer" and "k1" not in session.token
@@ -287,13 +289,13 @@ def test_sessions_expire_end_with_their_key_and_never_hold_it(monkeypatch: pytes
     assert sessions.csrf_ok(session, sessions.csrf_token(session)) and not sessions.csrf_ok(session, None)
     assert sessions.csrf_token(session) != sessions.csrf_token(plain)
 
-    monkeypatch.setenv(sessions.SECRET_SETTING, "x" * 40)
-    signed = sessions.issue("k1", "a", now=1_000_000)
-    assert sessions.read(signed.token, configured, now=1_000_001) is not None
-    assert sessions.read(session.token, configured, now=1_000_001) is None  # signed with another secret
-    monkeypatch.setenv(sessions.SECRET_SETTING, "short")
-    with pytest.raises(sessions.SessionSecretError):
-        sessions.issue("k1", "a")
+    secret = "x" * 40  # PPGDR_SESSION_SECRET, as Settings hands it over
+    signed = sessions.issue("k1", "a", secret=secret, now=1_000_000)
+    assert sessions.read(signed.token, configured, secret=secret, now=1_000_001) is not None
+    assert sessions.read(signed.token, configured, now=1_000_001) is None  # the process secret is another
+    assert sessions.read(session.token, configured, secret=secret, now=1_000_001) is None  # signed with another secret
+    with pytest.raises(SettingsError, match=sessions.SECRET_SETTING):
+        Settings.from_env({sessions.SECRET_SETTING: "short"})
 
 
 # ------------------------------------------------------------------------------------ pages, routes

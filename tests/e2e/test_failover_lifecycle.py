@@ -87,6 +87,7 @@ def test_regional_outage_reaches_quorum_waits_for_approval_then_fails_over(seede
     assert code == 401
     assert get_group(app.ctx.store, "sap-ppg").pending_decision is None
 
+    app.corroborate([E.vm(n).id for n in ("sap-app-1", "sap-db-1")])  # Resource Health sees the outage too
     alert = outages.availability_alert([E.vm(n).id for n in ("sap-app-1", "sap-db-1")])
     code, body = app.http("POST", "/api/alerts", body=alert)
     assert code == 202 and body["decisions"][0]["kind"] == "pending-approval"
@@ -108,6 +109,7 @@ def test_auto_mode_fails_over_without_approval_and_the_cap_holds_the_next(seeded
     app = seeded
     app.driver.tag(SAP_RG, {"ppgdr-protect": "true", "ppgdr-failover": "auto"})
     app.driver.settle(lambda: all(app.driver.states().get(n) == "protected" for n in SAP), label="protect sap")
+    app.corroborate([E.vm(n).id for n in SAP])
     alert = outages.availability_alert([E.vm(n).id for n in ("sap-app-1", "sap-app-2", "sap-db-1")])
     code, body = app.http("POST", "/api/alerts", body=alert)
     assert code == 202 and body["decisions"][0]["kind"] == "failover" and body["decisions"][0]["workflow_started"]
@@ -279,6 +281,7 @@ def test_alerts_from_rules_outside_the_allow_list_are_refused(seeded: Ppgdr, mon
     code, _ = app.http("POST", "/api/alerts", body=spoofed)
     assert code == 403
     assert get_group(app.ctx.store, "sap-ppg").last_decision is None
+    app.corroborate([E.vm(n).id for n in SAP])
     code, body = app.http("POST", "/api/alerts", body=outages.availability_alert([E.vm(n).id for n in SAP]))
     assert code == 202 and body["decisions"][0]["kind"] == "pending-approval"
 
@@ -345,6 +348,7 @@ def test_mode_off_refuses_and_the_audit_says_why(seeded: Ppgdr) -> None:
     app = seeded
     app.driver.tag(SAP_RG, {"ppgdr-protect": "true", "ppgdr-failover": "off"})
     app.driver.settle(lambda: all(app.driver.states().get(n) == "protected" for n in SAP), label="protect sap")
+    app.corroborate([E.vm(n).id for n in SAP])
     code, body = app.http("POST", "/api/alerts", body=outages.availability_alert([E.vm(n).id for n in SAP]))
     assert code == 202 and body["decisions"][0]["kind"] == "refused"
     assert group_state(app) == GroupState.PROTECTED

@@ -65,12 +65,14 @@ def test_one_member_of_an_availability_set_cannot_move_it_alone_the_whole_set_ca
 def test_a_second_signal_source_adds_evidence_to_the_pending_decision_which_keeps_its_id(seeded: Ppgdr) -> None:
     app = seeded
     protect_sap(app)
+    app.corroborate([E.vm(n).id for n in ("sap-app-1", "sap-db-1")])
     code, body = app.http("POST", "/api/alerts", body=outages.availability_alert([E.vm(n).id for n in ("sap-app-1", "sap-db-1")]))
     assert code == 202 and body["decisions"][0]["kind"] == "pending-approval"
     shown = body["decisions"][0]["decision_id"]
-    # Resource Health reports the third VM of the same outage
-    outcome = app.runner.deliver(outages.health_event(E.vm("sap-app-2").id), "health_events")
-    assert outcome == "sap-ppg: pending-approval"
+    # Resource Health, then the metric alert, report the third VM of the same outage
+    app.corroborate([E.vm("sap-app-2").id])
+    code, body = app.http("POST", "/api/alerts", body=outages.availability_alert([E.vm("sap-app-2").id]))
+    assert code == 202 and body["decisions"][0]["kind"] == "pending-approval"
     pending = pending_decisions(app.ctx)
     assert len(pending) == 1 and pending[0]["decision_id"] == shown
     assert pending[0]["evidence_updates"] == 1 and len(pending[0]["unavailable"]) == 3

@@ -41,6 +41,7 @@ def protect_sap(app: Ppgdr) -> None:
 
 
 def pending_id(app: Ppgdr) -> str:
+    app.corroborate([E.vm(n).id for n in SAP])
     code, _ = app.http("POST", "/api/alerts", body=outages.availability_alert([E.vm(n).id for n in SAP]))
     assert code == 202
     pending = json.loads(run("decisions", "--json"))
