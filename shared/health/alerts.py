@@ -16,8 +16,9 @@ Accepted (action groups must use the common alert schema, ``useCommonAlertSchema
   region, REGION_RESOLVED once the incident is resolved.
 
 ``monitorCondition`` ``Fired`` produces the kinds above; ``Resolved`` produces only the clearing kinds
-(VM_AVAILABLE, REGION_RESOLVED). Who may send alerts is the HTTP layer's business: it checks
-:func:`essentials_rule_id` against the alert rules ppg-dr deployed.
+(VM_AVAILABLE, REGION_RESOLVED). Who may send alerts is the HTTP layer's business: it checks the alert
+against the alert rules ppg-dr deployed with :func:`allow_list_refusal` (rule, the alerts its type sends,
+the subscriptions the alert is about).
 """
 
 from __future__ import annotations
@@ -100,11 +101,21 @@ _SERVICE_NAMES = {"metric": _METRIC_SERVICE, "resourcehealth": _RESOURCE_HEALTH_
 def allow_list_problem(payload: object, allowed: tuple[str, ...], subscriptions: tuple[str, ...] = ()) -> str | None:
     """Why ``PPGDR_ALERT_RULE_IDS`` does not let this alert in (None: it does). Pure.
 
+    :func:`allow_list_refusal` without the code.
+    """
+    refusal = allow_list_refusal(payload, allowed, subscriptions)
+    return None if refusal is None else refusal[1]
+
+
+def allow_list_refusal(payload: object, allowed: tuple[str, ...], subscriptions: tuple[str, ...] = ()) -> tuple[str, str] | None:
+    """``(code, reason)`` when ``PPGDR_ALERT_RULE_IDS`` does not let this alert in, None when it does. Pure.
+
     An entry is a rule id, or ``<service>=<rule id>`` (``metric``, ``resourcehealth``, ``servicehealth``) binding
     an activity log alert rule to the one kind of alert it was made for. A rule is trusted only for the alerts
-    its type can send: a Service Health payload carrying a metric rule's id is refused. A Service Health alert
-    names the subscription it was raised for (``alertTargetIDs``): it must be one ppg-dr watches
-    (``subscriptions``, when known).
+    its type can send: a Service Health payload carrying a metric rule's id is refused (``AlertRuleMismatch``).
+    Where the alert names its targets (``alertTargetIDs``: a subscription for Service Health, VMs otherwise),
+    each must be in a subscription ppg-dr watches (``subscriptions``, when known; ``UnwatchedSubscription``);
+    a Service Health alert must name one. An unknown rule, or none, is ``UnknownAlertRule``.
     """
     if not allowed:
         return None
@@ -113,7 +124,7 @@ def allow_list_problem(payload: object, allowed: tuple[str, ...], subscriptions:
     service = essentials.get("monitoringService")
     compact = _compact(service) if isinstance(service, str) else ""
     if rule is None:
-        return "the alert names no alert rule (essentials.alertRuleId)"
+        return "UnknownAlertRule", "the alert names no alert rule (essentials.alertRuleId)"
     bound: set[str] = set()
     for entry in allowed:
         name, _, rule_id = entry.partition("=") if "=" in entry else ("", "", entry)
@@ -125,16 +136,25 @@ def allow_list_problem(payload: object, allowed: tuple[str, ...], subscriptions:
             services = services & {_SERVICE_NAMES.get(name.strip().lower(), "")}
         bound |= services
     if not bound:
-        return f"alert rule {show(rule, 200)} is not one ppg-dr is configured to trust"
+        return "UnknownAlertRule", f"alert rule {show(rule, 200)} is not one ppg-dr is configured to trust"
     if compact not in bound:
-        return f"alert rule {show(rule, 200)} does not send {show(service)} alerts"
-    if compact == _SERVICE_HEALTH_SERVICE and subscriptions:
-        watched = {f"/subscriptions/{sub}".lower() for sub in subscriptions}
+        return "AlertRuleMismatch", f"alert rule {show(rule, 200)} does not send {show(service)} alerts"
+    if subscriptions:
+        watched = {sub.lower() for sub in subscriptions}
         targets = essentials.get("alertTargetIDs")
         named = [t for t in targets if isinstance(t, str)] if isinstance(targets, list) else []
-        if not named or any(normalize_arm_id(t) not in watched for t in named):
-            return "the Service Health alert is for a subscription ppg-dr does not watch"
+        if compact == _SERVICE_HEALTH_SERVICE and not named:
+            return "UnwatchedSubscription", "the Service Health alert names no subscription (essentials.alertTargetIDs)"
+        outside = [t for t in named if _subscription_of(t) not in watched]
+        if outside:
+            return "UnwatchedSubscription", f"the alert is about {show(outside[0], 200)}, in a subscription ppg-dr does not watch"
     return None
+
+
+def _subscription_of(arm_id: str) -> str:
+    """The subscription id an ARM id starts with (lowercase), or '' when it does not start with one."""
+    parts = arm_id.strip().strip("/").split("/")
+    return parts[1].lower() if len(parts) >= 2 and parts[0].lower() == "subscriptions" else ""
 
 
 def parse_alert(payload: object) -> list[Signal] | Rejection:

@@ -33,12 +33,13 @@ from shared.failover import engine
 from shared.failover.guard import approve, ingest, pending_decisions, reject
 from shared.failover.lookup import require_group
 from shared.failover.refusals import NotFound, WorkflowRefused
-from shared.health.alerts import essentials_rule_id, parse_alert
+from shared.health.alerts import allow_list_refusal, parse_alert
 from shared.health.signals import Rejection
 from shared.operator import http_drills, http_pages, sessions
 from shared.operator.group_view import group_rows
 from shared.operator.http_common import MAX_BODY_BYTES, error, flag, json_body, key_matches, requested_by
 from shared.operator.vm_lookup import VmLookupError, resolve_vm
+from shared.settings import Settings
 from shared.state.audit import audit_trail
 from shared.state.vm_status import all_statuses, get_status
 
@@ -102,25 +103,34 @@ def _ctx() -> AppContext:
     return get_context()
 
 
+def watched_subscriptions(settings: Settings) -> tuple[str, ...]:
+    """The subscriptions ppg-dr watches: ``PPGDR_SUBSCRIPTIONS`` and those of ``PPGDR_RESOURCE_GROUPS``."""
+    from_groups = (group.strip("/").split("/")[1] for group in settings.resource_groups if group.count("/") >= 2)
+    return tuple(dict.fromkeys(sub.lower() for sub in (*settings.subscriptions, *from_groups)))
+
+
 # ------------------------------------------------------------------------------------------------ routes
 
 
 async def alerts(request: Request) -> Response:
-    """Azure Monitor action-group webhook (common alert schema). Malformed or unknown: 400, never acted on."""
+    """Azure Monitor action-group webhook (common alert schema). Malformed or unknown: 400; from a rule not
+    allowed to send it (``PPGDR_ALERT_RULE_IDS``: rule, the alerts its type sends, watched subscriptions): 403.
+    Either way nothing is stored and Azure is not called."""
     try:
         payload = await _json_body(request)
     except (ValueError, UnicodeDecodeError) as exc:
         log.warning("rejected alert: not JSON (%s)", str(exc)[:120], extra={"step": "alert"})
         return _error(400, "InvalidPayload", "the body is not JSON in the common alert schema")
     ctx = _ctx()
+    refused = allow_list_refusal(payload, ctx.settings.alert_rule_ids, watched_subscriptions(ctx.settings))
+    if refused is not None:
+        code, reason = refused
+        log.warning("refused alert (%s): %s; nothing stored", code, reason, extra={"step": "alert"})
+        return _error(403, code, f"{reason}: check PPGDR_ALERT_RULE_IDS and the action group that sends it")
     parsed = parse_alert(payload)
     if isinstance(parsed, Rejection):
         log.warning("rejected alert: %s", parsed.reason, extra={"step": "alert"})
         return _error(parsed.status_code, "UnsupportedAlert", parsed.reason)
-    rule = essentials_rule_id(payload)
-    if ctx.settings.alert_rule_ids and (rule is None or rule.lower() not in ctx.settings.alert_rule_ids):
-        log.warning("rejected alert from rule %s: not in PPGDR_ALERT_RULE_IDS", (rule or "?")[:200], extra={"step": "alert"})
-        return _error(403, "UnknownAlertRule", "the alert rule is not one ppg-dr is configured to trust")
     outcomes = ingest(ctx, parsed)
     return JSONResponse({"signals": len(parsed), "decisions": outcomes}, status_code=202)
 
