@@ -1,13 +1,13 @@
 """The HTTP surface: alert webhook, status, groups, decisions and approvals, group operations, drills,
 reports, the dashboard and its sign-in.
 
-One Starlette app, served in Azure through ``azure.functions.AsgiFunctionApp`` (the Functions host
-checks the function key first) and locally through uvicorn. The app authenticates every request
-itself as well (:class:`KeyAuth`): a caller presents a key (``x-functions-key`` header or ``code`` query
-parameter, as Azure Monitor webhooks and the host use) that must match ``PPGDR_API_KEYS`` (plain values,
-or ``sha256:<hex>`` digests so the setting holds no usable secret), or a browser presents the session
-cookie the login form set (``shared.operator.sessions``; requests that change something must then carry
-the page's CSRF token). No keys configured means no access.
+One Starlette app, served in Azure through ``azure.functions.AsgiFunctionApp`` and locally through
+uvicorn. The app authenticates every request itself (:class:`~shared.operator.http_auth.Authenticate`):
+a key (``x-functions-key`` header or ``code`` query parameter) matching ``PPGDR_API_KEYS``, the session
+cookie the login form set, or an Entra ID bearer token with the right app role (Azure Monitor's secure
+webhook on ``/api/alerts``, operators elsewhere). No keys and no tenant configured means no access. The
+Functions host checks the function key first unless the app accepts Entra ID tokens
+(``shared.settings.http_auth_level``): then the host lets requests through and the app is the only gate.
 
 Cold start: ``function_app`` imports this module; Jinja2 and the page rendering (``render``) are imported
 inside the routes that draw a page, so an alert or a timer never pays for them.
@@ -16,16 +16,13 @@ inside the routes that draw a page, so an alert or a timer never pays for them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from shared.context import AppContext, get_context
@@ -37,66 +34,23 @@ from shared.health.alerts import allow_list_refusal, parse_alert
 from shared.health.signals import Rejection
 from shared.operator import http_drills, http_pages, sessions
 from shared.operator.group_view import group_rows
-from shared.operator.http_common import MAX_BODY_BYTES, error, flag, json_body, key_matches, requested_by
+from shared.operator.http_auth import Authenticate
+from shared.operator.http_common import MAX_BODY_BYTES, error, flag, identity_of, json_body, key_matches, requested_by, said_by
 from shared.operator.vm_lookup import VmLookupError, resolve_vm
+from shared.platform.telemetry import TracingMiddleware
 from shared.settings import Settings
 from shared.state.audit import audit_trail
 from shared.state.vm_status import all_statuses, get_status
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GROUP_ACTIONS", "MAX_BODY_BYTES", "KeyAuth", "create_app", "key_matches", "openapi_document"]
+__all__ = ["GROUP_ACTIONS", "MAX_BODY_BYTES", "Authenticate", "create_app", "key_matches", "openapi_document"]
 
 GROUP_ACTIONS = ("failover", "commit", "repair", "reprotect", "resume", "failback")
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 _error = error
 _json_body = json_body
 _flag = flag
-
-
-class KeyAuth(BaseHTTPMiddleware):
-    """Every route needs a valid key or a signed-in browser; failures are logged without the key.
-
-    Only :data:`PUBLIC` needs neither (the sign-in form and the favicon). A key in the header or the
-    ``code`` parameter wins over a cookie. A cookie session that asks to change something (POST) must send
-    the page's CSRF token in ``x-csrf-token`` (403 ``CsrfRequired`` otherwise). A browser without either,
-    asking for a page, is sent to the login form instead of a 401.
-    """
-
-    PUBLIC = frozenset({"/favicon.ico", "/api/favicon.ico", "/api/login", "/api/logout"})
-
-    async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if request.url.path in self.PUBLIC:
-            return await call_next(request)
-        configured = get_context().settings.api_keys
-        presented = request.headers.get("x-functions-key") or request.query_params.get("code") or ""
-        if presented:
-            if key_matches(presented, configured):
-                return await call_next(request)
-            return self._rejected(request)
-        cookie = request.cookies.get(sessions.COOKIE)
-        try:
-            session = sessions.read(cookie, configured) if cookie else None
-        except sessions.SessionSecretError as exc:
-            log.error("%s", exc, extra={"step": "http-auth"})
-            return error(500, "BadSetting", str(exc))
-        if session is not None:
-            if request.method not in SAFE_METHODS and not sessions.csrf_ok(session, request.headers.get(sessions.CSRF_HEADER)):
-                log.warning("refused %s %s: signed in, but no valid CSRF token", request.method, request.url.path)
-                return error(403, "CsrfRequired", f"send the page's CSRF token in the {sessions.CSRF_HEADER} header")
-            request.state.session = session
-            return await call_next(request)
-        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            log.info("sent %s to the login form", request.url.path, extra={"step": "http-auth"})
-            return RedirectResponse(f"/api/login?next={quote(target, safe='/')}", status_code=303)
-        return self._rejected(request)
-
-    @staticmethod
-    def _rejected(request: Request) -> Response:
-        log.warning("rejected unauthenticated %s %s", request.method, request.url.path, extra={"step": "http-auth"})
-        return error(401, "Unauthorized", "a valid key is required (x-functions-key header), or sign in at /api/login")
 
 
 def _ctx() -> AppContext:
@@ -197,6 +151,8 @@ async def decide_on(request: Request) -> Response:
             result = approve(_ctx(), decision_id, by=by, repair=_flag(request, "repair"), dry_run=_flag(request, "dry_run"))
         else:
             comment = str(body.get("comment") or "")[:500] if isinstance(body, dict) else ""
+            said = said_by(request, body)  # a key caller's "by": kept as a comment, never the identity
+            comment = "; ".join(part for part in (comment, f"by {said!r} (unverified)" if said else "") if part)
             result = reject(_ctx(), decision_id, by=by, comment=comment)
     except WorkflowRefused as exc:
         return _refused(exc)
@@ -216,6 +172,8 @@ async def group_action(request: Request) -> Response:
     action = request.path_params["action"]
     dry_run = _flag(request, "dry_run")
     ctx = _ctx()
+    who = identity_of(request)
+    reason = f"requested through the API by {who}" if who else "requested through the API"
     if action not in GROUP_ACTIONS:
         return _error(404, "NotFound", f"unknown action; use one of {', '.join(GROUP_ACTIONS)}")
     plan: dict[str, Any] | None = None
@@ -227,15 +185,15 @@ async def group_action(request: Request) -> Response:
             wf = engine.start_failover(
                 ctx,
                 name,
-                reason="requested through the API",
+                reason=reason,
                 repair=_flag(request, "repair"),
                 recovery_point=recovery_point,
                 dry_run=dry_run,
             )
         elif action == "failback":
-            wf = engine.start_failback(ctx, name, reason="requested through the API", dry_run=dry_run)
+            wf = engine.start_failback(ctx, name, reason=reason, dry_run=dry_run)
         else:
-            wf = engine.request(ctx, name, action, dry_run=dry_run)
+            wf = engine.request(ctx, name, action, dry_run=dry_run, by=who or "the operator")
     except WorkflowRefused as exc:
         return _refused(exc)
     answer: dict[str, Any] = {"group": wf.group, "workflow": wf.id, "kind": wf.kind, "phase": wf.phase, "dry_run": dry_run}
@@ -247,7 +205,7 @@ async def group_action(request: Request) -> Response:
 def openapi_document() -> dict[str, Any]:
     """A hand-kept OpenAPI 3 description of the routes (small enough to keep true by hand; a test checks
     that every route of :func:`create_app` is in it)."""
-    security: list[dict[str, list[str]]] = [{"functionKey": []}, {"sessionCookie": []}]
+    security: list[dict[str, list[str]]] = [{"functionKey": []}, {"sessionCookie": []}, {"entraToken": []}]
 
     def op(summary: str, status: str = "200", body: bool = False, html: bool = False, public: bool = False) -> dict[str, Any]:
         ok: dict[str, Any] = {"description": "ok"}
@@ -259,8 +217,11 @@ def openapi_document() -> dict[str, Any]:
             "responses": {status: ok, "400": {"description": "bad input"}},
         }
         if not public:
-            spec["responses"]["401"] = {"description": "no valid key or session"}
-            spec["responses"]["403"] = {"description": "signed in, but no valid CSRF token (POST)"}
+            spec["responses"]["401"] = {"description": "no valid key, session or token"}
+            spec["responses"]["403"] = {
+                "description": "signed in, but no valid CSRF token (POST); or a valid token without the route's app role"
+            }
+            spec["responses"]["503"] = {"description": "an Entra ID token, but the tenant's signing keys cannot be fetched"}
         if body:
             spec["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
         return spec
@@ -289,6 +250,13 @@ def openapi_document() -> dict[str, Any]:
                     "in": "cookie",
                     "name": sessions.COOKIE,
                     "description": f"set by POST /api/login; POSTs also need the {sessions.CSRF_HEADER} header",
+                },
+                "entraToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "an Entra ID access token: on /api/alerts with PPGDR_ALERT_ROLE (PPGDR_ALERT_AUTH_MODE=aad, "
+                    "then the only way in), elsewhere with PPGDR_OPERATOR_ROLE (or PPGDR_READER_ROLE to read)",
                 },
             }
         },
@@ -372,9 +340,22 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/logout": {"post": op("Sign out: clears the session cookie", "303", public=True)},
             "/api/favicon.ico": {"get": op("No icon (204), answered without a key", "204", public=True)},
+            "/api/preflight": {
+                "get": {
+                    **op("The preflight checklist (ppgdr preflight): what ppg-dr can reach and read"),
+                    "parameters": [query("event_hours", "warn when no event came for this many hours (24)", "integer")],
+                }
+            },
             "/api/openapi.json": {"get": op("This document")},
         },
     }
+
+
+async def preflight_checklist(request: Request) -> Response:
+    """``GET /api/preflight``: imported on first use, so a cold start of any other route does not pay for the checks."""
+    from shared.operator.preflight import http_preflight
+
+    return await http_preflight(request)
 
 
 async def openapi(request: Request) -> Response:
@@ -420,8 +401,9 @@ def create_app() -> Starlette:
             Route("/api/logout", http_pages.logout, methods=["POST"]),
             Route("/favicon.ico", http_pages.favicon, methods=["GET"]),
             Route("/api/favicon.ico", http_pages.favicon, methods=["GET"]),
+            Route("/api/preflight", preflight_checklist, methods=["GET"]),
             Route("/api/openapi.json", openapi, methods=["GET"]),
         ],
-        middleware=[Middleware(KeyAuth)],
+        middleware=[Middleware(TracingMiddleware), Middleware(Authenticate)],  # tracing outermost: refusals are traced too
         exception_handlers={HTTPException: _http_error, NotFound: _not_found},
     )
