@@ -67,6 +67,11 @@ def app_environment(azurite: Azurite, emulator: Emulator, extra: Mapping[str, st
         "IDENTITY_HEADER": str(emulator.ready.get("identity_header", "local")),
         "AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential",
     }
+    # The emulator's Entra ID tenant (OpenID metadata, signing keys): what PPGDR_ALERT_AUTH_MODE=aad and operator
+    # tokens are checked against locally. Without an audience setting nothing takes tokens (docs/security.md).
+    if emulator.ready.get("entra_authority"):
+        env["PPGDR_ENTRA_AUTHORITY"] = str(emulator.ready["entra_authority"])
+        env["PPGDR_TENANT_ID"] = str(emulator.ready["tenant_id"])
     env.update(extra or {})
     return env
 
@@ -146,12 +151,22 @@ class LocalRunner:
         return outcome
 
     def http(
-        self, method: str, path: str, *, key: str | None, params: dict[str, str] | None = None, body: object = None
+        self,
+        method: str,
+        path: str,
+        *,
+        key: str | None,
+        params: dict[str, str] | None = None,
+        body: object = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        """Call the registered ``http_api`` function (the ASGI app) as the Functions host would."""
+        """Call the registered ``http_api`` function (the ASGI app) as the Functions host would.
+
+        ``key`` goes in ``x-functions-key``; ``headers`` adds any others (``Authorization: Bearer ...``).
+        """
         import azure.functions as func
 
-        headers = {"x-functions-key": key} if key else {}
+        headers = {**({"x-functions-key": key} if key else {}), **(headers or {})}
         raw = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
         query = f"?{urlencode(params)}" if params else ""
         request = func.HttpRequest(method, f"http://localhost{path}{query}", headers=headers, params=params or {}, body=raw)
@@ -271,14 +286,81 @@ def local_azure(
         azurite.stop()
 
 
-def serve_api(port: int) -> None:
-    """Serve the same ASGI app the Function App serves, with uvicorn, on localhost (background thread)."""
+def serve_api(port: int, *, host: str = "127.0.0.1", request_seconds: float = 10.0) -> Any:
+    """Serve the same ASGI app the Function App serves, with uvicorn, on ``host`` (background thread).
+
+    Returns the started ``uvicorn.Server`` (``server.should_exit = True`` stops it). In Azure the Functions front end
+    bounds connections; locally uvicorn does, with the limits below (issue 14: a slow or incomplete connection must
+    not be kept forever). Bodies are bounded by the app itself (``MAX_BODY_BYTES``, 413).
+    """
+
+    import h11
     import uvicorn
+    from uvicorn.protocols.http.h11_impl import H11Protocol
 
     from shared.operator.http_api import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    class DeadlineH11(H11Protocol):
+        """uvicorn's h11 protocol plus a deadline for receiving each request (head and body): uvicorn has none, and
+        its keep-alive timer is cancelled by any byte, so a client dripping a header a byte at a time (slowloris) or
+        connecting and sending nothing would hold its connection forever. ``request_seconds`` after a connection
+        opens, or after the first byte of the next request, a connection whose request is still incomplete is
+        closed. A request being answered is never cut: the deadline counts only what the client owes."""
+
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self._deadline is None:
+                self._arm()
+            super().data_received(data)
+
+        def on_response_complete(self) -> None:
+            self._disarm()  # the keep-alive timer (timeout_keep_alive) takes over until the next request's first byte
+            super().on_response_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._deadline = self.loop.call_later(request_seconds, self._expired)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expired(self) -> None:
+            self._deadline = None
+            if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+                log.warning("closed a connection from %s: no complete request within %.0f s", self.client, request_seconds)
+                self.transport.close()
+
+    config = uvicorn.Config(
+        create_app(),
+        host=host,
+        port=port,
+        log_level="warning",
+        http=DeadlineH11,
+        # Close an idle keep-alive connection after 5 s (uvicorn's default, stated so it stays so).
+        timeout_keep_alive=5,
+        # At most 64 connections and requests at once; beyond that uvicorn answers 503 instead of queueing without end.
+        limit_concurrency=64,
+        # Request heads (request line and headers) of at most 16 KiB; larger is a 400 before the app sees it.
+        h11_max_incomplete_event_size=16 * 1024,
+        # On shutdown, give requests in flight 5 s, then close.
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
     threading.Thread(target=server.run, daemon=True, name="http-api").start()
+    deadline = time.monotonic() + 15
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return server
 
 
 # What a shell needs to point the CLI (or a second process) at this runner's local Azure.

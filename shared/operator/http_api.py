@@ -19,6 +19,7 @@ import logging
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -35,7 +36,19 @@ from shared.health.signals import Rejection
 from shared.operator import http_drills, http_pages, sessions
 from shared.operator.group_view import group_rows
 from shared.operator.http_auth import Authenticate
-from shared.operator.http_common import MAX_BODY_BYTES, error, flag, identity_of, json_body, key_matches, requested_by, said_by
+from shared.operator.http_common import (
+    MAX_BODY_BYTES,
+    BodyLimit,
+    BodyRefused,
+    body_refused,
+    error,
+    flag,
+    identity_of,
+    json_body,
+    key_matches,
+    requested_by,
+    said_by,
+)
 from shared.operator.vm_lookup import VmLookupError, resolve_vm
 from shared.platform.telemetry import TracingMiddleware
 from shared.settings import Settings
@@ -64,6 +77,11 @@ def watched_subscriptions(settings: Settings) -> tuple[str, ...]:
 
 
 # ------------------------------------------------------------------------------------------------ routes
+#
+# Table storage and ARM calls block. A route that reads a body is ``async`` (the body streams in on the event loop,
+# bounded by ``read_body``) and hands the rest to a worker thread (``run_in_threadpool``); a route without a body
+# is a plain ``def``, which Starlette runs in its thread pool. Either way a slow storage call holds one worker
+# thread, never the event loop: other requests (``/api/openapi.json``, the alert webhook) keep being answered.
 
 
 async def alerts(request: Request) -> Response:
@@ -75,6 +93,11 @@ async def alerts(request: Request) -> Response:
     except (ValueError, UnicodeDecodeError) as exc:
         log.warning("rejected alert: not JSON (%s)", str(exc)[:120], extra={"step": "alert"})
         return _error(400, "InvalidPayload", "the body is not JSON in the common alert schema")
+    return await run_in_threadpool(take_alert, payload)
+
+
+def take_alert(payload: Any) -> Response:
+    """The alert webhook's work after the body is read (blocking: Table storage; a worker thread runs it)."""
     ctx = _ctx()
     refused = allow_list_refusal(payload, ctx.settings.alert_rule_ids, watched_subscriptions(ctx.settings))
     if refused is not None:
@@ -89,7 +112,7 @@ async def alerts(request: Request) -> Response:
     return JSONResponse({"signals": len(parsed), "decisions": outcomes}, status_code=202)
 
 
-async def status(request: Request) -> Response:
+def status(request: Request) -> Response:
 
     ctx = _ctx()
     vm = request.query_params.get("vm")
@@ -112,11 +135,11 @@ def group_overview(ctx: AppContext) -> list[dict[str, Any]]:
     return group_rows(ctx)
 
 
-async def groups(request: Request) -> Response:
+def groups(request: Request) -> Response:
     return JSONResponse({"value": group_overview(_ctx())})
 
 
-async def group_detail(request: Request) -> Response:
+def group_detail(request: Request) -> Response:
     name = request.path_params["group"].lower()
     for row in group_overview(_ctx()):
         if row["name"].lower() == name:
@@ -124,13 +147,13 @@ async def group_detail(request: Request) -> Response:
     return _error(404, "NotFound", f"no DR group named {name[:100]!r}")
 
 
-async def group_audit(request: Request) -> Response:
+def group_audit(request: Request) -> Response:
 
     ctx = _ctx()
     return JSONResponse({"value": audit_trail(ctx.store, require_group(ctx, request.path_params["group"]))})
 
 
-async def decisions(request: Request) -> Response:
+def decisions(request: Request) -> Response:
 
     return JSONResponse({"value": pending_decisions(_ctx())})
 
@@ -141,6 +164,11 @@ async def decide_on(request: Request) -> Response:
         body = await _json_body(request)
     except (ValueError, UnicodeDecodeError):
         return _error(400, "InvalidPayload", "the body must be JSON")
+    return await run_in_threadpool(decide, request, body)
+
+
+def decide(request: Request, body: Any) -> Response:
+    """Approve or reject once the body is read (blocking: a worker thread runs it)."""
     by = requested_by(request, body)
     decision_id = request.path_params["decision"]
     verb = request.path_params["verb"]
@@ -166,7 +194,7 @@ def _refused(exc: Exception) -> JSONResponse:
     return _error(409, "Refused", str(exc))
 
 
-async def group_action(request: Request) -> Response:
+def group_action(request: Request) -> Response:
 
     name = request.path_params["group"]
     action = request.path_params["action"]
@@ -363,8 +391,11 @@ async def openapi(request: Request) -> Response:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """Unknown routes and wrong methods answer in the same JSON error shape as every other route."""
+    """Unknown routes, wrong methods and refused bodies answer in the same JSON error shape as every other route."""
     assert isinstance(exc, HTTPException)
+    if isinstance(exc, BodyRefused):
+        log.warning("refused the body of %s %s: %s", request.method, request.url.path[:200], exc.detail, extra={"step": "http"})
+        return body_refused(exc)
     codes = {404: "NotFound", 405: "MethodNotAllowed"}
     message = {404: f"no route {request.url.path[:200]}", 405: f"{request.method} is not allowed on {request.url.path[:200]}"}
     response = _error(exc.status_code, codes.get(exc.status_code, "Error"), message.get(exc.status_code, str(exc.detail)))
@@ -404,6 +435,8 @@ def create_app() -> Starlette:
             Route("/api/preflight", preflight_checklist, methods=["GET"]),
             Route("/api/openapi.json", openapi, methods=["GET"]),
         ],
-        middleware=[Middleware(TracingMiddleware), Middleware(Authenticate)],  # tracing outermost: refusals are traced too
+        # Tracing outermost: refusals are traced too. BodyLimit innermost: it bounds every route's reads, and its 413
+        # is raised in the route's own call (outside it, Authenticate's task group would wrap it into a 500).
+        middleware=[Middleware(TracingMiddleware), Middleware(Authenticate), Middleware(BodyLimit)],
         exception_handlers={HTTPException: _http_error, NotFound: _not_found},
     )

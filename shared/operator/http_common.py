@@ -6,19 +6,27 @@ import functools
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.context import AppContext, get_context
 from shared.operator.sessions import Session
 from shared.platform.entra_tokens import Principal
 
+log = logging.getLogger(__name__)
+
 MAX_BODY_BYTES = 256 * 1024  # the common alert schema is a few KiB; refuse anything absurd unread
+MAX_JSON_DEPTH = 64  # a real alert nests 6 deep; json.loads recurses, so 1,000 levels would raise RecursionError
 
 # Pages carry no script but the dashboard's own (nonce), fetch nothing, and are never framed.
 _CSP = (
@@ -93,12 +101,117 @@ def error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
+class BodyRefused(HTTPException):
+    """A request body refused before it is parsed: 413 ``TooLarge``, 400 ``TooDeep``. Answered by the app's
+    ``HTTPException`` handler with ``code`` (an ``HTTPException``, so a route catching ``ValueError`` cannot turn it
+    into a 400 "not JSON")."""
+
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        super().__init__(status_code, detail=message)
+        self.code = code
+
+
+def body_refused(refused: BodyRefused) -> JSONResponse:
+    """The answer to a refused body; after a 413 the connection is closed, so the rest of the body is not read."""
+    response = error(refused.status_code, refused.code, refused.detail)
+    if refused.status_code == 413:
+        response.headers["connection"] = "close"
+    return response
+
+
+def too_large(size: int | str, limit: int = MAX_BODY_BYTES) -> BodyRefused:
+    return BodyRefused(413, "TooLarge", f"the body ({size} bytes) is over the {limit}-byte limit: nothing was read past it")
+
+
+def declared_length(headers: Mapping[str, str]) -> int | None:
+    """The ``Content-Length`` a request declares, or None (absent or not a number: the body is counted as it comes)."""
+    value = headers.get("content-length", "").strip()
+    return int(value) if value.isdigit() and len(value) < 20 else None
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, read as it streams in and never past ``limit`` bytes (413 ``TooLarge`` as soon as it is over).
+
+    A ``Content-Length`` over the limit is refused before anything is read; a body longer than it declared is
+    still cut at the limit, since what is counted is what arrives.
+    """
+    declared = declared_length(request.headers)
+    if declared is not None and declared > limit:
+        raise too_large(declared, limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(f"over {limit}" if declared is None or declared <= limit else declared, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class BodyLimit:
+    """ASGI middleware: no route of the app reads more than ``MAX_BODY_BYTES`` of a body, whoever reads it.
+
+    A ``Content-Length`` over the limit is answered 413 before routing (unread); otherwise the body is counted as
+    the app receives it and the read that crosses the limit raises :class:`BodyRefused` (413), so a route that
+    calls ``request.body()`` (the sign-in form) holds at most the limit plus one chunk in memory. Innermost in the
+    app: the exception must rise through the route to the app's ``HTTPException`` handler.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = declared_length(Headers(scope=scope))
+        if declared is not None and declared > self.limit:
+            log.warning("refused %s %s: Content-Length %d is over the limit", scope["method"], scope["path"][:200], declared)
+            await body_refused(too_large(declared, self.limit))(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise too_large(f"over {self.limit}", self.limit)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+# Strings (skipped whole, escapes included) and the brackets outside them: enough to measure nesting without parsing.
+_JSON_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def json_too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON text nests arrays/objects deeper than ``limit``. A loop, not recursion: 100,000 ``[`` cost a
+    scan, never a ``RecursionError``. Brackets inside strings do not count."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    for match in _JSON_NESTING.finditer(raw):
+        bracket = match.group()
+        if bracket in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif bracket in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
 async def json_body(request: Request) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise ValueError(f"body of {len(raw)} bytes is over the {MAX_BODY_BYTES}-byte limit")
+    """The request's JSON (``{}`` for an empty body). Raises :class:`BodyRefused` (413 ``TooLarge``, 400 ``TooDeep``)
+    before parsing anything absurd, ``ValueError`` for text that is not JSON."""
+    raw = await read_body(request)
     if not raw:
         return {}
+    if json_too_deep(raw):
+        raise BodyRefused(400, "TooDeep", f"the JSON nests deeper than {MAX_JSON_DEPTH} levels")
     return json.loads(raw)
 
 
