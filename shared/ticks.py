@@ -38,12 +38,16 @@ def pulse(ctx: AppContext) -> PulseReport:
     4. start automatic failbacks that are due (``PPGDR_AUTO_FAILBACK_MINUTES``);
     5. advance every drill in flight (and clean up those past their deadline or stopped by a failover);
     6. advance every active failover / failback workflow, each under its group's lease.
+
+    The status table is read once per pulse (after step 1 recorded what finished); a workflow step reads only its
+    group's statuses.
     """
-    operations = follow_operations(ctx)
+    operations = follow_operations(ctx)  # reads the status table once; steps 2-4 use what it read
+    statuses = operations.statuses
     report = PulseReport(operations.polled, operations.finished, operations.refreshed)
-    report.plans = sync_all_plans(ctx, changed_only=True)
-    report.decisions = [f"{o['group']}: {o['kind']}" for o in reevaluate_recent(ctx)]
-    report.decisions += [f"{group}: automatic failback started" for group in auto_failback(ctx)]
+    report.plans = sync_all_plans(ctx, changed_only=True, statuses=statuses)
+    report.decisions = [f"{o['group']}: {o['kind']}" for o in reevaluate_recent(ctx, statuses)]
+    report.decisions += [f"{group}: automatic failback started" for group in auto_failback(ctx, statuses)]
     report.drill_notes = advance_drills(ctx)
     report.workflow_notes = advance_all(ctx)
     return report
@@ -52,13 +56,14 @@ def pulse(ctx: AppContext) -> PulseReport:
 def reconcile(ctx: AppContext) -> ReconcileReport:
     """Every 15 minutes: adopt what Azure shows and ppg-dr lost, reconcile every VM and item (paged lists), then
     every group's recovery plan, then purge signals older than the decision window. Adoption comes first and
-    reuses the item listing: a group found failed over is locked to its workflow before any of its VMs is planned."""
+    reuses the item listing: a group found failed over is locked to its workflow before any of its VMs is planned.
+    The status table is read once: the recovery-plan sync takes the statuses as the reconcile left them."""
     items = list_items(ctx)
     adoption = adopt(ctx, items)
     report = reconcile_all(ctx, items=items)
     report.actions[:0] = [(group, f"adopted-{what}", why) for group, what, why in adoption.adopted]
     report.notes.extend(f"group {group}: items busy with a job; adopted once it ends" for group in adoption.waiting)
-    report.actions.extend(sync_all_plans(ctx))
+    report.actions.extend(sync_all_plans(ctx, statuses=report.statuses))  # the statuses as the reconcile left them
     purge_signals(ctx)
     return report
 

@@ -333,7 +333,7 @@ def advance(ctx: AppContext, wf: Workflow, *, max_steps: int = 8) -> list[str]:
                 break
             continue
         phase = wf.phase
-        with step_statuses(ctx):
+        with step_statuses(ctx, wf.group):
             try:
                 PHASES[phase](ctx, wf)
                 wf.retries, wf.retry_at = 0, ""

@@ -240,21 +240,26 @@ def ingest(ctx: AppContext, signals: list[Signal]) -> list[dict[str, Any]]:
     return [evaluate(ctx, group) for group in touched.values()]
 
 
-def reevaluate_recent(ctx: AppContext) -> list[dict[str, Any]]:
+def reevaluate_recent(ctx: AppContext, statuses: list[st.VmStatus] | None = None) -> list[dict[str, Any]]:
     """Decide again for groups with signals inside the window (pulse timer).
 
     An outage can reach quorum without any new signal: its VMs pass the debounce time while the
     alerts are quiet. Without this, a failover would wait for the next alert that may never come.
+    ``statuses``: every stored status as the pulse read it (the table is read only without); the group records
+    are read in one query, not one read per group.
     """
     now = ctx.store.now()
     window = timedelta(seconds=policy(ctx).flap_window_seconds)
-    groups = groups_from_statuses(st.all_statuses(ctx.store))
-    outcomes = []
-    for group in groups.values():
-        last = get_group(ctx.store, group.name).last_signal_at
-        if last and now - datetime.fromisoformat(last) < window:
-            outcomes.append(evaluate(ctx, group))
-    return outcomes
+    records = all_groups(ctx.store)
+    recent = {
+        key
+        for key, record in records.items()
+        if record.last_signal_at and now - datetime.fromisoformat(record.last_signal_at) < window
+    }
+    if not recent:
+        return []  # the common case: no signal in the window, nothing to decide (and no status read)
+    groups = groups_from_statuses(st.all_statuses(ctx.store) if statuses is None else statuses)
+    return [evaluate(ctx, group) for key, group in groups.items() if key in recent]
 
 
 def evaluate(ctx: AppContext, group: Group) -> dict[str, Any]:
@@ -450,7 +455,7 @@ def healthy_since(signals: list[Signal], start: datetime) -> datetime | None:
     return max([start, *recoveries])
 
 
-def auto_failback(ctx: AppContext) -> list[str]:
+def auto_failback(ctx: AppContext, statuses: list[st.VmStatus] | None = None) -> list[str]:
     """Fail reprotected groups back once their source region has been healthy for the configured window.
 
     Off unless ``PPGDR_AUTO_FAILBACK_MINUTES`` is set: failing back is a second disruption, so by default
@@ -461,8 +466,11 @@ def auto_failback(ctx: AppContext) -> list[str]:
         return []
     now = ctx.store.now()
     started: list[str] = []
-    for group in groups_from_statuses(st.all_statuses(ctx.store)).values():
-        record = get_group(ctx.store, group.name)
+    records = all_groups(ctx.store)
+    if not any(r.state == GroupState.REPROTECTED and r.reprotected_at for r in records.values()):
+        return []
+    for key, group in groups_from_statuses(st.all_statuses(ctx.store) if statuses is None else statuses).items():
+        record = records.get(key) or get_group(ctx.store, group.name)
         if record.state != GroupState.REPROTECTED or not record.reprotected_at:
             continue
         since = healthy_since(_load_signals(ctx, group, now - timedelta(days=7)), datetime.fromisoformat(record.reprotected_at))

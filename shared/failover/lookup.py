@@ -10,14 +10,14 @@ from __future__ import annotations
 from shared.context import AppContext
 from shared.failover.groups import Group, groups_from_statuses
 from shared.failover.refusals import NotFound
-from shared.failover.workflow_state import statuses
+from shared.failover.workflow_state import group_statuses
 from shared.state.audit import has_audit
 from shared.state.group_records import group_exists
 
 
 def current_group(ctx: AppContext, name: str) -> Group:
     """The group with its current members, or :class:`NotFound`."""
-    found = groups_from_statuses(statuses(ctx)).get(name.lower())
+    found = groups_from_statuses(group_statuses(ctx, name)).get(name.lower())
     if found is None:
         raise NotFound(f"unknown group {name!r}: `ppgdr groups` lists the DR groups")
     return found
@@ -27,7 +27,7 @@ def known_group(ctx: AppContext, name: str) -> str | None:
     """The group's name as stored, when ppg-dr knows it: it has members now, a record, or an audit trail."""
     if not name.strip():
         return None
-    group = groups_from_statuses(statuses(ctx)).get(name.strip().lower())
+    group = groups_from_statuses(group_statuses(ctx, name.strip())).get(name.strip().lower())
     if group is not None:
         return group.name
     record = group_exists(ctx.store, name)

@@ -19,7 +19,7 @@ from shared.context import AppContext
 from shared.failover.groups import Group, Member, groups_from_statuses, placement_order, plan_limits_problem
 from shared.platform.clients import start_operation
 from shared.state.group_records import GroupState, all_groups, update_group
-from shared.state.vm_status import VmState, all_statuses
+from shared.state.vm_status import VmState, VmStatus, all_statuses
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,9 @@ def _summary(group: Group) -> dict[str, Any]:
     }
 
 
-def sync_all_plans(ctx: AppContext, *, changed_only: bool = False) -> list[tuple[str, str, str]]:
+def sync_all_plans(
+    ctx: AppContext, *, changed_only: bool = False, statuses: list[VmStatus] | None = None
+) -> list[tuple[str, str, str]]:
     """Keep every protected group's plan in step with its protected members.
 
     The full reconcile (``changed_only=False``) lists the plans once and repairs any that differ, also
@@ -177,8 +179,9 @@ def sync_all_plans(ctx: AppContext, *, changed_only: bool = False) -> list[tuple
     failover started between two reconciles includes every protected member; an unchanged estate costs
     no ARM request. Groups that are failing over or failed over are left alone (their plan is the
     workflow's). The summary is kept on the group record for ``ppgdr groups``, written only on change.
+    ``statuses``: every stored status as the caller (the tick) already read it; the table is read only without.
     """
-    groups = groups_from_statuses(all_statuses(ctx.store))
+    groups = groups_from_statuses(all_statuses(ctx.store) if statuses is None else statuses)
     if not groups or not ctx.settings.vault_id:
         return []
     records = all_groups(ctx.store)

@@ -124,26 +124,30 @@ def group_lease(ctx: AppContext, group: str) -> Iterator[None]:
         ctx.store.release_lease(lease)
 
 
-# The VM statuses read once per workflow step: a step consults them several times (members, group,
-# placement), and reading the whole table each time grows with the estate. Outside a step: read fresh.
-_step_statuses: ContextVar[list[st.VmStatus] | None] = ContextVar("ppgdr_step_statuses", default=None)
+# A workflow step reads its group's statuses once: a step consults them several times (members, group,
+# placement), and each read is one query on the group column, whatever the size of the estate. Outside a step
+# (an operator's command, a decision): read the group's slice fresh.
+_step_statuses: ContextVar[tuple[str, list[st.VmStatus]] | None] = ContextVar("ppgdr_step_statuses", default=None)
 
 
 @contextmanager
-def step_statuses(ctx: AppContext) -> Iterator[None]:
-    """Read the VM statuses once for the duration of one workflow step."""
-    token = _step_statuses.set(st.all_statuses(ctx.store))
+def step_statuses(ctx: AppContext, group: str) -> Iterator[None]:
+    """Read ``group``'s statuses once for the duration of one workflow step."""
+    token = _step_statuses.set((group.lower(), st.group_statuses(ctx.store, group)))
     try:
         yield
     finally:
         _step_statuses.reset(token)
 
 
-def statuses(ctx: AppContext) -> list[st.VmStatus]:
+def group_statuses(ctx: AppContext, group: str) -> list[st.VmStatus]:
+    """The statuses of ``group``'s VMs: the step's read when inside a step of that group, else one query."""
     cached = _step_statuses.get()
-    return cached if cached is not None else st.all_statuses(ctx.store)
+    if cached is not None and cached[0] == group.lower():
+        return cached[1]
+    return st.group_statuses(ctx.store, group)
 
 
 def members(ctx: AppContext, group: str) -> list[st.VmStatus]:
     """The group's members that have a replicated item (what its workflow acts on)."""
-    return [s for s in statuses(ctx) if s.group.lower() == group.lower() and s.item_name]
+    return [s for s in group_statuses(ctx, group) if s.group.lower() == group.lower() and s.item_name]

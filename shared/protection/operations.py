@@ -35,10 +35,16 @@ class OperationsReport:
     polled: int = 0
     finished: list[tuple[str, str, str]] = field(default_factory=list)  # (vm, operation, outcome)
     refreshed: int = 0
+    # every stored status, read once after the jobs were followed and kept up to date with what this pass wrote:
+    # the rest of the pulse reads these instead of the table
+    statuses: list[st.VmStatus] = field(default_factory=list, repr=False)
 
 
 def follow_operations(ctx: AppContext) -> OperationsReport:
-    """Poll every journaled job in flight; finish what ended; follow initial replication to ``protected``."""
+    """Poll every journaled job in flight; finish what ended; follow initial replication to ``protected``.
+
+    The status table is read once, after the finished jobs were recorded; the report carries it to the rest of the pulse.
+    """
     report = OperationsReport()
     now = ctx.store.now()
     for entry in ctx.store.journal_open():
@@ -68,16 +74,16 @@ def follow_operations(ctx: AppContext) -> OperationsReport:
             _finish(ctx, entry, vm_id, outcome)
         except HttpResponseError as exc:  # the outcome is recorded; the next reconcile takes the next step
             log.warning("after %s for %s: %s", entry.operation, vm_id, azure_error_text(exc), extra={"vm": vm_id})
-    report.refreshed = _refresh_replicating(ctx)
+    report.statuses = st.all_statuses(ctx.store)
+    report.refreshed = _refresh_replicating(ctx, report.statuses)
     return report
 
 
 def _finish(ctx: AppContext, entry: JournalEntry, vm_id: str, outcome: str) -> None:
     if entry.scope == "vault":
         # A vault prerequisite ended: VMs waiting for the vault take their next step now.
-        for waiting in st.all_statuses(ctx.store):
-            if waiting.state == st.VmState.WAITING:
-                reconcile_vm(ctx, vm_ref(waiting.vm_id))
+        for waiting in st.statuses_in_states(ctx.store, (st.VmState.WAITING,)):
+            reconcile_vm(ctx, vm_ref(waiting.vm_id))
         return
     stored = st.get_status(ctx.store, vm_id)
     ref = parse_typed_id(vm_id, VIRTUAL_MACHINES)
@@ -120,10 +126,11 @@ def _targets_in_use(ctx: AppContext, *, exclude_vm: str) -> set[str]:
     return used
 
 
-def _refresh_replicating(ctx: AppContext) -> int:
-    """Follow initial replication to ``protected`` between full reconciles (one GET per such VM)."""
+def _refresh_replicating(ctx: AppContext, statuses: list[st.VmStatus]) -> int:
+    """Follow initial replication to ``protected`` between full reconciles (one GET per such VM); ``statuses`` (every
+    stored status) is kept up to date with what is written here."""
     refreshed = 0
-    for status in st.all_statuses(ctx.store):
+    for position, status in enumerate(statuses):
         if status.state not in (st.VmState.ENABLING, st.VmState.INITIAL_REPLICATION, st.VmState.UPDATING) or status.in_flight:
             continue
         if not status.item_name:
@@ -140,5 +147,6 @@ def _refresh_replicating(ctx: AppContext) -> int:
         new.state = _state_of(item)
         if new.to_data() != status.to_data():
             st.save_status(ctx.store, new, note=f"{status.state} -> {new.state}" if new.state != status.state else None)
+            statuses[position] = new
             refreshed += 1
     return refreshed

@@ -54,6 +54,8 @@ class ReconcileReport:
     status_writes: int = 0
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the operator should know (nothing configured, ...)
+    # the stored statuses as the full reconcile left them: the same tick's recovery-plan sync reads these, not the table
+    statuses: list[st.VmStatus] | None = field(default=None, repr=False)
 
     def add(self, vm_name: str, action: Action) -> None:
         if action.kind not in (ActionKind.NONE, ActionKind.OBSERVE, ActionKind.HOLD):
@@ -340,32 +342,78 @@ def reconcile_vm(ctx: AppContext, ref: ResourceId, *, dry_run: bool = False) -> 
     """Reconcile one VM now (event path): read it, its resource group's tags and its item; act.
 
     ``ref`` is the VM's id as parsed where it entered ppg-dr (an event, a stored record, an operator's
-    argument); it is not parsed or normalised again on the way.
+    argument); it is not parsed or normalised again on the way. Table reads are scoped to the VM: its own status
+    and its neighbours' (same group, PPG or availability set) in one query, never every stored status.
     """
     vm_id = str(ref)
-    stored = st.get_status(ctx.store, ref)
     vm = _get_vm(ctx, ref)
-    if vm is None and stored is None:
-        action = Action(ActionKind.NONE, "the VM does not exist and ppg-dr never managed it", vm_id)
-        return action, st.VmStatus(vm_id=vm_id, reason=action.reason)
     rg_tags = _rg_tags(ctx, vm.subscription, vm.resource_group) if vm else {}
-    if vm is not None and stored is None and not _has_ppgdr_tags(vm.tags) and not _has_ppgdr_tags(rg_tags):
-        action = Action(ActionKind.NONE, "not tagged for protection", vm.id)
-        return action, st.VmStatus(vm_id=vm.id, vm_name=vm.name, reason=action.reason)
-    locked = locked_vm_ids(ctx.store).get(ref.normalized)
+    tagged = vm is not None and (_has_ppgdr_tags(vm.tags) or _has_ppgdr_tags(rg_tags))
+    if vm is None or not tagged:
+        stored = st.get_status(ctx.store, ref)  # not tagged: only a VM ppg-dr managed needs more than this read
+        if stored is None:
+            if vm is None:
+                action = Action(ActionKind.NONE, "the VM does not exist and ppg-dr never managed it", vm_id)
+                return action, st.VmStatus(vm_id=vm_id, reason=action.reason)
+            action = Action(ActionKind.NONE, "not tagged for protection", vm.id)
+            return action, st.VmStatus(vm_id=vm.id, vm_name=vm.name, reason=action.reason)
+        neighbours = [stored]
+        if vm is not None and vm.availability_set_id:
+            neighbours = st.statuses_near(ctx.store, ref, availability_set_id=vm.availability_set_id)[1]
+    else:
+        group = _group_of(vm, rg_tags)
+        stored, neighbours = st.statuses_near(
+            ctx.store, ref, group=group, ppg_id=vm.ppg_id, availability_set_id=vm.availability_set_id
+        )
+        if stored is None and group is not None and not dry_run and not ctx.settings.dry_run:
+            # A tagged VM ppg-dr has no record of: it will be written (its first status, most likely an enable). Its
+            # lease is taken before the journal and the item are read, so what is read is what is acted on.
+            with ctx.store.holding(f"vm:{ref.normalized}", ctx.holder, ctx.settings.lease_seconds) as lease:
+                if lease is None:
+                    action = Action(ActionKind.WAIT, "another instance is acting on this VM", vm_id)
+                    return action, st.VmStatus(vm_id=vm_id, vm_name=vm.name, reason=action.reason)
+                return _reconcile_read(ctx, ref, vm, rg_tags, stored, neighbours, dry_run=dry_run, lease_held=True)
+    return _reconcile_read(ctx, ref, vm, rg_tags, stored, neighbours, dry_run=dry_run)
+
+
+def _reconcile_read(
+    ctx: AppContext,
+    ref: ResourceId,
+    vm: ObservedVm | None,
+    rg_tags: dict[str, str],
+    stored: st.VmStatus | None,
+    neighbours: list[st.VmStatus],
+    *,
+    dry_run: bool,
+    lease_held: bool = False,
+) -> tuple[Action, st.VmStatus]:
+    """:func:`reconcile_vm` once the VM, its tags and the stored statuses around it are read: plan and act."""
+    vm_id = str(ref)
+    locked_ids = locked_vm_ids(ctx.store)
+    locked = locked_ids.get(ref.normalized)
     if locked:
         action = Action(ActionKind.WAIT, f"managed by the group workflow: {locked}", vm_id)
         return action, stored or st.VmStatus(vm_id=vm_id, reason=action.reason)
-    statuses = st.all_statuses(ctx.store)
-    index = EstateIndex.build(statuses)
+    index = EstateIndex.build(neighbours)
     action = _plan_one(ctx, ref, vm, stored, rg_tags, index)
     if vm is not None and vm.availability_set_id:
-        siblings = _set_siblings(ctx, vm, statuses, rg_tags, index)
+        siblings = _set_siblings(ctx, vm, neighbours, rg_tags, index, locked_ids)
         aligned = align_availability_set([(vm, action), *((s_vm, s_action) for s_vm, _, s_action in siblings)])
         action = aligned[0]
         for (s_vm, s_stored, _), s_action in zip(siblings, aligned[1:], strict=True):
             _apply(ctx, s_action, s_vm, s_stored, dry_run=dry_run)  # the set moves together (writes only on change)
-    return action, _apply(ctx, action, vm, stored, dry_run=dry_run)[0]
+    return action, _apply(ctx, action, vm, stored, dry_run=dry_run, lease_held=lease_held)[0]
+
+
+def _group_of(vm: ObservedVm, rg_tags: dict[str, str]) -> str | None:
+    """The DR group the VM's tags put it in (None when the tags ask for no protection or do not parse)."""
+    intent = parse_tags(vm.tags, rg_tags).intent
+    if intent is None:
+        return None
+    try:
+        return default_group(intent, vm.ppg_name, vm.name)
+    except ValueError:
+        return None
 
 
 def _plan_one(
@@ -382,10 +430,14 @@ def _plan_one(
 
 
 def _set_siblings(
-    ctx: AppContext, vm: ObservedVm, statuses: list[st.VmStatus], rg_tags: dict[str, str], index: EstateIndex
+    ctx: AppContext,
+    vm: ObservedVm,
+    statuses: list[st.VmStatus],
+    rg_tags: dict[str, str],
+    index: EstateIndex,
+    locked: dict[str, str],
 ) -> list[tuple[ObservedVm, st.VmStatus, Action]]:
     """The other managed members of the VM's availability set, each read and planned (same resource group)."""
-    locked = locked_vm_ids(ctx.store)
     siblings = []
     for status in statuses:
         if not same_id(status.source_availability_set_id, vm.availability_set_id) or same_id(status.vm_id, vm.id):
@@ -404,17 +456,25 @@ _WRITES = frozenset({ActionKind.ENABLE, ActionKind.UPDATE_TARGET_PPG, ActionKind
 
 
 def _apply(
-    ctx: AppContext, action: Action, vm: ObservedVm | None, stored: st.VmStatus | None, *, dry_run: bool
+    ctx: AppContext,
+    action: Action,
+    vm: ObservedVm | None,
+    stored: st.VmStatus | None,
+    *,
+    dry_run: bool,
+    lease_held: bool = False,
+    rewrite: bool = False,
 ) -> tuple[st.VmStatus, bool]:
     """Execute the action and record the VM's status; returns the status and whether it was written.
 
     A write to Azure takes the VM's lease first and looks again: when another instance holds it, or acted
     on the VM since this one read its status (the status changed, or a step is in flight), this one sends
     nothing and leaves the VM to the next pass, which sees the other's result. Two workers reconciling the
-    same wave of tagged VMs then send each enable once.
+    same wave of tagged VMs then send each enable once. ``lease_held``: the caller took the lease before it read
+    the journal and the item, so there is nothing to look at again.
     """
-    if action.kind not in _WRITES or dry_run or ctx.settings.dry_run:
-        return _record(ctx, action, vm, stored, dry_run=dry_run)
+    if lease_held or action.kind not in _WRITES or dry_run or ctx.settings.dry_run:
+        return _record(ctx, action, vm, stored, dry_run=dry_run, rewrite=rewrite)
     ref = vm_ref(action.vm_id)
     with ctx.store.holding(f"vm:{ref.normalized}", ctx.holder, ctx.settings.lease_seconds) as lease:
         if lease is None or _acted_on_since(ctx, ref, stored):
@@ -433,13 +493,25 @@ def _acted_on_since(ctx: AppContext, ref: ResourceId, stored: st.VmStatus | None
     return current.to_data() != stored.to_data()
 
 
+def _keeps_no_record(action: Action, vm: ObservedVm | None, stored: st.VmStatus | None) -> bool:
+    """Nothing for ppg-dr to manage: no status is kept (a stored one is deleted)."""
+    return action.kind == ActionKind.NONE and action.item is None and (vm is None or stored is None)
+
+
 def _record(
-    ctx: AppContext, action: Action, vm: ObservedVm | None, stored: st.VmStatus | None, *, dry_run: bool
+    ctx: AppContext,
+    action: Action,
+    vm: ObservedVm | None,
+    stored: st.VmStatus | None,
+    *,
+    dry_run: bool,
+    rewrite: bool = False,
 ) -> tuple[st.VmStatus, bool]:
+    """Execute and record; ``rewrite``: write the status even when unchanged (its record lacks the current columns)."""
     new = execute(ctx, action, vm, stored, dry_run=dry_run)
     if dry_run:
         return new, False
-    if action.kind == ActionKind.NONE and action.item is None and (vm is None or stored is None):
+    if _keeps_no_record(action, vm, stored):
         if stored is not None:
             st.delete_status(ctx.store, action.vm_id)
         return new, stored is not None  # nothing ppg-dr manages: keep no record
@@ -450,9 +522,11 @@ def _record(
         note = f"{action.kind.value}: {new.reason}"
     elif stored is not None and stored.state != new.state:
         note = f"{stored.state} -> {new.state}"
-    if note is None and stored is not None and {**new.to_data(), "history": stored.history} == stored.to_data():
+    unchanged = note is None and stored is not None and {**new.to_data(), "history": stored.history} == stored.to_data()
+    if unchanged and not rewrite:
         return new, False  # nothing changed: no read-modify-write at all (steady state costs no table request)
-    st.save_status(ctx.store, new, note=note)
+    # a first status is inserted without a read; an unchanged one is rewritten only for its columns
+    st.save_status(ctx.store, new, note=note, new=stored is None, rewrite=unchanged)
     return new, True
 
 
@@ -532,9 +606,13 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False, items: list[Observe
 
     report.actions.extend(apply_placement_rules(ctx, items, dry_run=dry_run))
     by_vm = items_by_vm(items)
-    statuses = st.all_statuses(ctx.store)
-    index = EstateIndex.build(statuses)
-    stored_by_vm = {normalize_arm_id(s.vm_id): s for s in statuses}
+    records = st.all_status_records(ctx.store)  # the one read of the status table this tick
+    index = EstateIndex.build(status for status, _ in records)
+    stored_by_vm = {normalize_arm_id(s.vm_id): s for s, _ in records}
+    # Records written before the current query columns existed are written once more (the first tick after an upgrade).
+    rewrite = set() if dry_run else {normalize_arm_id(s.vm_id) for s, current in records if not current}
+    del records
+    after = dict(stored_by_vm)  # the statuses as this reconcile leaves them: the recovery-plan sync reads these
     open_by_vm: dict[str, str] = {}
     for entry in ctx.store.journal_open():
         vm_id = entry.request.get("vm_id")
@@ -566,12 +644,12 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False, items: list[Observe
                 in_sets.setdefault(normalize_arm_id(vm.availability_set_id), []).append((vm, action, stored))
                 continue
             report.add(vm.name, action)
-            _apply_counted(ctx, report, action, vm, stored, dry_run)
+            _apply_counted(ctx, report, action, vm, stored, dry_run, after, rewrite)
     for members in in_sets.values():
         aligned = align_availability_set([(vm, action) for vm, action, _ in members])
         for (vm, _, stored), action in zip(members, aligned, strict=True):
             report.add(vm.name, action)
-            _apply_counted(ctx, report, action, vm, stored, dry_run)
+            _apply_counted(ctx, report, action, vm, stored, dry_run, after, rewrite)
     # VMs ppg-dr managed that no longer exist: disable their replication.
     for key, stored in stored_by_vm.items():
         if key in seen or key in locked or not _in_scope(ctx, stored):
@@ -579,7 +657,8 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False, items: list[Observe
         item = by_vm.get(key)
         action = plan_for(ctx, stored.vm_id, None, None, item, open_by_vm.get(key), index, stored=stored)
         report.add(stored.vm_name or stored.vm_id, action)
-        _apply_counted(ctx, report, action, None, stored, dry_run)
+        _apply_counted(ctx, report, action, None, stored, dry_run, after, rewrite)
+    report.statuses = list(after.values())
     return report
 
 
@@ -658,14 +737,29 @@ def _in_scope(ctx: AppContext, stored: st.VmStatus) -> bool:
 
 
 def _apply_counted(
-    ctx: AppContext, report: ReconcileReport, action: Action, vm: ObservedVm | None, stored: st.VmStatus | None, dry_run: bool
+    ctx: AppContext,
+    report: ReconcileReport,
+    action: Action,
+    vm: ObservedVm | None,
+    stored: st.VmStatus | None,
+    dry_run: bool,
+    after: dict[str, st.VmStatus],
+    rewrite: set[str],
 ) -> None:
+    """Apply one VM's action in the full reconcile; ``after`` follows what is stored, ``rewrite``: records to write anyway."""
+    key = normalize_arm_id(action.vm_id)
     try:
-        _, wrote = _apply(ctx, action, vm, stored, dry_run=dry_run)
+        status, wrote = _apply(ctx, action, vm, stored, dry_run=dry_run, rewrite=key in rewrite)
     except HttpResponseError as exc:
         report.errors.append(f"{action.vm_id}: {azure_error_text(exc)}")
         return
     report.status_writes += wrote
+    if dry_run or not wrote:
+        return
+    if _keeps_no_record(action, vm, stored):
+        after.pop(key, None)
+    else:
+        after[key] = status
 
 
 def describe(action: Action) -> dict[str, Any]:

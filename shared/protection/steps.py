@@ -20,6 +20,7 @@ from shared.arm.keys import normalize_arm_id
 from shared.context import AppContext
 from shared.platform.clients import StartedOperation, start_operation
 from shared.platform.errors import azure_error_text
+from shared.platform.memo import memo_for
 from shared.platform.observed import ObservedItem
 from shared.protection.planner import AvailabilitySetPlan, EnableSpec, TargetPpgPlan, spec_fingerprint
 from shared.protection.vault import RegionPair, VaultTopology
@@ -55,13 +56,13 @@ def _run_journaled(ctx: AppContext, vm_id: str, operation: str, request: dict[st
     """Intent first, then the write, then the job id: a crash at any point leaves a visible trace."""
     key = f"{operation}:{uuid.uuid4().hex[:12]}"
     scope = journal_scope(vm_id)
-    ctx.store.journal_intent(scope, key, operation, {**request, "vm_id": vm_id})
+    intent = ctx.store.journal_intent(scope, key, operation, {**request, "vm_id": vm_id})
     try:
         started: StartedOperation = send()
     except Exception as exc:
-        ctx.store.journal_set(scope, key, "failed", {"error": azure_error_text(exc)})
+        ctx.store.journal_set(scope, key, "failed", {"error": azure_error_text(exc)}, after=intent)
         raise
-    ctx.store.journal_set(scope, key, STARTED, {"job": started.job_id or "", "status_code": started.status_code})
+    ctx.store.journal_set(scope, key, STARTED, {"job": started.job_id or "", "status_code": started.status_code}, after=intent)
     log.info(
         "%s started for %s (job %s)",
         operation,
@@ -162,11 +163,23 @@ def ensure_availability_set(
     log.info("created recovery availability set %s pinned to %s", plan.id, plan.ppg_id)
 
 
+# How long this process trusts a recovery resource group or target PPG it found as wanted: the next VM of the same
+# group sends no GET for it. Bounded, so a target deleted since is found again (the enable would fail in ASR's job).
+ENSURED_SECONDS = 600
+
+
 def ensure_targets(ctx: AppContext, spec: EnableSpec, source_avset_id: str | None) -> None:
     subscription = spec.target_resource_group_id.split("/")[2]
-    ensure_resource_group(ctx, subscription, spec.target_resource_group, spec.target_region)
+    memo = memo_for(ctx.store)
+    group_fact = ("resource-group", subscription.lower(), spec.target_resource_group.lower(), spec.target_region.lower())
+    if not memo.known(group_fact, ENSURED_SECONDS):
+        ensure_resource_group(ctx, subscription, spec.target_resource_group, spec.target_region)
+        memo.remember(group_fact)
     if spec.target_ppg is not None:
-        ensure_target_ppg(ctx, subscription, spec.target_ppg, spec.target_region)
+        ppg_fact = ("ppg", spec.target_ppg, spec.target_region.lower())  # the whole plan: its intent's sizes, zone, type
+        if not memo.known(ppg_fact, ENSURED_SECONDS):
+            ensure_target_ppg(ctx, subscription, spec.target_ppg, spec.target_region)
+            memo.remember(ppg_fact)
     if spec.target_availability_set is not None and source_avset_id:
         ensure_availability_set(ctx, subscription, spec.target_availability_set, source_avset_id, spec.target_region)
 

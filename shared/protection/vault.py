@@ -21,6 +21,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared.arm.names import A2A_NETWORK, POLICY_NAME, container_name, fabric_name, mapping_name, network_mapping_name
 from shared.platform.clients import AzureClients, VaultRef, start_operation
+from shared.platform.memo import memo_for
 from shared.protection.planner import RETRY_FAILED_AFTER
 from shared.settings import Settings
 from shared.state.store import FAILED, GROUPS, OPEN_STATUSES, JournalEntry, StateStore
@@ -93,20 +94,28 @@ def _exists(call: Any, *args: Any) -> bool:
 def prepare_vault(
     clients: AzureClients, store: StateStore, settings: Settings, pair: RegionPair, *, holder: str
 ) -> VaultReadiness:
-    """Check each prerequisite in order; start the first missing one. Cached once all exist.
+    """Check each prerequisite in order; start the first missing one. Cached once all exist: in Table storage for
+    every instance, and in this process's memo (keyed by the settings' fingerprint), so an event reads nothing.
 
     The check-then-start runs under the vault's preparation lease: two instances protecting VMs at once
     would otherwise both see a mapping missing and both send its PUT.
     """
     cache_key = f"{pair.source}->{pair.target}"
-    cached = store.get(GROUPS, "vault-ready", cache_key.replace(">", "_"))
     fingerprint = _fingerprint(settings, pair)
+    memo = memo_for(store)
+    if memo.known(("vault-ready", fingerprint)):
+        return VaultReadiness(True)  # this process saw it ready with these settings: no read per event
+    cached = store.get(GROUPS, "vault-ready", cache_key.replace(">", "_"))
     if cached is not None and cached.data.get("fingerprint") == fingerprint:
+        memo.remember(("vault-ready", fingerprint))
         return VaultReadiness(True)
     with store.holding(f"vault-prep:{cache_key}", holder, settings.lease_seconds) as lease:
         if lease is None:
             return VaultReadiness(False, "another instance is preparing the vault")
-        return _prepare(clients, store, settings, pair, cache_key, fingerprint)
+        readiness = _prepare(clients, store, settings, pair, cache_key, fingerprint)
+    if readiness.ready:
+        memo.remember(("vault-ready", fingerprint))
+    return readiness
 
 
 def _prepare(

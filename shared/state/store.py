@@ -17,7 +17,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -45,7 +45,8 @@ RULES = "rules"
 REPORTS = "reports"
 SIGNALS = "signals"
 DRILLS = "drills"
-TABLES = (VMS, GROUPS, LEASES, EVENTS, JOURNAL, WORKFLOWS, AUDIT, RULES, REPORTS, SIGNALS, DRILLS)
+MARKERS = "markers"
+TABLES = (VMS, GROUPS, LEASES, EVENTS, JOURNAL, WORKFLOWS, AUDIT, RULES, REPORTS, SIGNALS, DRILLS, MARKERS)
 
 
 def utcnow() -> datetime:
@@ -65,6 +66,7 @@ class Record:
     data: dict[str, Any]
     etag: str | None
     updated: datetime | None = None
+    columns: dict[str, Any] = field(default_factory=dict)  # the plain columns beside ``data``, as read
 
 
 @dataclass(frozen=True)
@@ -273,6 +275,10 @@ class StateStore:
         now = self.now()
         expires = now + timedelta(seconds=ttl_seconds)
         data = {"group": group, "holder": holder, "expires": expires.isoformat()}
+        # Most leases are free (released by their last holder): create first, read only when one exists.
+        written = self.insert(LEASES, "lease", row, data, holder=holder)
+        if written is not None and written.etag is not None:
+            return Lease(group, holder, expires, written.etag)
         current = self.get(LEASES, "lease", row)
         if current is None:
             written = self.insert(LEASES, "lease", row, data, holder=holder)
@@ -369,8 +375,14 @@ class StateStore:
             return _journal(existing, scope, key)
         return JournalEntry(scope, key, operation, INTENT, request, {}, created.updated, created.etag)
 
-    def journal_set(self, scope: str, key: str, status: str, result: dict[str, Any] | None = None) -> JournalEntry:
-        """Move an entry to ``started`` (with its job id) or to an outcome; merges ``result``."""
+    def journal_set(
+        self, scope: str, key: str, status: str, result: dict[str, Any] | None = None, *, after: JournalEntry | None = None
+    ) -> JournalEntry:
+        """Move an entry to ``started`` (with its job id) or to an outcome; merges ``result``.
+
+        ``after``: the entry as this caller last wrote it (the intent): the outcome is written with its ETag, without
+        reading it again (one request); when someone changed it since, the usual read-modify-write.
+        """
         partition, row = name_key(scope), encode_key(key)
 
         def mutate(data: dict[str, Any] | None) -> dict[str, Any]:
@@ -380,9 +392,16 @@ class StateStore:
             data["result"] = {**data.get("result", {}), **(result or {})}
             return data
 
-        record = self.update(
-            JOURNAL, partition, row, mutate, columns=lambda d: {"status": d["status"], "operation": d["operation"]}
-        )
+        def columns(data: dict[str, Any]) -> dict[str, Any]:
+            return {"status": data["status"], "operation": data["operation"]}
+
+        if after is not None and after.etag:
+            known = {"scope": after.scope, "key": after.key, "operation": after.operation, "status": after.status}
+            data = mutate({**known, "request": after.request, "result": dict(after.result)})
+            written = self.replace_if_unchanged(JOURNAL, Record(partition, row, {}, after.etag), data, **columns(data))
+            if written is not None:
+                return _journal(written, scope, key)
+        record = self.update(JOURNAL, partition, row, mutate, columns=columns)
         assert record is not None
         return _journal(record, scope, key)
 
@@ -420,6 +439,9 @@ def _table_missing(exc: ResourceNotFoundError) -> bool:
     return getattr(exc, "error_code", None) == "TableNotFound" or "TableNotFound" in str(exc)
 
 
+_NOT_COLUMNS = frozenset({"PartitionKey", "RowKey", "Timestamp", "data", "updated"})
+
+
 def _record(entity: Any) -> Record:
     raw = entity.get("data") or "{}"
     updated = entity.get("updated")
@@ -429,6 +451,7 @@ def _record(entity: Any) -> Record:
         data=json.loads(raw),
         etag=entity.metadata.get("etag"),
         updated=updated if isinstance(updated, datetime) else None,
+        columns={k: v for k, v in entity.items() if k not in _NOT_COLUMNS},
     )
 
 
