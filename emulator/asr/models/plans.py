@@ -180,15 +180,20 @@ class PlansMixin(ItemsMixin):
         return out
 
     def plan_items(self, plan: RecoveryPlan) -> list[ProtectedItem]:
-        """The plan's items in boot order (Failover group first, then Boot groups in order)."""
+        """The plan's items in boot order (Failover group first, then Boot groups in order), each once.
+
+        Linear in the plan's size: a set of the keys seen (a list membership test compared whole items, which made
+        listing 100 plans of 100 items take seconds)."""
         ordered: list[ProtectedItem] = []
+        seen: set[str] = set()
         for kind in ("Shutdown", "Failover", "Boot"):
             for group in plan.groups:
                 if group["groupType"] != kind:
                     continue
                 for ref in group.get("replicationProtectedItems") or []:
                     item = self._resolve_plan_item(plan.vault, ref)
-                    if item is not None and item not in ordered:
+                    if item is not None and item.key not in seen:
+                        seen.add(item.key)
                         ordered.append(item)
         return ordered
 
@@ -224,10 +229,11 @@ class PlansMixin(ItemsMixin):
             return matches[0]
         return None
 
-    def plan_allowed_operations(self, plan: RecoveryPlan) -> list[str]:
+    def plan_allowed_operations(self, plan: RecoveryPlan, items: list[ProtectedItem] | None = None) -> list[str]:
         """Operations every item allows. ``ReverseReplicate`` stands for the items' switch protection once all are
-        committed (A2A items list SwitchProtection, never ReverseReplicate); no A2A plan recording: choice."""
-        items = self.plan_items(plan)
+        committed (A2A items list SwitchProtection, never ReverseReplicate); no A2A plan recording: choice.
+        ``items``: the plan's items when the caller resolved them already."""
+        items = self.plan_items(plan) if items is None else items
         if not items:
             return []
         ops = [
@@ -264,7 +270,7 @@ class PlansMixin(ItemsMixin):
             "recoveryFabricFriendlyName": self._fabric_friendly_name(plan.vault, plan.recovery_fabric_id),
             "failoverDeploymentModel": plan.deployment_model,
             "replicationProviders": providers,
-            "allowedOperations": self.plan_allowed_operations(plan),
+            "allowedOperations": self.plan_allowed_operations(plan, items),
         }
         if plan.last_planned_failover:
             props["lastPlannedFailoverTime"] = iso(plan.last_planned_failover)
