@@ -12,6 +12,7 @@ from emulator.admin import build_router as build_emulator_admin_router
 from emulator.asr.responses import build_admin_router as build_asr_admin_router
 from emulator.asr.responses import build_router as build_asr_router
 from emulator.compute.responses import build_router as build_compute_router
+from emulator.entra_responses import build_router as build_entra_router
 from emulator.network.responses import build_router as build_network_router
 from emulator.resources.responses import build_router as build_resources_router
 from emulator.routing import Router
@@ -29,8 +30,10 @@ def build_arm_router(emulator: Emulator) -> Router:
 
 
 def build_admin_router(emulator: Emulator) -> Router:
-    """The ``/_emulator/`` admin API, including the Site Recovery admin routes under ``/_emulator/asr``."""
+    """The ``/_emulator/`` admin API, with the Site Recovery admin routes (``/_emulator/asr``) and the local
+    Entra ID tenant (``/_emulator/entra``)."""
     router = Router()
     router.include(build_asr_admin_router(emulator))
     router.include(build_emulator_admin_router(emulator))
+    router.include(build_entra_router(emulator))
     return router

@@ -99,6 +99,8 @@ def serve(
         "cert": str(certs.ca),
         "identity_endpoint": identity.endpoint if identity else None,
         "identity_header": identity.header if identity else None,
+        "entra_authority": f"https://{url_host}:{actual_port}/_emulator/entra",
+        "tenant_id": emulator.entra.tenant_id,
     }
 
     async def run() -> None:

@@ -17,8 +17,9 @@ from typing import Any
 from emulator.asr.models import AsrBackend
 from emulator.clock import Clock
 from emulator.compute.models import ComputeBackend
+from emulator.entra import EntraTenant
 from emulator.errors import ArmError
-from emulator.events import EventEmitter
+from emulator.events import TENANT_ID, EventEmitter
 from emulator.faults import FaultRegistry
 from emulator.network.models import SimpleResources
 from emulator.operations import Operations
@@ -39,6 +40,8 @@ class Emulator:
         self.events = EventEmitter(now=self.clock.now, subscriber_url=events_url)
         #: Virtual seconds a resource group deletion takes.
         self.group_delete_seconds = 0.0
+        #: The local Entra ID tenant (signing keys made at start; kept across ``reset()``, like a real tenant's).
+        self.entra = EntraTenant(TENANT_ID)
         self._build()
 
     def _build(self) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from shared.timeframes import Window, WindowError, parse_window
 
 PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
 DEFAULT_TARGET_RESOURCE_GROUP = "{source_resource_group}-asr"
+PUBLIC_ENTRA_AUTHORITY = "https://login.microsoftonline.com"
 
 
 class SettingsError(ValueError):
@@ -139,6 +140,113 @@ def _list(raw: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+ALERT_AUTH_MODES = {"aad": "aad", "functionkey": "functionKey"}
+# The app role Microsoft's secure-webhook script defines and assigns to the Azure Monitor action groups
+# service principal ("AzNS AAD Webhook"); see docs/security.md.
+DEFAULT_ALERT_ROLE = "ActionGroupsSecureWebhook"
+DEFAULT_OPERATOR_ROLE = "DR.Operator"
+DEFAULT_READER_ROLE = "DR.Reader"
+MIN_SESSION_SECRET_CHARS = 32
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+
+def _role(name: str, raw: str | None, default: str) -> str:
+    value = raw or default
+    if any(c.isspace() or c == "," for c in value):
+        raise SettingsError(f"{name}: {value!r} is not one app role value (no spaces or commas)")
+    return value
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Who may call the HTTP API: keys, browser sessions and Entra ID tokens (``docs/security.md``).
+
+    Entra ID tokens are accepted on the alert webhook when ``alert_auth_mode`` is ``aad`` (Azure Monitor's
+    secure webhook) and on the operator routes when a tenant and an operator audience are set. Validation
+    itself lives in ``shared.platform.entra_tokens``; this only says what to expect.
+    """
+
+    alert_auth_mode: str = "functionKey"
+    tenant_id: str | None = None
+    alert_audiences: tuple[str, ...] = ()
+    alert_role: str = DEFAULT_ALERT_ROLE
+    operator_audiences: tuple[str, ...] = ()
+    operator_role: str = DEFAULT_OPERATOR_ROLE
+    reader_role: str = DEFAULT_READER_ROLE
+    entra_authority: str = PUBLIC_ENTRA_AUTHORITY
+    session_secret: str | None = None
+
+    @property
+    def alert_tokens(self) -> bool:
+        """The alert webhook takes Entra ID tokens (and only those)."""
+        return self.alert_auth_mode == "aad"
+
+    @property
+    def operator_tokens(self) -> bool:
+        """The operator routes take Entra ID tokens besides keys and sessions."""
+        return bool(self.tenant_id and self.operator_audiences)
+
+    @classmethod
+    def from_env(cls, get: Callable[[str], str | None]) -> AuthSettings:
+        raw_mode = get("PPGDR_ALERT_AUTH_MODE") or "functionKey"
+        mode = ALERT_AUTH_MODES.get(raw_mode.lower())
+        if mode is None:
+            raise SettingsError(f"PPGDR_ALERT_AUTH_MODE: {raw_mode!r} is not aad or functionKey")
+        tenant = get("PPGDR_TENANT_ID")
+        if tenant is not None and not _GUID.match(tenant):
+            raise SettingsError(
+                f"PPGDR_TENANT_ID: {tenant!r} is not a tenant id (the GUID shown as Directory (tenant) ID in Entra ID)"
+            )
+        alert_audiences = _list(get("PPGDR_ALERT_AUDIENCE"))
+        if mode == "aad" and not (tenant and alert_audiences):
+            raise SettingsError(
+                "PPGDR_ALERT_AUTH_MODE=aad needs PPGDR_TENANT_ID (the tenant that issues the tokens) and "
+                "PPGDR_ALERT_AUDIENCE (the alert app registration's Application ID URI or client id); "
+                "without them no alert could ever be accepted"
+            )
+        authority = (get("PPGDR_ENTRA_AUTHORITY") or PUBLIC_ENTRA_AUTHORITY).rstrip("/")
+        if not authority.startswith("https://"):
+            raise SettingsError(f"PPGDR_ENTRA_AUTHORITY: {authority!r} must be an https:// URL (signing keys come from it)")
+        secret = get("PPGDR_SESSION_SECRET")
+        if secret is not None and len(secret) < MIN_SESSION_SECRET_CHARS:
+            raise SettingsError(
+                f"PPGDR_SESSION_SECRET must be at least {MIN_SESSION_SECRET_CHARS} characters (use a random value)"
+            )
+        return cls(
+            alert_auth_mode=mode,
+            tenant_id=tenant.lower() if tenant else None,
+            alert_audiences=alert_audiences,
+            alert_role=_role("PPGDR_ALERT_ROLE", get("PPGDR_ALERT_ROLE"), DEFAULT_ALERT_ROLE),
+            operator_audiences=_list(get("PPGDR_OPERATOR_AUDIENCE")) or alert_audiences,
+            operator_role=_role("PPGDR_OPERATOR_ROLE", get("PPGDR_OPERATOR_ROLE"), DEFAULT_OPERATOR_ROLE),
+            reader_role=_role("PPGDR_READER_ROLE", get("PPGDR_READER_ROLE"), DEFAULT_READER_ROLE),
+            entra_authority=authority,
+            session_secret=secret,
+        )
+
+
+def http_auth_level(env: Mapping[str, str] | None = None) -> str:
+    """``"anonymous"`` when ppg-dr must see requests that carry no function key, else ``"function"``.
+
+    The Functions host checks a function key before the app sees a request (``AuthLevel.FUNCTION``), so a
+    caller with only an Entra ID token (Azure Monitor's secure webhook, an operator) would never get past it.
+    When the app accepts Entra ID tokens, the host lets every request through (``ANONYMOUS``) and the app
+    authenticates each one itself (keys, session, token; nothing passes without one). Otherwise the host
+    checks the function key first and the app checks ``PPGDR_API_KEYS`` again.
+
+    Read when ``function_app`` is imported, so it never raises: it looks only at the raw values that decide
+    it (a bad value is reported by the first request, through :class:`Settings`).
+    """
+    env = os.environ if env is None else env
+
+    def raw(name: str) -> str:
+        return (env.get(name) or "").strip()
+
+    tokens_for_alerts = raw("PPGDR_ALERT_AUTH_MODE").lower() == "aad"
+    tokens_for_operators = bool(raw("PPGDR_TENANT_ID") and (raw("PPGDR_OPERATOR_AUDIENCE") or raw("PPGDR_ALERT_AUDIENCE")))
+    return "anonymous" if tokens_for_alerts or tokens_for_operators else "function"
+
+
 @dataclass(frozen=True)
 class Settings:
     """What ppg-dr needs to know about its environment; desired state per VM comes from tags."""
@@ -169,6 +277,7 @@ class Settings:
     alert_rule_ids: tuple[str, ...] = ()
     auto_failback_minutes: int = 0
     api_keys: tuple[str, ...] = ()
+    auth: AuthSettings = field(default_factory=AuthSettings)
     drill_schedule: str = "off"
     drill_window: Window | None = None
     max_concurrent_drills: int = 1
@@ -231,6 +340,7 @@ class Settings:
             alert_rule_ids=tuple(r.lower() for r in _list(get("PPGDR_ALERT_RULE_IDS"))),
             auto_failback_minutes=_int("PPGDR_AUTO_FAILBACK_MINUTES", get("PPGDR_AUTO_FAILBACK_MINUTES"), 0),
             api_keys=_list(get("PPGDR_API_KEYS")),
+            auth=AuthSettings.from_env(get),
             drill_schedule=_drill_schedule(get("PPGDR_DRILL_SCHEDULE")),
             drill_window=_drill_window(get("PPGDR_DRILL_WINDOW")),
             max_concurrent_drills=_int("PPGDR_MAX_CONCURRENT_DRILLS", get("PPGDR_MAX_CONCURRENT_DRILLS"), 1),

@@ -3,7 +3,7 @@
 Signing in: ``GET /api/login`` shows a form; ``POST /api/login`` takes the key in the form body (never in a
 URL), checks it like every other route does, and sets the HTTP-only session cookie (``shared.operator.sessions``)
 before sending the browser on to the page it asked for. ``POST /api/logout`` clears the cookie. These three
-routes and ``/favicon.ico`` are the only ones that need no key (``KeyAuth.PUBLIC``).
+routes and ``/favicon.ico`` are the only ones that need no key (``http_auth.PUBLIC``).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ async def login(request: Request) -> Response:
     if not key_matches(key, ctx().settings.api_keys):
         log.warning("rejected a sign-in: not a valid key", extra={"step": "http-auth"})
         return page(render_login(next_path=next_path, error="That key is not valid."), status=401)
-    session = sessions.issue(key, name)
+    session = sessions.issue(key, name, secret=ctx().settings.auth.session_secret)
     log.info("signed in %s (key %s...)", session.who, session.key_id[:6], extra={"step": "http-auth"})
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
@@ -108,7 +108,7 @@ async def dashboard(request: Request) -> Response:
     nonce = new_nonce()
     html = render_dashboard(
         views.dashboard_data(ctx()),
-        csrf=sessions.csrf_token(session) if session else "",
+        csrf=sessions.csrf_token(session, secret=ctx().settings.auth.session_secret) if session else "",
         who=session.who if session else "",
         nonce=nonce,
         refresh_seconds=refresh_period(request.query_params.get("refresh")),

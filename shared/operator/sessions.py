@@ -6,9 +6,10 @@ path ``/api``) holding::
 
     base64url(JSON {"v": 1, "exp": <unix seconds>, "kid": <16 hex>, "who": <name>, "n": <nonce>}) "." base64url(HMAC-SHA256)
 
-- The HMAC key is ``PPGDR_SESSION_SECRET`` (at least 32 characters; give every instance the same one so a
-  session works on all of them and survives restarts) or, when it is not set, a random secret made when the
-  process starts (sessions then end with the process and hold on that instance only).
+- The HMAC key is ``PPGDR_SESSION_SECRET`` (``Settings.auth.session_secret``, at least 32 characters, checked
+  with the other settings; give every instance the same one so a session works on all of them and survives
+  restarts) or, when it is not set, a random secret made when the process starts (sessions then end with the
+  process and hold on that instance only). Callers pass the setting's value as ``secret``.
 - ``kid`` is the first 16 hex digits of the sha256 of the key that signed in: the key itself is never in the
   token, and removing the key from ``PPGDR_API_KEYS`` ends every session it opened.
 - A session lasts :data:`SESSION_SECONDS` (12 hours); there is no renewal, a person signs in again.
@@ -27,7 +28,6 @@ import binascii
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -36,14 +36,9 @@ COOKIE = "ppgdr_session"
 CSRF_HEADER = "x-csrf-token"
 SESSION_SECONDS = 12 * 3600
 SECRET_SETTING = "PPGDR_SESSION_SECRET"  # noqa: S105  (the setting's name, not a secret)
-MIN_SECRET_CHARS = 32
 MAX_NAME_CHARS = 100
 
 _PROCESS_SECRET = secrets.token_bytes(32)  # used when PPGDR_SESSION_SECRET is not set: sessions end with the process
-
-
-class SessionSecretError(ValueError):
-    """``PPGDR_SESSION_SECRET`` is set but too short to sign anything with."""
 
 
 @dataclass(frozen=True)
@@ -54,13 +49,9 @@ class Session:
     key_id: str
 
 
-def session_secret() -> bytes:
-    configured = os.environ.get(SECRET_SETTING, "")
-    if not configured:
-        return _PROCESS_SECRET
-    if len(configured) < MIN_SECRET_CHARS:
-        raise SessionSecretError(f"{SECRET_SETTING} must be at least {MIN_SECRET_CHARS} characters (use a random value)")
-    return configured.encode()
+def session_secret(configured: str | None) -> bytes:
+    """The HMAC key: the configured ``PPGDR_SESSION_SECRET`` (validated by ``Settings``), else this process's own."""
+    return configured.encode() if configured else _PROCESS_SECRET
 
 
 def key_id(presented: str) -> str:
@@ -86,26 +77,28 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _sign(payload: str) -> str:
-    return _b64(hmac.new(session_secret(), payload.encode(), hashlib.sha256).digest())
+def _sign(payload: str, secret: str | None) -> str:
+    return _b64(hmac.new(session_secret(secret), payload.encode(), hashlib.sha256).digest())
 
 
-def issue(presented_key: str, who: str, *, now: float | None = None) -> Session:
+def issue(presented_key: str, who: str, *, secret: str | None = None, now: float | None = None) -> Session:
     """A new session for a key that was just checked (the caller checks it), valid for 12 hours."""
     moment = int(time.time() if now is None else now)
     name = " ".join(who.split())[:MAX_NAME_CHARS] or "dashboard"
     expires, kid = moment + SESSION_SECONDS, key_id(presented_key)
     claims = {"v": 1, "exp": expires, "kid": kid, "who": name, "n": secrets.token_hex(8)}
     payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
-    return Session(token=f"{payload}.{_sign(payload)}", who=name, expires=expires, key_id=kid)
+    return Session(token=f"{payload}.{_sign(payload, secret)}", who=name, expires=expires, key_id=kid)
 
 
-def read(token: str | None, configured: tuple[str, ...], *, now: float | None = None) -> Session | None:
+def read(
+    token: str | None, configured: tuple[str, ...], *, secret: str | None = None, now: float | None = None
+) -> Session | None:
     """The session a cookie holds, or None: bad signature, expired, malformed, or its key no longer configured."""
     if not token or len(token) > 1024 or "." not in token:
         return None
     payload, _, signature = token.partition(".")
-    if not hmac.compare_digest(_sign(payload), signature):
+    if not hmac.compare_digest(_sign(payload, secret), signature):
         return None
     try:
         claims = json.loads(_unb64(payload))
@@ -117,10 +110,10 @@ def read(token: str | None, configured: tuple[str, ...], *, now: float | None = 
     return Session(token=token, who=who, expires=expires, key_id=kid)
 
 
-def csrf_token(session: Session) -> str:
+def csrf_token(session: Session, *, secret: str | None = None) -> str:
     """The token the session's pages send with requests that change something (derived, so nothing is stored)."""
-    return hmac.new(session_secret(), f"csrf:{session.token}".encode(), hashlib.sha256).hexdigest()[:40]
+    return hmac.new(session_secret(secret), f"csrf:{session.token}".encode(), hashlib.sha256).hexdigest()[:40]
 
 
-def csrf_ok(session: Session, presented: str | None) -> bool:
-    return bool(presented) and hmac.compare_digest(csrf_token(session), presented or "")
+def csrf_ok(session: Session, presented: str | None, *, secret: str | None = None) -> bool:
+    return bool(presented) and hmac.compare_digest(csrf_token(session, secret=secret), presented or "")
