@@ -7,24 +7,22 @@ fast (cold start) and a bad setting is reported by the first invocation that nee
 
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.platform.clients import AzureClients
 from shared.platform.compute import ComputeApi, ComputeGateway
 from shared.platform.site_recovery import SiteRecovery, SiteRecoveryApi
+from shared.platform.telemetry import NOISY_SDK_LOGGERS, quiet_sdk_logging
 from shared.settings import Settings
 from shared.state.store import StateStore, new_holder_id
 
-# The Azure SDKs log every HTTP request and every token fetch at INFO: hundreds of lines a minute that
-# drown what ppg-dr itself says. Their warnings and errors still come through.
-NOISY_SDK_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "azure.data.tables")
+if TYPE_CHECKING:
+    from shared.platform.entra_keys import SigningKeys
 
-
-def quiet_sdk_logging() -> None:
-    for name in NOISY_SDK_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+# The Azure SDKs' chatty loggers are quieted in one place, for the local console and Application Insights alike.
+__all__ = ["NOISY_SDK_LOGGERS", "AppContext", "get_context", "quiet_sdk_logging", "set_context"]
 
 
 @dataclass
@@ -41,6 +39,7 @@ class AppContext:
     holder: str
     site_recovery_api: SiteRecoveryApi | None = None
     compute_api: ComputeApi | None = None
+    signing_keys_cache: SigningKeys | None = None
 
     @property
     def site_recovery(self) -> SiteRecoveryApi:
@@ -54,6 +53,18 @@ class AppContext:
         if self.compute_api is None:
             self.compute_api = ComputeGateway(self.clients)
         return self.compute_api
+
+    @property
+    def signing_keys(self) -> SigningKeys:
+        """The Entra ID tenant's token-signing keys (cached per process; PyJWT loads on the first token)."""
+        if self.signing_keys_cache is None:
+            from shared.platform.entra_keys import SigningKeys  # not at cold start: only a bearer token needs it
+
+            auth = self.settings.auth
+            if auth.tenant_id is None:
+                raise ValueError("PPGDR_TENANT_ID is not set: Entra ID tokens cannot be checked")
+            self.signing_keys_cache = SigningKeys.for_settings(auth.entra_authority, auth.tenant_id, self.settings.arm_ca_bundle)
+        return self.signing_keys_cache
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:

@@ -25,6 +25,7 @@ from shared.failover.guard import reject as do_reject
 from shared.failover.lookup import require_group
 from shared.failover.refusals import WorkflowRefused
 from shared.operator.cli_drills import drill, drills, report
+from shared.operator.cli_preflight import preflight
 from shared.operator.cli_rules import rules
 from shared.operator.group_view import group_rows
 from shared.operator.vm_lookup import VmLookupError, resolve_vm
@@ -362,6 +363,7 @@ cli.add_command(rules)
 cli.add_command(drill)
 cli.add_command(drills)
 cli.add_command(report)
+cli.add_command(preflight)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from azure.core.exceptions import DecodeError, DeserializationError
 
 from shared.platform.retries import retry_policy
+from shared.platform.telemetry import annotate
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -201,11 +202,13 @@ def start_operation(begin: Callable[..., Any], *args: Any, **kwargs: Any) -> Sta
     async_url = headers.get("azure-asyncoperation")
     location = headers.get("location")
     retry_after = headers.get("retry-after")
+    job_id = job_id_from_url(async_url) or job_id_from_url(location)
+    annotate(job=job_id)  # every ASR job ppg-dr starts is an attribute of the invocation that started it
     return StartedOperation(
         status_code=int(captured.get("status", 0)),
         async_operation_url=async_url,
         location_url=location,
         retry_after=int(retry_after) if retry_after and retry_after.isdigit() else None,
-        job_id=job_id_from_url(async_url) or job_id_from_url(location),
+        job_id=job_id,
         body=body,
     )

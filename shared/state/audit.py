@@ -15,13 +15,18 @@ from shared.state.store import AUDIT, StateStore
 
 log = logging.getLogger(__name__)
 
+#: Details of an audit row that its log line carries as fields too (custom dimensions in Application Insights),
+#: so a Kusto query can follow one decision, workflow, ASR job or drill without reading the table.
+LOGGED_DETAILS = ("decision", "workflow", "job", "drill", "by", "kind")
+
 
 def audit(store: StateStore, group: str, event: str, message: str, **details: Any) -> None:
     """Append a row to the group's audit trail (and log it, with the group and the event as fields)."""
     now = store.now()
     row = f"{now.strftime('%Y%m%dT%H%M%S.%f')}-{uuid.uuid4().hex[:6]}"
     store.put(AUDIT, name_key(group), row, {"time": now.isoformat(), "event": event, "message": message, **details})
-    log.info("audit %s %s: %s", group, event, message, extra={"group": group, "step": event})
+    fields = {k: str(v) for k, v in details.items() if k in LOGGED_DETAILS and v not in (None, "")}
+    log.info("audit %s %s: %s", group, event, message, extra={"group": group, "step": event, **fields})
 
 
 def audit_trail(store: StateStore, group: str) -> list[dict[str, Any]]:

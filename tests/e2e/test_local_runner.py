@@ -125,6 +125,8 @@ def test_an_empty_runner_says_so_once(tmp_path: Path) -> None:
         time.sleep(5)  # several reconcile ticks
     finally:
         out = _stop(process)
-    assert out.count("there are no VMs to watch") == 1, out
+    # said once by the reconcile, and once by the preflight of the process's first reconcile (which says more)
+    assert out.count("reconcile: no PPGDR_SUBSCRIPTIONS or PPGDR_RESOURCE_GROUPS: there are no VMs to watch") == 1, out
+    assert out.count("preflight: failed settings: scope:") == 1, out
     assert "0 VMs seen" not in out.split("there are no VMs to watch", 1)[1]
     assert "HTTP Request" not in out and "http_logging_policy" not in out  # the SDKs' request logging is off at INFO
