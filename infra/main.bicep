@@ -1,7 +1,7 @@
 // ppg-dr infrastructure: entry point.
 //
-// Deployed at SUBSCRIPTION scope (az deployment sub create) because it has to:
-//   - create the ppg-dr resource group,
+// Deployed at SUBSCRIPTION scope (az deployment sub create, or azd up: see docs/deploy.md) because it has to:
+//   - create the ppg-dr resource group and the recovery resource groups (the app never creates a resource group),
 //   - define one narrow custom role (PPG read/write) whose assignable scopes are resource groups,
 //   - reach resource groups in other subscriptions (VM, vault, network and cache-storage scopes),
 //   - create Event Grid system topics for every monitored subscription (modules/subscription-monitoring.bicep,
@@ -35,9 +35,13 @@ param storageAccountName string = take('${namePrefix}st${uniqueString(subscripti
 @allowed([
   'Standard_LRS'
   'Standard_ZRS'
+  'Standard_GZRS'
 ])
-@description('Redundancy of the state storage account. ZRS keeps ppg-dr state through a zone outage in the app region.')
+@description('Redundancy of the state storage account. ZRS keeps ppg-dr state through a zone outage in the app region; GZRS also copies it to the paired region (readable there only after a storage failover).')
 param storageSku string = 'Standard_ZRS'
+
+@description('Flex Consumption zone redundancy (regions that support it). Off by default: Azure then keeps at least two always-ready instances per function group, billed continuously (docs/deploy.md, Costs).')
+param zoneRedundant bool = false
 
 @minValue(40)
 @maxValue(1000)
@@ -64,11 +68,12 @@ param tags object = {
 @description('Resource id of the existing Recovery Services vault (Site Recovery Contributor is granted on this vault only).')
 param recoveryVaultId string
 
-@description('Resource group ids that contain protected (source) VMs, their PPGs and availability sets.')
+@minLength(1)
+@description('Resource group ids that contain protected (source) VMs, their PPGs and availability sets. For each one the deployment creates its recovery resource group (targetResourceGroup) in the same subscription, and grants the same roles on both.')
 param sourceResourceGroupIds array
 
-@description('Resource group ids where failed-over VMs, target PPGs and target availability sets live.')
-param targetResourceGroupIds array
+@description('Existing resource groups that are not the recovery group of a source group but that ppg-dr must also act in, e.g. the target resource groups of VMware/Hyper-V replicated items (docs/placement-rules.md). Granted, not created.')
+param additionalTargetResourceGroupIds array = []
 
 @description('Subscriptions ppg-dr watches (Event Grid system topics, alerts) and reconciles. Defaults to the deployment subscription.')
 param monitoredSubscriptionIds array = [
@@ -85,11 +90,14 @@ param armEndpoint string = 'https://management.azure.com'
 @description('PPGDR_REGION_PAIRS: comma-separated source:target region pairs, e.g. westeurope:northeurope,eastus:westus2.')
 param regionPairs string
 
-@description('PPGDR_TARGET_RESOURCE_GROUP: name of the recovery resource group for failed-over VMs, target PPGs and availability sets; {source_resource_group} is replaced by the VM\'s resource group name. Must be one of targetResourceGroupIds.')
+@description('PPGDR_TARGET_RESOURCE_GROUP: name of the recovery resource group for failed-over VMs, target PPGs and availability sets; {source_resource_group} is replaced by the VM\'s resource group name (the app\'s default). The deployment creates this group for every source resource group.')
 param targetResourceGroup string = '{source_resource_group}-asr'
 
-@description('PPGDR_CACHE_STORAGE_ACCOUNTS: comma-separated region=storageAccountResourceId list (ASR cache accounts in the source regions). The account ids are also the scopes of the cache-account role assignments.')
-param cacheStorageAccounts string = ''
+@description('Location of the recovery resource groups the deployment creates (a resource group\'s location is metadata; its resources can be anywhere). Defaults to the DR region of the first region pair. A recovery group that already exists must be given its own location: Azure does not move resource groups.')
+param recoveryResourceGroupLocation string = toLower(trim(last(split(first(split(regionPairs, ',')), ':'))))
+
+@description('PPGDR_CACHE_STORAGE_ACCOUNTS: comma-separated region=storageAccountResourceId list, one ASR cache account for EVERY region of regionPairs (both sides: reprotect after a failover stages in the DR region\'s account). Region names lower-case, as Azure reports VM locations. The account ids are also the scopes of the cache-account role assignments.')
+param cacheStorageAccounts string
 
 @description('PPGDR_NETWORK_MAPPINGS: comma-separated sourceVnetId=targetVnetId list. Both vnets of every pair get the subnet-join permission (failover and failback).')
 param networkMappings string = ''
@@ -138,17 +146,17 @@ param vmAlertRegions array = []
   'aad'
   'functionKey'
 ])
-@description('How the action group authenticates to /api/alerts: aad (secure webhook, Entra token, no secret) or functionKey (function key in the URL).')
+@description('How the action group authenticates to /api/alerts: aad (secure webhook, Entra token, no secret; the app validates the token) or functionKey (function key in the URL). Also PPGDR_ALERT_AUTH_MODE. Each mode needs its credentials below, or the deployment fails.')
 param alertWebhookAuthMode string = 'aad'
 
-@description('aad mode: object id of the Entra application that represents the ppg-dr alert API (the secure-webhook app registration).')
+@description('aad mode (required there): object id of the Entra application that represents the ppg-dr alert API (the secure-webhook app registration).')
 param alertWebhookAadObjectId string = ''
 
-@description('aad mode: Application ID URI of that Entra application (the token audience, e.g. api://ppgdr-alerts).')
+@description('aad mode (required there): Application ID URI of that Entra application (the token audience, e.g. api://ppgdr-alerts). Also PPGDR_ALERT_AUDIENCE.')
 param alertWebhookAadIdentifierUri string = ''
 
 @secure()
-@description('functionKey mode only: function key for the alerts route. Pass it from Key Vault (see main.parameters.example.json); never commit it.')
+@description('functionKey mode (required there): function key for the alerts route. Pass it from Key Vault (see docs/deploy.md); never commit it.')
 param alertWebhookFunctionKey string = ''
 
 @description('Optional e-mail addresses of DR operators added to the action group.')
@@ -164,13 +172,41 @@ var builtInRoles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   siteRecoveryContributor: '6670b86e-a3f7-4917-ac9b-5d6ab1be4567'
   virtualMachineContributor: '9980e02c-c2be-4d73-94e8-173b1dc7cf3c'
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 }
 
-// Resource groups holding VMs. DR is symmetric: after a failover the target becomes the source of reprotect and
-// failback, so both lists get the same roles.
+// ---------------------------------------------------------------------------------------------------------------
+// Deployment checks. Evaluated before anything is deployed; fail() stops the deployment with its message.
+// ---------------------------------------------------------------------------------------------------------------
+
+// Alerts must reach the app: each auth mode needs its credentials, or the action group would get no webhook
+// receiver and every alert would be lost without a trace.
+var aadReceiverIncomplete = (alertWebhookAuthMode == 'aad') && (empty(alertWebhookAadObjectId) || empty(alertWebhookAadIdentifierUri))
+var keyReceiverIncomplete = (alertWebhookAuthMode == 'functionKey') && empty(alertWebhookFunctionKey)
+var checkedAlertAuthMode = aadReceiverIncomplete ? fail('ppg-dr: alerts would reach no receiver. alertWebhookAuthMode is aad, so alertWebhookAadObjectId and alertWebhookAadIdentifierUri are both required: register the alert API application (docs/deploy.md, Alert authentication) and pass its object id and Application ID URI, or deploy with alertWebhookAuthMode=functionKey and alertWebhookFunctionKey.') : (keyReceiverIncomplete ? fail('ppg-dr: alerts would reach no receiver. alertWebhookAuthMode is functionKey, so alertWebhookFunctionKey is required (a Key Vault reference, docs/deploy.md), or deploy with alertWebhookAuthMode=aad.') : alertWebhookAuthMode)
+
+// Every region of every pair has its cache account: enable stages in the source region's, reprotect after a failover
+// in the DR region's. Keys are compared as the app reads them (lower-case region names).
+var pairRegions = union(map(flatten(map(filter(split(regionPairs, ','), pair => contains(pair, ':')), pair => split(pair, ':'))), region => toLower(trim(region))), [])
+var cacheRegions = map(filter(split(cacheStorageAccounts, ','), entry => contains(entry, '=')), entry => trim(split(entry, '=')[0]))
+var regionsWithoutCache = filter(pairRegions, region => !contains(cacheRegions, region))
+var checkedCacheStorageAccounts = empty(regionsWithoutCache) ? cacheStorageAccounts : fail('ppg-dr: cacheStorageAccounts has no ASR cache storage account for ${join(regionsWithoutCache, ', ')}. Every region of regionPairs needs one (region=storageAccountId, region in lower case): enable replication stages in the source region\'s account, reprotect after a failover in the DR region\'s.')
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scopes
+// ---------------------------------------------------------------------------------------------------------------
+
+// The recovery resource group of each source resource group, named as the app names it (Settings.target_resource_group_for:
+// '{source_resource_group}' replaced by the source group's name) in the source group's subscription. The deployment
+// creates them: the app never creates a resource group and refuses protection when its recovery group is missing.
+var recoveryResourceGroupIds = union(map(sourceResourceGroupIds, id => '/subscriptions/${split(id, '/')[2]}/resourceGroups/${replace(targetResourceGroup, '{source_resource_group}', split(id, '/')[4])}'), [])
+
+// Resource groups holding VMs. DR is symmetric: after a failover the recovery group is the source of reprotect and
+// failback, so source, recovery and additional groups all get the same roles.
 var vmResourceGroupIds = union(
   map(sourceResourceGroupIds, id => toLower(id)),
-  map(targetResourceGroupIds, id => toLower(id))
+  map(recoveryResourceGroupIds, id => toLower(id)),
+  map(additionalTargetResourceGroupIds, id => toLower(id))
 )
 
 // Custom role (PPG read/write only): Virtual Machine Contributor does not include Microsoft.Compute/proximityPlacementGroups/*.
@@ -178,7 +214,7 @@ var ppgOperatorRoleGuid = guid(subscription().id, appResourceGroupName, function
 
 // Ids parsed from the same strings the app reads, so settings and permissions cannot drift apart.
 var cacheStorageAccountIds = union(
-  map(filter(split(cacheStorageAccounts, ','), entry => contains(entry, '=')), entry => toLower(trim(split(entry, '=')[1]))),
+  map(filter(split(checkedCacheStorageAccounts, ','), entry => contains(entry, '=')), entry => toLower(trim(split(entry, '=')[1]))),
   []
 )
 var networkIds = filter(
@@ -195,7 +231,7 @@ var ppgdrSettings = {
   PPGDR_VAULT_ID: recoveryVaultId
   PPGDR_REGION_PAIRS: regionPairs
   PPGDR_TARGET_RESOURCE_GROUP: targetResourceGroup
-  PPGDR_CACHE_STORAGE_ACCOUNTS: cacheStorageAccounts
+  PPGDR_CACHE_STORAGE_ACCOUNTS: checkedCacheStorageAccounts
   PPGDR_NETWORK_MAPPINGS: networkMappings
   PPGDR_TEST_NETWORK_IDS: testNetworkIds
   PPGDR_API_KEYS: apiKeyDigests
@@ -204,8 +240,11 @@ var ppgdrSettings = {
   PPGDR_FAILOVER_MODE: failoverMode
   PPGDR_MAX_FAILOVERS_PER_HOUR: string(maxFailoversPerHour)
   PPGDR_DRY_RUN: dryRun ? 'true' : 'false'
-  PPGDR_ALERT_AUTH_MODE: alertWebhookAuthMode
+  // How /api/alerts authenticates the action group; in aad mode the app validates the Entra token against the
+  // audience and the tenant's signing keys.
+  PPGDR_ALERT_AUTH_MODE: checkedAlertAuthMode
   PPGDR_ALERT_AUDIENCE: alertWebhookAadIdentifierUri
+  PPGDR_TENANT_ID: tenant().tenantId
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -217,6 +256,19 @@ resource appRg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
   location: location
   tags: tags
 }
+
+// The recovery resource groups, before any role is granted on them (see recoveryResourceGroupIds).
+module recoveryResourceGroups 'modules/recovery-resource-group.bicep' = [
+  for (rgId, i) in recoveryResourceGroupIds: {
+    name: 'ppgdr-recovery-rg-${i}-${uniqueString(rgId)}'
+    scope: subscription(split(rgId, '/')[2])
+    params: {
+      name: split(rgId, '/')[4]
+      location: recoveryResourceGroupLocation
+      tags: union(tags, { 'managed-by': 'ppg-dr' })
+    }
+  }
+]
 
 // Function App, storage, monitoring, action group, and the roles on its OWN storage / Application Insights.
 module app 'modules/app.bicep' = {
@@ -233,6 +285,7 @@ module app 'modules/app.bicep' = {
     appInsightsName: '${namePrefix}-appi'
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    zoneRedundant: zoneRedundant
     storageBlobDataOwnerRoleId: builtInRoles.storageBlobDataOwner
     storageTableDataContributorRoleId: builtInRoles.storageTableDataContributor
     monitoringMetricsPublisherRoleId: builtInRoles.monitoringMetricsPublisher
@@ -248,7 +301,7 @@ module alerting 'modules/action-group.bicep' = {
     actionGroupName: '${namePrefix}-alerts'
     groupShortName: take('${namePrefix}dr', 12)
     alertsUri: 'https://${app.outputs.defaultHostName}/api/alerts'
-    authMode: alertWebhookAuthMode
+    authMode: checkedAlertAuthMode
     aadObjectId: alertWebhookAadObjectId
     aadIdentifierUri: alertWebhookAadIdentifierUri
     aadTenantId: subscription().tenantId
@@ -276,9 +329,12 @@ module ppgRole 'modules/ppg-role-definition.bicep' = {
     roleName: 'ppg-dr PPG operator (${functionAppName})'
     assignableScopes: vmResourceGroupIds
   }
+  dependsOn: [
+    recoveryResourceGroups // assignable scopes must exist
+  ]
 }
 
-// Virtual Machine Contributor + the PPG custom role on each source/target VM resource group.
+// Virtual Machine Contributor + the PPG custom role on each source, recovery and additional VM resource group.
 module vmRgRoles 'modules/rbac-resource-group.bicep' = [
   for (rgId, i) in vmResourceGroupIds: {
     name: 'ppgdr-rbac-rg-${i}-${uniqueString(rgId)}'
@@ -290,6 +346,9 @@ module vmRgRoles 'modules/rbac-resource-group.bicep' = [
         ppgRole.outputs.roleGuid
       ]
     }
+    dependsOn: [
+      recoveryResourceGroups
+    ]
   }
 ]
 
@@ -319,7 +378,7 @@ module networkRoles 'modules/rbac-virtual-network.bicep' = [
   }
 ]
 
-// Event Grid system topics + event subscriptions + alert rules, once per monitored subscription.
+// Event Grid system topics and alert rules, once per monitored subscription.
 module monitoring 'modules/subscription-monitoring.bicep' = [
   for (subscriptionId, i) in monitoredSubscriptionIds: {
     name: 'ppgdr-monitoring-${i}-${uniqueString(subscriptionId)}'
@@ -328,15 +387,57 @@ module monitoring 'modules/subscription-monitoring.bicep' = [
       location: location
       tags: tags
       resourceGroupName: monitoringResourceGroupName
-      functionAppId: app.outputs.functionAppId
       actionGroupId: alerting.outputs.actionGroupId
-      deployEventSubscriptions: deployEventSubscriptions
       watchedResourceGroupIds: vmResourceGroupIds
       vmAlertRegions: vmAlertRegions
       armSystemTopicName: armSystemTopicName
       healthSystemTopicName: healthSystemTopicName
       namePrefix: namePrefix
     }
+    dependsOn: [
+      recoveryResourceGroups // alert rules are scoped to them
+    ]
+  }
+]
+
+// The topics' identities may write undeliverable events into the app's dead-letter container (first pass, so the
+// grant exists before any event subscription does).
+module deadLetterRoles 'modules/rbac-dead-letter.bicep' = [
+  for (subscriptionId, i) in monitoredSubscriptionIds: {
+    name: 'ppgdr-rbac-deadletter-${i}-${uniqueString(subscriptionId)}'
+    scope: appRg
+    params: {
+      storageAccountName: app.outputs.storageAccountName
+      containerName: app.outputs.deadLetterContainerName
+      principalIds: [
+        monitoring[i].outputs.armTopicPrincipalId
+        monitoring[i].outputs.healthTopicPrincipalId
+      ]
+      roleDefinitionGuid: builtInRoles.storageBlobDataContributor
+    }
+  }
+]
+
+// Second pass (deployEventSubscriptions=true, after the code is published): the Event Grid subscriptions, with
+// retries, dead-lettering and server-side filters. An AzureFunction destination must already hold the function.
+var eventSubscriptionTargets = deployEventSubscriptions ? monitoredSubscriptionIds : []
+
+module eventSubscriptions 'modules/event-subscriptions.bicep' = [
+  for (subscriptionId, i) in eventSubscriptionTargets: {
+    name: 'ppgdr-event-subscriptions-${i}-${uniqueString(subscriptionId)}'
+    scope: resourceGroup(subscriptionId, monitoringResourceGroupName)
+    params: {
+      functionAppId: app.outputs.functionAppId
+      armSystemTopicName: armSystemTopicName
+      healthSystemTopicName: healthSystemTopicName
+      namePrefix: namePrefix
+      deadLetterStorageAccountId: app.outputs.storageAccountId
+      deadLetterContainerName: app.outputs.deadLetterContainerName
+    }
+    dependsOn: [
+      monitoring
+      deadLetterRoles
+    ]
   }
 ]
 
@@ -351,3 +452,8 @@ output principalId string = app.outputs.principalId
 output stateTableEndpoint string = app.outputs.tableEndpoint
 output actionGroupId string = alerting.outputs.actionGroupId
 output ppgOperatorRoleDefinitionGuid string = ppgRole.outputs.roleGuid
+output recoveryResourceGroupIds array = recoveryResourceGroupIds
+
+// For the Azure Developer CLI (azure.yaml finds the app by these; azd stores outputs in the environment).
+output AZURE_RESOURCE_GROUP string = appRg.name
+output AZURE_FUNCTION_APP_NAME string = app.outputs.functionAppName

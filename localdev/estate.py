@@ -95,7 +95,11 @@ def seed(clients: Any, estate: Estate = DEMO_ESTATE, progress: Callable[[str], N
     groups = {v.resource_group for v in estate.vms} | {VAULT_RG, NETWORK_RG}
     for group in sorted(groups):
         resources.resource_groups.create_or_update(group, {"location": SOURCE_REGION})
-    progress(f"resource groups: {', '.join(sorted(groups))}")
+    # The recovery resource groups, as infra/ creates them (default PPGDR_TARGET_RESOURCE_GROUP): ppg-dr never creates one.
+    recovery = sorted(f"{v.resource_group}-asr" for v in estate.vms)
+    for group in dict.fromkeys(recovery):
+        resources.resource_groups.create_or_update(group, {"location": TARGET_REGION})
+    progress(f"resource groups: {', '.join(sorted(groups))}; recovery: {', '.join(dict.fromkeys(recovery))}")
 
     generic = [
         (SOURCE_VNET_ID, SOURCE_REGION, {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]}}),

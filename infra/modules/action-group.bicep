@@ -1,7 +1,10 @@
 // Azure Monitor action group that posts alerts (common alert schema) to the ppg-dr HTTP alert route /api/alerts.
 // aad mode (default): secure webhook. Azure Monitor obtains an Entra token for the ppg-dr alert API application
-// (audience = aadIdentifierUri) and sends it as a Bearer token; nothing secret is stored anywhere.
+// (audience = aadIdentifierUri) and sends it as a Bearer token; the app validates it (PPGDR_ALERT_AUTH_MODE=aad);
+// nothing secret is stored anywhere.
 // functionKey mode: the function key is passed as a @secure() parameter and only ever placed in the receiver URL.
+// main.bicep refuses a deployment whose mode lacks its credentials (fail()), so the one webhook receiver always
+// exists: a DR tool whose alarm wire is silently cut is worse than none.
 targetScope = 'resourceGroup'
 
 param tags object
@@ -45,11 +48,6 @@ var keyReceiver = {
   useAadAuth: false
 }
 
-// A receiver is only created when its credentials are present, so a half-configured deployment never posts
-// unauthenticated alerts (and never fails on an empty objectId).
-var aadConfigured = authMode == 'aad' && !empty(aadObjectId) && !empty(aadIdentifierUri)
-var keyConfigured = authMode == 'functionKey' && !empty(functionKey)
-
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   name: actionGroupName
   location: 'global'
@@ -57,7 +55,7 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   properties: {
     groupShortName: groupShortName
     enabled: true
-    webhookReceivers: aadConfigured ? [aadReceiver] : (keyConfigured ? [keyReceiver] : [])
+    webhookReceivers: authMode == 'aad' ? [aadReceiver] : [keyReceiver]
     emailReceivers: [for (address, i) in operatorEmails: {
       name: 'operator-${i}'
       emailAddress: address
@@ -67,4 +65,3 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
 }
 
 output actionGroupId string = actionGroup.id
-output webhookConfigured bool = aadConfigured || keyConfigured

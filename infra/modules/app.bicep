@@ -13,6 +13,7 @@ param logAnalyticsName string
 param appInsightsName string
 param maximumInstanceCount int
 param instanceMemoryMB int
+param zoneRedundant bool
 
 @description('PPGDR_* settings computed by main.bicep (PPGDR_STATE_ENDPOINT is added here).')
 param ppgdrSettings object
@@ -23,6 +24,7 @@ param monitoringMetricsPublisherRoleId string
 
 // Flex Consumption deploys from a blob container; name <= 63 chars, lowercase.
 var deploymentContainerName = 'app-package-${take(toLower(functionAppName), 32)}-${take(uniqueString(resourceGroup().id, functionAppName), 7)}'
+var deadLetterContainerName = 'eventgrid-deadletter'
 
 // ---------------------------------------------------------------------------------------------------------------
 // Monitoring
@@ -60,6 +62,10 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 // ---------------------------------------------------------------------------------------------------------------
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_35:Public endpoint, Entra-only: Flex Consumption without VNet integration and Event Grid dead-lettering reach the account over it; no shared keys exist. Private endpoints are the documented next step (docs/infra.md).
+  // checkov:skip=CKV_AZURE_59:Same reason as CKV_AZURE_35; blob public access itself is off (allowBlobPublicAccess: false).
+  // checkov:skip=CKV_AZURE_206:ZRS by default: the state is rebuilt from Azure after a loss (adoption) and geo-replicated tables are readable only after a customer-initiated failover. storageSku allows Standard_GZRS.
+  // checkov:skip=CKV_AZURE_43:The name is a parameter checkov cannot evaluate; its default is lower-case letters and digits, at most 24 characters.
   name: storageAccountName
   location: location
   tags: tags
@@ -96,6 +102,16 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// Event Grid dead letters: events a subscription could not deliver in 24 hours (modules/event-subscriptions.bicep).
+// Written by the system topics' identities (Storage Blob Data Contributor on this container only).
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deadLetterContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
 // Table service for ppg-dr state; the tables themselves are created by the app's repository module.
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: storage
@@ -107,6 +123,7 @@ resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-0
 // ---------------------------------------------------------------------------------------------------------------
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225:Off by default (zoneRedundant parameter): on Flex Consumption it keeps at least two always-ready instances per function group, billed around the clock; timers resume on a new instance and the state is ZRS.
   name: planName
   location: location
   tags: tags
@@ -117,6 +134,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
   properties: {
     reserved: true // Linux
+    zoneRedundant: zoneRedundant
   }
 }
 
@@ -133,6 +151,10 @@ var allSettings = union(hostSettings, ppgdrSettings, {
 })
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_222:Event Grid (AzureFunction destination) and Azure Monitor action-group webhooks deliver to the public endpoint; every route authenticates (function key, Entra token, PPGDR_API_KEYS).
+  // checkov:skip=CKV_AZURE_17:Neither Event Grid nor action groups present client certificates; callers authenticate with Entra tokens or keys.
+  // checkov:skip=CKV_AZURE_212:Not applicable to Flex Consumption (numberOfWorkers is an App Service plan setting); the platform replaces instances.
+  // checkov:skip=CKV_AZURE_213:Flex Consumption does not support the App Service health check; ppg-dr's own alert rules watch the timers.
   name: functionAppName
   location: location
   tags: tags
@@ -241,3 +263,6 @@ output functionAppId string = site.id
 output defaultHostName string = site.properties.defaultHostName
 output principalId string = site.identity.principalId
 output tableEndpoint string = storage.properties.primaryEndpoints.table
+output storageAccountName string = storage.name
+output storageAccountId string = storage.id
+output deadLetterContainerName string = deadLetterContainer.name

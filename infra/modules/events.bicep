@@ -1,14 +1,13 @@
 // Event sources and alert rules for ONE subscription (deployed in a resource group of that subscription):
-//   - Event Grid system topic on the subscription (Microsoft.Resources.Subscriptions) -> resource_events function
-//   - Event Grid system topic for Resource Health (Microsoft.ResourceNotifications.HealthResources) -> health_events
+//   - Event Grid system topic on the subscription (Microsoft.Resources.Subscriptions), for resource_events
+//   - Event Grid system topic for Resource Health (Microsoft.ResourceNotifications.HealthResources), for health_events
 //   - VmAvailabilityMetric metric alert(s) and a Resource Health activity log alert -> action group -> /api/alerts
-// Events are hints (the timer reconcile is the truth): no dead-lettering, a lost event is repaired on the next tick.
+// The event subscriptions themselves are modules/event-subscriptions.bicep (second pass, once the code is published);
+// the topics exist from the first pass so their identities can be granted the dead-letter container before.
 targetScope = 'resourceGroup'
 
 param tags object
-param functionAppId string
 param actionGroupId string
-param deployEventSubscriptions bool
 
 @description('VM resource group ids in THIS subscription (alert scopes).')
 param watchedResourceGroupIds array
@@ -18,58 +17,21 @@ param armSystemTopicName string
 param healthSystemTopicName string
 param namePrefix string
 
-var retryPolicy = {
-  maxDeliveryAttempts: 30
-  eventTimeToLiveInMinutes: 1440
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Resource (ARM) events: VM writes/deletes/actions and tag writes
 // ---------------------------------------------------------------------------------------------------------------
 
+// A system-assigned identity writes undeliverable events to the dead-letter container (the account has no keys).
 resource armTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
   name: armSystemTopicName
   location: 'global'
   tags: tags
+  identity: {
+    type: 'SystemAssigned'
+  }
   properties: {
     source: subscription().id
     topicType: 'Microsoft.Resources.Subscriptions'
-  }
-}
-
-resource armToFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = if (deployEventSubscriptions) {
-  parent: armTopic
-  name: '${namePrefix}-resource-events'
-  properties: {
-    destination: {
-      endpointType: 'AzureFunction'
-      properties: {
-        resourceId: '${functionAppId}/functions/resource_events'
-        maxEventsPerBatch: 1
-        preferredBatchSizeInKilobytes: 64
-      }
-    }
-    filter: {
-      includedEventTypes: [
-        'Microsoft.Resources.ResourceWriteSuccess'
-        'Microsoft.Resources.ResourceDeleteSuccess'
-        'Microsoft.Resources.ResourceActionSuccess'
-      ]
-      // Values of one StringContains filter are OR-ed: VM operations, or tag writes through the Tags API
-      // (subject .../providers/Microsoft.Resources/tags/default).
-      advancedFilters: [
-        {
-          operatorType: 'StringContains'
-          key: 'subject'
-          values: [
-            'Microsoft.Compute/virtualMachines'
-            'Microsoft.Resources/tags'
-          ]
-        }
-      ]
-    }
-    eventDeliverySchema: 'EventGridSchema'
-    retryPolicy: retryPolicy
   }
 }
 
@@ -81,32 +43,12 @@ resource healthTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
   name: healthSystemTopicName
   location: 'global'
   tags: tags
+  identity: {
+    type: 'SystemAssigned'
+  }
   properties: {
     source: subscription().id
     topicType: 'Microsoft.ResourceNotifications.HealthResources'
-  }
-}
-
-resource healthToFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = if (deployEventSubscriptions) {
-  parent: healthTopic
-  name: '${namePrefix}-health-events'
-  properties: {
-    destination: {
-      endpointType: 'AzureFunction'
-      properties: {
-        resourceId: '${functionAppId}/functions/health_events'
-        maxEventsPerBatch: 1
-        preferredBatchSizeInKilobytes: 64
-      }
-    }
-    filter: {
-      includedEventTypes: [
-        'Microsoft.ResourceNotifications.HealthResources.AvailabilityStatusChanged'
-        'Microsoft.ResourceNotifications.HealthResources.ResourceAnnotated'
-      ]
-    }
-    eventDeliverySchema: 'EventGridSchema'
-    retryPolicy: retryPolicy
   }
 }
 
@@ -188,3 +130,5 @@ resource vmResourceHealth 'Microsoft.Insights/activityLogAlerts@2020-10-01' = if
 
 output armSystemTopicId string = armTopic.id
 output healthSystemTopicId string = healthTopic.id
+output armTopicPrincipalId string = armTopic.identity.principalId
+output healthTopicPrincipalId string = healthTopic.identity.principalId

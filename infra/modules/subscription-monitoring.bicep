@@ -1,14 +1,13 @@
 // Per monitored subscription: a resource group for the Event Grid system topics and alert rules, then the
 // resource-group-scoped module that creates them. Deployed by main.bicep with scope: subscription(<id>).
-// Holds no role assignment.
+// Holds no role assignment. The event subscriptions on these topics are main.bicep's second pass
+// (modules/event-subscriptions.bicep).
 targetScope = 'subscription'
 
 param location string
 param tags object
 param resourceGroupName string
-param functionAppId string
 param actionGroupId string
-param deployEventSubscriptions bool
 
 @description('All VM resource group ids (any subscription); only those in this subscription are used here.')
 param watchedResourceGroupIds array
@@ -32,9 +31,7 @@ module events 'events.bicep' = {
   scope: monitoringRg
   params: {
     tags: tags
-    functionAppId: functionAppId
     actionGroupId: actionGroupId
-    deployEventSubscriptions: deployEventSubscriptions
     watchedResourceGroupIds: localResourceGroupIds
     vmAlertRegions: vmAlertRegions
     armSystemTopicName: armSystemTopicName
@@ -42,3 +39,7 @@ module events 'events.bicep' = {
     namePrefix: namePrefix
   }
 }
+
+// The topics' identities, granted the dead-letter container by main.bicep before any event subscription exists.
+output armTopicPrincipalId string = events.outputs.armTopicPrincipalId
+output healthTopicPrincipalId string = events.outputs.healthTopicPrincipalId

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from shared.arm.ids import ResourceId, parse_resource_id, same_id
 from shared.arm.keys import normalize_arm_id
@@ -77,12 +77,31 @@ def _run_journaled(ctx: AppContext, vm_id: str, operation: str, request: dict[st
 
 
 def ensure_resource_group(ctx: AppContext, subscription: str, name: str, location: str) -> None:
-    resources = ctx.clients.resources(subscription)
+    """The recovery resource group exists and ppg-dr may use it; refused with what to deploy otherwise.
+
+    ppg-dr never creates a resource group: that needs ``resourceGroups/write`` at subscription scope, which infra
+    deliberately does not grant. infra/ creates the recovery resource group of every source resource group (named
+    as ``PPGDR_TARGET_RESOURCE_GROUP`` names it) and grants the roles on it. Without those roles Azure answers 403
+    whether the group exists or not, so a 403 is refused like a 404.
+    """
+
+    def refused(why: str) -> StepRefused:
+        return StepRefused(
+            f"the recovery resource group {name} (subscription {subscription}) cannot be used: {why}. ppg-dr does not "
+            f"create resource groups; its deployment does. Add the VM's resource group to the infra parameter "
+            f"sourceResourceGroupIds (infra creates {name} from targetResourceGroup = PPGDR_TARGET_RESOURCE_GROUP and "
+            f"grants ppg-dr's roles on it), or create {name} in {location} yourself and add its id to "
+            f"additionalTargetResourceGroupIds; then deploy infra again (docs/deploy.md)"
+        )
+
     try:
-        resources.resource_groups.get(name)
+        ctx.clients.resources(subscription).resource_groups.get(name)
     except ResourceNotFoundError:
-        resources.resource_groups.create_or_update(name, {"location": location, "tags": {CREATED_BY_TAG: CREATED_BY_VALUE}})
-        log.info("created recovery resource group %s in %s", name, location)
+        raise refused("it does not exist") from None
+    except HttpResponseError as exc:
+        if exc.status_code != 403:
+            raise
+        raise refused(f"ppg-dr may not read it ({azure_error_text(exc)})") from None
 
 
 def ensure_target_ppg(ctx: AppContext, subscription: str, plan: TargetPpgPlan, location: str) -> None:

@@ -86,6 +86,27 @@ def test_unmanaged_disks_are_refused_without_any_azure_write(seeded: Ppgdr) -> N
     assert writes == [], writes
 
 
+def test_a_missing_recovery_resource_group_is_refused_until_infra_creates_it(seeded: Ppgdr) -> None:
+    """ppg-dr never creates a resource group (infra does, with the roles): the VM is refused, naming what to deploy."""
+    app = seeded
+    resources = app.ctx.clients.resources(est.SUBSCRIPTION)
+    resources.resource_groups.begin_delete("trading-asr", polling_interval=0).result()
+    app.runner.drain()
+    app.emulator.clear_requests()
+    app.driver.tag(E.vm("trade-cache-1").id, {"ppgdr-protect": "true"})
+    app.driver.settle(lambda: app.driver.states().get("trade-cache-1") == "refused", label="refused")
+    status = app.driver.statuses()["trade-cache-1"]
+    assert "trading-asr" in status.reason and "sourceResourceGroupIds" in status.reason, status.reason
+    writes = [r for r in app.emulator.requests() if r["method"] != "GET" and "tags/default" not in r["path"]]
+    assert not [w for w in writes if "/resourcegroups/trading-asr" in w["path"].lower()], writes
+    assert not any("replicationProtectedItems" in w["path"] for w in writes), writes
+
+    resources.resource_groups.create_or_update("trading-asr", {"location": est.TARGET_REGION})  # what infra/ does
+    app.runner.drain()
+    app.runner.fire_timer("reconcile")
+    app.driver.settle(lambda: app.driver.states().get("trade-cache-1") == "protected", label="protected")
+
+
 def test_target_ppg_change_updates_the_protected_item(seeded: Ppgdr) -> None:
     app = seeded
     _protect_sap(app)

@@ -28,6 +28,7 @@ ALLOWED_BUILT_IN_ROLES = {
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
     "6670b86e-a3f7-4917-ac9b-5d6ab1be4567": "Site Recovery Contributor",
     "9980e02c-c2be-4d73-94e8-173b1dc7cf3c": "Virtual Machine Contributor",
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
 }
 
 FORBIDDEN_ROLES = {
@@ -51,6 +52,9 @@ PPGDR_SETTINGS = [
     "PPGDR_FAILOVER_MODE",
     "PPGDR_MAX_FAILOVERS_PER_HOUR",
     "PPGDR_DRY_RUN",
+    "PPGDR_ALERT_AUTH_MODE",
+    "PPGDR_ALERT_AUDIENCE",
+    "PPGDR_TENANT_ID",
 ]
 
 GUID_RE = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
@@ -206,7 +210,8 @@ def test_custom_role_is_ppg_only(bicep: dict[str, str]) -> None:
 def test_vm_roles_cover_source_and_target_resource_groups(bicep: dict[str, str]) -> None:
     main = bicep["main.bicep"]
     assert re.search(r"map\(sourceResourceGroupIds", main)
-    assert re.search(r"map\(targetResourceGroupIds", main)
+    assert re.search(r"map\(recoveryResourceGroupIds", main)
+    assert re.search(r"map\(additionalTargetResourceGroupIds", main)
     assert "modules/rbac-resource-group.bicep" in main
     assert "builtInRoles.virtualMachineContributor" in main
     assert "builtInRoles.siteRecoveryContributor" in main
@@ -317,15 +322,16 @@ def test_event_grid_wiring(bicep: dict[str, str]) -> None:
     assert "topicType: 'Microsoft.Resources.Subscriptions'" in events
     assert "topicType: 'Microsoft.ResourceNotifications.HealthResources'" in events
     assert events.count("source: subscription().id") == 2
-    assert "/functions/resource_events'" in events
-    assert "/functions/health_events'" in events
+    subscriptions = bicep["modules/event-subscriptions.bicep"]  # the second pass
+    assert "/functions/resource_events'" in subscriptions
+    assert "/functions/health_events'" in subscriptions
     for event_type in ("ResourceWriteSuccess", "ResourceDeleteSuccess", "ResourceActionSuccess"):
-        assert f"'Microsoft.Resources.{event_type}'" in events
-    assert "operatorType: 'StringContains'" in events
-    assert "key: 'subject'" in events
-    assert "'Microsoft.Compute/virtualMachines'" in events
-    assert "'Microsoft.Resources/tags'" in events
-    assert events.count("endpointType: 'AzureFunction'") == 2
+        assert f"'Microsoft.Resources.{event_type}'" in subscriptions
+    assert "operatorType: 'StringContains'" in subscriptions
+    assert "key: 'subject'" in subscriptions
+    assert "'Microsoft.Compute/virtualMachines'" in subscriptions
+    assert "'Microsoft.Resources/tags'" in subscriptions
+    assert subscriptions.count("endpointType: 'AzureFunction'") == 2
 
 
 def test_alerting_wiring(bicep: dict[str, str]) -> None:
