@@ -29,6 +29,14 @@ def _int(value: Any, name: str, *, default: int | None = None) -> int | None:
     return int(value)
 
 
+def _bool(value: Any, name: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ArmError(400, "InvalidParameter", f"'{name}' must be true or false.")
+    return value
+
+
 def build_router(emulator: Emulator) -> Router:
     """The generic admin routes (the Site Recovery ones are in ``emulator.asr.responses``; ``assembly`` joins them)."""
     router = Router()
@@ -51,7 +59,9 @@ def build_router(emulator: Emulator) -> Router:
         entries = emulator.request_log.entries(
             method=req.query.get("method"), path=req.query.get("path"), status=int(status) if status else None
         )
-        return ArmResponse(200, {"value": [e.as_dict() for e in entries], "count": len(entries)})
+        # An entry an after-apply fault answered also says what really happened (``applied``, ``appliedStatus``).
+        value = [{**e.as_dict(), **emulator.faults.applied_note(e)} for e in entries]
+        return ArmResponse(200, {"value": value, "count": len(entries)})
 
     @router.route("DELETE", PREFIX + "/requests")
     def clear_requests(req: ArmRequest) -> ArmResponse:
@@ -95,6 +105,7 @@ def build_router(emulator: Emulator) -> Router:
                 retry_after=_int(body.get("retryAfter"), "retryAfter"),
                 latency_ms=_int(body.get("latencyMs"), "latencyMs", default=0) or 0,
                 count=count,
+                after_apply=_bool(body.get("afterApply"), "afterApply"),
             )
         except ValueError as exc:
             raise ArmError(400, "InvalidParameter", str(exc)) from exc

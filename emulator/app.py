@@ -2,8 +2,10 @@
 
 Per request, in order: check the bearer token is present (ARM paths only), decode JSON (malformed
 -> ARM 400), apply an injected fault (latency / 429 / 5xx), then under the state lock advance due
-operations and dispatch. Every ``ArmError`` becomes ARM's error envelope; anything else becomes a
-500 with the exception text (an emulator bug should be loud, not a hang). ARM requests are logged.
+operations and dispatch. An after-apply fault (``afterApply``) is answered last: the request is served,
+then its answer replaced by the injected 5xx (a gateway timing out after the backend accepted). Every
+``ArmError`` becomes ARM's error envelope; anything else becomes a 500 with the exception text (an
+emulator bug should be loud, not a hang). ARM requests are logged.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ def create_app(emulator: Emulator) -> Starlette:
         is_admin = path == PREFIX or path.startswith(PREFIX + "/")
         request_id = str(uuid.uuid4())
         fault_id: str | None = None
+        after_apply: ArmError | None = None
         try:
             if not is_admin and "authorization" not in headers:
                 raise ArmError(
@@ -81,7 +84,9 @@ def create_app(emulator: Emulator) -> Starlette:
                     if fault.latency_ms > 0:
                         await asyncio.sleep(fault.latency_ms / 1000)
                     injected = fault.error()
-                    if injected is not None:
+                    if injected is not None and fault.after_apply:
+                        after_apply = injected  # served first, replaced below
+                    elif injected is not None:
                         raise injected
             base_url = f"{request.url.scheme}://{request.url.netloc}"
             router = admin if is_admin else arm
@@ -93,10 +98,15 @@ def create_app(emulator: Emulator) -> Starlette:
             result = ArmResponse(
                 500, {"error": {"code": "InternalServerError", "message": f"Emulator error: {type(exc).__name__}: {exc}"}}
             )
+        real_status = result.status
+        if after_apply is not None:
+            result = ArmResponse(after_apply.status, after_apply.body(), dict(after_apply.headers))
         if not is_admin or headers.get("x-emulator-log") == "1":
-            emulator.request_log.record(
+            entry = emulator.request_log.record(
                 method, path, query, result.status, (time.perf_counter() - started) * 1000, fault=fault_id
             )
+            if after_apply is not None:
+                emulator.faults.note_applied(entry, real_status)
         return _to_response(result, method, request_id)
 
     return Starlette(routes=[Route("/{path:path}", endpoint, methods=_METHODS)])

@@ -10,6 +10,13 @@ An async-refusal rule makes the next matching Site Recovery writes do what Azure
 validations: answer 202 as usual, then fail the job (with a numeric code, 45005 by default, as
 hashicorp/terraform-provider-azurerm#31927 quotes) without applying the write. A write that starts no job
 (a synchronous refusal, an idempotent enable) does not consume the rule.
+
+A request rule with ``after_apply`` (admin field ``afterApply``) lets the request through: it is served
+normally (the state changes, the job starts), then the client gets the injected 5xx instead of the real
+answer. That is a front door or gateway timing out after the backend accepted the write (ARM's 504
+``GatewayTimeout`` while the resource provider completes): a fault-injection choice, not a recorded Azure
+exchange. The request log keeps what really happened beside the status the client saw (``applied``,
+``appliedStatus``); :meth:`FaultRegistry.applied_note` looks it up for the admin API.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +46,8 @@ class RequestFault:
     remaining: int | None = 1
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     hits: int = 0
+    #: Serve the request first, then answer with the injected status (a gateway 5xx after the backend applied it).
+    after_apply: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         if self.remaining is not None and self.remaining <= 0:
@@ -55,7 +65,7 @@ class RequestFault:
         return ArmError(self.status, code, message, headers=headers)
 
     def describe(self) -> dict[str, Any]:
-        return {
+        described = {
             "id": self.id,
             "kind": "request",
             "method": self.method,
@@ -67,6 +77,9 @@ class RequestFault:
             "remaining": self.remaining,
             "hits": self.hits,
         }
+        if self.after_apply:  # only then: rules without it describe themselves exactly as before
+            described["afterApply"] = True
+        return described
 
 
 @dataclass
@@ -143,6 +156,9 @@ class FaultRegistry:
         self._requests: list[RequestFault] = []
         self._operations: list[OperationFault] = []
         self._refusals: list[AsyncRefusalFault] = []
+        # id(logged request) -> (weak reference to it, the status the emulator really answered). Weak, so the
+        # note goes when the request log drops the entry (cleared, reset or rotated) and an id is never reused.
+        self._applied: dict[int, tuple[weakref.ref[Any], int]] = {}
 
     def add_request_fault(
         self,
@@ -155,11 +171,14 @@ class FaultRegistry:
         retry_after: int | None = None,
         latency_ms: int = 0,
         count: int | None = 1,
+        after_apply: bool = False,
     ) -> RequestFault:
         if status is None and latency_ms <= 0:
             raise ValueError("a request fault needs a status, a latency, or both")
         if status is not None and not 400 <= status <= 599:
             raise ValueError("a fault status must be 4xx or 5xx")
+        if after_apply and (status is None or not 500 <= status <= 599):
+            raise ValueError("afterApply needs a 5xx status: the answer a gateway gives after the backend applied the request")
         if status == 429 and retry_after is None:
             retry_after = 1
         rule = RequestFault(
@@ -171,6 +190,7 @@ class FaultRegistry:
             retry_after=retry_after,
             latency_ms=latency_ms,
             remaining=count,
+            after_apply=after_apply,
         )
         with self._lock:
             self._requests.append(rule)
@@ -226,6 +246,30 @@ class FaultRegistry:
                         rule.remaining -= 1
                     return rule
         return None
+
+    def note_applied(self, entry: object, real_status: int) -> None:
+        """Remember, for one logged request of an after-apply rule, the status the emulator really answered."""
+        key = id(entry)
+
+        def forget(_: object, key: int = key) -> None:
+            # Runs while the entry is being freed, perhaps in a thread holding ``_lock``: no lock here
+            # (one dict pop is atomic), and the id cannot be reused before this ran.
+            self._applied.pop(key, None)
+
+        with self._lock:
+            self._applied[key] = (weakref.ref(entry, forget), real_status)
+
+    def applied_note(self, entry: object) -> dict[str, Any]:
+        """``{"applied", "appliedStatus"}`` for a logged request an after-apply rule answered, ``{}`` otherwise.
+
+        ``applied`` is whether the real answer was a success (2xx/3xx): the write took effect in the emulator
+        although the client saw the injected 5xx.
+        """
+        with self._lock:
+            found = self._applied.get(id(entry))
+        if found is None or found[0]() is not entry:
+            return {}
+        return {"applied": found[1] < 400, "appliedStatus": found[1]}
 
     def operation_failure(self, op: Operation) -> ArmError | None:
         """The ``Operations.failure_hook``: an error for a completing operation, or None."""
