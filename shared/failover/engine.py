@@ -20,6 +20,7 @@ from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
+from shared.arm.keys import normalize_arm_id
 from shared.arm.names import recovery_plan_name
 from shared.context import AppContext
 from shared.failover.groups import Group, placement_order
@@ -33,9 +34,11 @@ from shared.failover.workflow_state import (
     FAILBACK,
     FAILOVER,
     RECOVERY_POINT_TYPES,
+    SendInFlight,
     Workflow,
     WorkflowConflict,
     all_workflows,
+    clear_send_claim,
     group_lease,
     load_workflow,
     members,
@@ -174,11 +177,28 @@ def start_failover(
             state=GroupState.FAILING_OVER,
             workflow=wf.id,
             member_vm_ids=[m.vm_id for m in group.members],
+            recovery_vm_ids=_expected_recovery_vms(ctx, group),
             source_region=group.source_region,
             target_region=target,
         )
         audit(ctx.store, group.name, "failover-started", reason, workflow=wf.id, decision=decision_id)
         return wf
+
+
+def _expected_recovery_vms(ctx: AppContext, group: Group) -> list[str]:
+    """The VMs the failover job will create (ASR names each after its source VM, in the member's recovery resource
+    group), locked from the start: they carry the source's tags, and a reconcile or an event about one before the
+    workflow saw it must not take it for a new VM to protect. Placement verification adds the ids Azure reports."""
+    known = {normalize_arm_id(v) for v in get_group(ctx.store, group.name).recovery_vm_ids}
+    for member in members(ctx, group.name):
+        if member.subscription and member.target_resource_group and member.vm_name:
+            known.add(
+                normalize_arm_id(
+                    f"/subscriptions/{member.subscription}/resourceGroups/{member.target_resource_group}"
+                    f"/providers/Microsoft.Compute/virtualMachines/{member.vm_name}"
+                )
+            )
+    return sorted(known)
 
 
 def start_failback(ctx: AppContext, name: str, *, reason: str, dry_run: bool = False) -> Workflow:
@@ -244,8 +264,10 @@ def _command_change(wf: Workflow, action: str, group_state: str) -> dict[str, An
     raise WorkflowRefused(f"unknown action {action!r}")
 
 
-def request(ctx: AppContext, name: str, action: str, *, dry_run: bool = False) -> Workflow:
+def request(ctx: AppContext, name: str, action: str, *, dry_run: bool = False, by: str = "the operator") -> Workflow:
     """Operator commands on a workflow: ``commit``, ``repair``, ``reprotect``, ``resume``.
+
+    ``by`` names who asked in the audit trail (a person when the HTTP API knows one: a token or a session).
 
     The command is validated first (a dry run is refused exactly when the real one would be) and
     applied under the group's lease, so it cannot race a pulse that is advancing the same workflow.
@@ -267,7 +289,7 @@ def request(ctx: AppContext, name: str, action: str, *, dry_run: bool = False) -
         if wf.phase != BLOCKED and group_state in (GroupState.BLOCKED, GroupState.REPROTECTED):
             update_group(ctx.store, wf.group, state=GroupState.FAILING_OVER if wf.kind == FAILOVER else GroupState.FAILING_BACK)
         save_workflow(ctx, wf, f"operator asked to {action}")
-        audit(ctx.store, wf.group, f"operator-{action}", f"{action} requested by the operator", workflow=wf.id)
+        audit(ctx.store, wf.group, f"operator-{action}", f"{action} requested by {by}", workflow=wf.id)
         return wf
 
 
@@ -337,9 +359,16 @@ def advance(ctx: AppContext, wf: Workflow, *, max_steps: int = 8) -> list[str]:
             try:
                 PHASES[phase](ctx, wf)
                 wf.retries, wf.retry_at = 0, ""
+            except SendInFlight as exc:
+                notes.append(str(exc))
+                break
             except WorkflowRefused as exc:
+                if wf.sending_by == ctx.holder:
+                    clear_send_claim(wf)
                 _block(ctx, wf, str(exc), exc.suggestion or "fix the cause, then `ppgdr resume GROUP`", resume_at=exc.resume_at)
             except (HttpResponseError, ServiceRequestError, ServiceResponseError) as exc:
+                if wf.sending_by == ctx.holder:
+                    clear_send_claim(wf)  # the send ended (refused, or unknown after a 5xx: the retry looks first)
                 if is_transient(exc) and wf.retries < TRANSIENT_ATTEMPTS:
                     _retry_later(ctx, wf, phase, exc)
                     save_workflow(ctx, wf, f"{phase}: {azure_error_text(exc)}; retried after {wf.retry_at[:19]}")
@@ -351,6 +380,9 @@ def advance(ctx: AppContext, wf: Workflow, *, max_steps: int = 8) -> list[str]:
                     f"Azure refused {phase}: {azure_error_text(exc)}",
                     "check the ASR job in the vault, then `ppgdr resume GROUP`",
                 )
+            finally:
+                if wf.sending_by == ctx.holder:
+                    clear_send_claim(wf)  # sent, refused or failed: saved below (a crash before leaves it to expire)
         notes.append(f"{wf.group}: {phase} -> {wf.phase}")
         save_workflow(ctx, wf, f"{phase} -> {wf.phase}" if phase != wf.phase else None)
         if wf.phase == phase and not (wf.job or wf.jobs):

@@ -16,7 +16,7 @@ from shared.failover.lookup import current_group
 from shared.failover.recovery_plans import sync_plan
 from shared.failover.refusals import WorkflowRefused
 from shared.failover.report import write_workflow_report
-from shared.failover.workflow_state import DONE, FAILOVER, Workflow, members
+from shared.failover.workflow_state import DONE, FAILOVER, Workflow, claim_send, members
 from shared.platform.site_recovery import ItemView, SwitchProtection
 from shared.state import vm_status as st
 from shared.state.audit import audit
@@ -147,6 +147,7 @@ def phase_failover(ctx: AppContext, wf: Workflow) -> None:
     check_direction(ctx, wf)
     shutdown = "Required" if source_answers(ctx, members(ctx, wf.group), wf.kind) else "NotRequired"
     wf.source_shutdown = shutdown
+    claim_send(ctx, wf)
     started = ctx.site_recovery.plan_failover(
         recovery_plan_name(wf.group), direction=wf.direction, source_shutdown=shutdown, recovery_point=wf.recovery_point
     )
@@ -170,6 +171,7 @@ def phase_commit(ctx: AppContext, wf: Workflow) -> None:
     if state:
         wf.phase = next_phase
         return
+    claim_send(ctx, wf)
     started = ctx.site_recovery.plan_commit(recovery_plan_name(wf.group))
     wf.job = started.job_id or ""
     wf.job_history.append({"phase": "commit", "job": wf.job})
@@ -186,6 +188,7 @@ def phase_reprotect(ctx: AppContext, wf: Workflow) -> None:
         )
     vault = ctx.site_recovery.vault
     jobs: dict[str, str] = {}
+    claimed = False
     for member in members(ctx, wf.group):
         item = find_item(ctx, member)
         if item is None:
@@ -208,6 +211,9 @@ def phase_reprotect(ctx: AppContext, wf: Workflow) -> None:
             back_rg = f"/subscriptions/{member.subscription}/resourceGroups/{member.target_resource_group}"
             ppg, avset, zone = member.target_ppg_id, member.target_availability_set_id, member.target_zone
         running = ctx.compute.placement(item.recovery_vm_id) if item.recovery_vm_id else None
+        if not claimed:
+            claim_send(ctx, wf)
+            claimed = True
         started = ctx.site_recovery.switch_protection(
             SwitchProtection(
                 item=item,

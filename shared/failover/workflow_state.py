@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from shared.arm.keys import name_key
@@ -59,6 +60,9 @@ class Workflow:
     job_history: list[dict[str, str]] = field(default_factory=list)  # {"phase", "job"}: for the report
     retries: int = 0  # transient errors of the current step so far
     retry_at: str = ""  # the current step is tried again after this time
+    sending: str = ""  # the phase whose ASR action an instance is sending right now (see claim_send)
+    sending_by: str = ""
+    sending_at: str = ""
     etag: str = field(default="", compare=False)  # of the stored record it was read from (not stored)
 
     @property
@@ -77,6 +81,40 @@ class Workflow:
 
 class WorkflowConflict(RuntimeError):
     """The stored workflow changed since it was read: another instance advanced it; this one stops."""
+
+
+class SendInFlight(RuntimeError):
+    """Another instance claimed this step's ASR action and may be sending it now: this one waits."""
+
+
+def claim_window_seconds(lease_seconds: int) -> int:
+    """How long a claim to send stands: longer than a lease, so an instance whose clock runs ahead (or that took
+    an expired lease from a slow step) still waits; then the step looks at Azure again and sends only if Azure
+    shows nothing happened (the claimer died before sending)."""
+    return max(3 * lease_seconds, 300)
+
+
+def claim_send(ctx: AppContext, wf: Workflow) -> None:
+    """Claim the step's non-idempotent ASR action (failover, commit, switch protection) before sending it.
+
+    Two instances can read the same workflow (a lease that expired during slow reads, a clock that runs ahead):
+    the lease alone cannot keep them from both sending. The claim is a compare-and-swap on the workflow
+    (its ETag): of two instances that read one version only one claim succeeds, the other gets
+    :class:`WorkflowConflict`; an instance that reads the claimed version waits (:class:`SendInFlight`) until the
+    claimer saved the job, or the claim window passed. Every send is preceded by it; the engine clears it once
+    the step returned (sent, refused or failed).
+    """
+    now = ctx.store.now()
+    if wf.sending == wf.phase and wf.sending_by and wf.sending_by != ctx.holder and wf.sending_at:
+        age = (now - datetime.fromisoformat(wf.sending_at)).total_seconds()
+        if age < claim_window_seconds(ctx.settings.lease_seconds):
+            raise SendInFlight(f"group {wf.group}: another instance is sending {wf.phase} (claimed {int(age)} s ago)")
+    wf.sending, wf.sending_by, wf.sending_at = wf.phase, ctx.holder, now.isoformat()
+    save_workflow(ctx, wf)
+
+
+def clear_send_claim(wf: Workflow) -> None:
+    wf.sending = wf.sending_by = wf.sending_at = ""
 
 
 def _from_record(record: Record) -> Workflow:
