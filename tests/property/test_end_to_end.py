@@ -255,22 +255,26 @@ class EndToEndMachine(RuleBasedStateMachine):
         else:
             self._deliver(picked[1])
 
-    @precondition(lambda self: bool(pending_decisions(self.app.ctx)))
-    @rule(data=st.data(), reject=st.sampled_from((False, False, True)))
-    def decide_pending(self, data: st.DataObject, reject: bool) -> None:
-        """An operator approves (or rejects) a pending decision, by its id."""
+    # What is pending depends on time (the debounce counts from receipt, docs/operations.md), so a replayed sequence
+    # may see other decisions: draws never depend on it (an index into whatever is there), or hypothesis reports the
+    # data generation as flaky instead of shrinking.
+    @rule(pick=st.integers(min_value=0, max_value=7), reject=st.sampled_from((False, False, True)))
+    def decide_pending(self, pick: int, reject: bool) -> None:
+        """An operator approves (or rejects) a pending decision, by its id (nothing to do when none is pending)."""
         figures.step(NAME)
         pending = sorted(str(d["decision_id"]) for d in pending_decisions(self.app.ctx))
-        self._decide(data.draw(st.sampled_from(pending), label="decision"), reject)
+        if pending:
+            self._decide(pending[pick % len(pending)], reject)
 
-    @rule(data=st.data(), reject=st.booleans())
-    def decide(self, data: st.DataObject, reject: bool) -> None:
+    @rule(pick=st.integers(min_value=0, max_value=7), reject=st.booleans())
+    def decide(self, pick: int, reject: bool) -> None:
         """An operator approves or rejects a pending decision, or one that was pending once."""
         figures.step(NAME)
         _, answer = self._http("GET", "/api/decisions")
         pending = [str(d["decision_id"]) for d in answer["value"]]
         known = pending + [str(p["decision_id"]) for p in self.seen.pending.values() if p] + ["dec-00000000"]
-        self._decide(data.draw(st.sampled_from(pending or known), label="decision"), reject)
+        choices = pending or known
+        self._decide(choices[pick % len(choices)], reject)
 
     def _decide(self, wanted: str, reject: bool) -> None:
         if reject:
