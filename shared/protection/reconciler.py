@@ -22,8 +22,18 @@ from shared.arm.ids import VIRTUAL_MACHINES, ResourceId, parse_typed_id, same_id
 from shared.arm.keys import normalize_arm_id
 from shared.arm.names import replicated_item_name
 from shared.context import AppContext
+from shared.platform import fleet
 from shared.platform.errors import azure_error_text
-from shared.platform.observed import ObservedItem, ObservedVm, home_vm_id, item_from_sdk, text, vm_from_sdk
+from shared.platform.observed import (
+    ObservedItem,
+    ObservedVm,
+    home_vm_id,
+    item_from_json,
+    item_from_sdk,
+    text,
+    vm_from_json,
+    vm_from_sdk,
+)
 from shared.platform.retries import is_transient
 from shared.protection.placement_updates import apply_placement_rules
 from shared.protection.planner import A2A, Action, ActionKind, LastFailure, PlanInput, align_availability_set, plan_vm
@@ -567,11 +577,11 @@ def _reconcile_hint(ctx: AppContext, hint: ResourceHint) -> str:
 
 
 def list_items(ctx: AppContext) -> list[ObservedItem]:
-    """Every replicated item of the vault (paged): the full reconcile's view of Azure's replication."""
+    """Every replicated item of the vault (paged, raw JSON mapped straight into records): the full reconcile's view
+    of Azure's replication."""
     if not ctx.settings.vault_id:
         return []
-    vault = ctx.clients.vault()
-    return [item_from_sdk(i) for i in ctx.clients.site_recovery(vault.subscription).replication_protected_items.list(*vault.args)]
+    return [item_from_json(body) for body in fleet.item_bodies(ctx.clients)]
 
 
 def items_by_vm(items: Iterable[ObservedItem]) -> dict[str, ObservedItem]:
@@ -623,10 +633,10 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False, items: list[Observe
     in_sets: dict[str, list[tuple[ObservedVm, Action, st.VmStatus | None]]] = {}
     for scope in _scopes(ctx):
         rg_tags, ppg_types = scope.rg_tags, scope.ppg_types
-        for sdk_vm in scope.vms:
+        for body in scope.vms:
             report.vms_seen += 1
             try:
-                vm = vm_from_sdk(sdk_vm)
+                vm = vm_from_json(body)
             except ValueError as exc:
                 report.errors.append(str(exc))
                 continue
@@ -680,7 +690,7 @@ class _Scope:
 
     rg_tags: dict[str, dict[str, str]]
     ppg_types: dict[str, str]
-    vms: Iterable[Any]
+    vms: Iterable[dict[str, Any]]  # the VMs' JSON, page by page (shared.platform.fleet)
 
 
 def _ppg_types(ppgs: Iterable[Any]) -> dict[str, str]:
@@ -705,7 +715,7 @@ def _scopes(ctx: AppContext) -> Iterable[_Scope]:
             yield _Scope(
                 {name.lower(): dict(group.tags or {})},
                 _ppg_types(compute.proximity_placement_groups.list_by_resource_group(name)),
-                compute.virtual_machines.list(name),
+                fleet.vm_bodies(ctx.clients, subscription, name),
             )
         return
     for subscription in ctx.settings.subscriptions:
@@ -713,7 +723,7 @@ def _scopes(ctx: AppContext) -> Iterable[_Scope]:
         yield _Scope(
             {(g.name or "").lower(): dict(g.tags or {}) for g in ctx.clients.resources(subscription).resource_groups.list()},
             _ppg_types(compute.proximity_placement_groups.list_by_subscription()),
-            compute.virtual_machines.list_all(),
+            fleet.vm_bodies(ctx.clients, subscription),
         )
 
 
@@ -722,9 +732,10 @@ def watched_vms(ctx: AppContext) -> list[tuple[str, str, str]]:
     found = []
     for scope in _scopes(ctx):
         for vm in scope.vms:
-            parsed = parse_typed_id(vm.id, VIRTUAL_MACHINES)
+            vm_id = str(vm.get("id") or "")
+            parsed = parse_typed_id(vm_id, VIRTUAL_MACHINES)
             if parsed is not None and parsed.resource_group is not None:
-                found.append((str(vm.id), parsed.resource_group, parsed.name))
+                found.append((vm_id, parsed.resource_group, parsed.name))
     return found
 
 
