@@ -156,13 +156,33 @@ def _member_status(ctx: AppContext, group: str, fact: ItemFacts, stored: st.VmSt
     return status
 
 
+def _share_dr_ppg(statuses: list[st.VmStatus]) -> None:
+    """A member whose DR copy runs outside the group's DR PPG (capacity fallback) keeps that PPG as its target.
+
+    Its own placement says "no PPG"; taken as the target, the failback's reprotect would send no recovery PPG and
+    the item would lose it. The group's DR PPG is the one its other members run in (the most common).
+    """
+    counts: dict[str, int] = {}
+    for status in statuses:
+        if status.target_ppg_id:
+            counts[status.target_ppg_id] = counts.get(status.target_ppg_id, 0) + 1
+    if not counts:
+        return
+    shared = max(counts, key=lambda ppg: counts[ppg])
+    for status in statuses:
+        if not status.target_ppg_id:
+            status.target_ppg_id = shared
+
+
 def _adopt_group(
     ctx: AppContext, group: str, members: list[ItemFacts], decision: GroupAdoption, statuses: dict[str, st.VmStatus]
 ) -> None:
     home = members[0].home_region
     dr = ctx.settings.target_region(home) or ""
-    for fact in members:
-        st.save_status(ctx.store, _member_status(ctx, group, fact, statuses.get(fact.home_key)), note="adopted from Azure")
+    rebuilt = [_member_status(ctx, group, fact, statuses.get(fact.home_key)) for fact in members]
+    _share_dr_ppg(rebuilt)
+    for status in rebuilt:
+        st.save_status(ctx.store, status, note="adopted from Azure")
     running = sorted({normalize_arm_id(r) for f in members if (r := f.running_vm_id)})
     member_ids = [f.home_vm_id for f in members]
     names = ", ".join(sorted(f.home_vm_id.rsplit("/", 1)[-1] for f in members))

@@ -52,6 +52,20 @@ def journal_scope(vm: ResourceId | str) -> str:
     return "vm:" + (vm.normalized if isinstance(vm, ResourceId) else normalize_arm_id(vm))
 
 
+def current_job(body: object) -> str | None:
+    """The job an item answer names as running (``properties.currentScenario.jobId``), for a write answered 200.
+
+    An enable PUT sent again (the SDK's retry after a gateway 5xx, when the first was applied) is answered 200
+    with the item and no operation URL: the job Azure runs is the first request's, named in currentScenario.
+    Recording it keeps the journal true to what Azure ran. ``None`` for an idle item (scenario "None").
+    """
+    scenario = getattr(getattr(body, "properties", None), "current_scenario", None)  # the SDK's model of the answer
+    if scenario is None or str(getattr(scenario, "scenario_name", None) or "None") == "None":
+        return None
+    job = str(getattr(scenario, "job_id", None) or "").rstrip("/").rsplit("/", 1)[-1]
+    return job if job and job.lower() != "none" else None
+
+
 def _run_journaled(ctx: AppContext, vm_id: str, operation: str, request: dict[str, Any], send: Any) -> StartedStep:
     """Intent first, then the write, then the job id: a crash at any point leaves a visible trace."""
     key = f"{operation}:{uuid.uuid4().hex[:12]}"
@@ -62,15 +76,16 @@ def _run_journaled(ctx: AppContext, vm_id: str, operation: str, request: dict[st
     except Exception as exc:
         ctx.store.journal_set(scope, key, "failed", {"error": azure_error_text(exc)}, after=intent)
         raise
-    ctx.store.journal_set(scope, key, STARTED, {"job": started.job_id or "", "status_code": started.status_code}, after=intent)
+    job = started.job_id or current_job(started.body)
+    ctx.store.journal_set(scope, key, STARTED, {"job": job or "", "status_code": started.status_code}, after=intent)
     log.info(
         "%s started for %s (job %s)",
         operation,
         vm_id,
-        started.job_id,
-        extra={"vm": vm_id, "step": operation, "job": started.job_id},
+        job,
+        extra={"vm": vm_id, "step": operation, "job": job},
     )
-    return StartedStep(operation, key, started.job_id)
+    return StartedStep(operation, key, job)
 
 
 # ------------------------------------------------------------------------------------- target resources

@@ -14,6 +14,12 @@ from shared.operator.cli import cli
 from tests.fixtures.app import Ppgdr
 
 
+@pytest.fixture(autouse=True)
+def _one_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The message is what these tests check: one retry instead of five (each with its growing pause, ~25 s)."""
+    monkeypatch.setattr("shared.platform.retries.RETRY_TOTAL", 1)
+
+
 def one_line_error(*args: str) -> str:
     started = time.monotonic()
     result = CliRunner().invoke(cli, list(args))
