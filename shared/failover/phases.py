@@ -59,17 +59,27 @@ def source_answers(ctx: AppContext, group_members: list[st.VmStatus], kind: str)
     return ctx.compute.answers(group_members[0].vm_id)
 
 
-def member_items(ctx: AppContext, wf: Workflow) -> dict[str, ItemView | None]:
-    """Each member's item, read now, by VM name."""
-    return {member.vm_name: find_item(ctx, member) for member in members(ctx, wf.group)}
+def member_items(
+    ctx: AppContext, wf: Workflow, group_members: list[st.VmStatus] | None = None
+) -> dict[str, ItemView | None]:
+    """Each member's item, read now, by VM name: one list of the group's recovery plan (however many members), then
+    a lookup of any member that list does not hold (not in the plan, or moved where the list does not show it)."""
+    group_members = members(ctx, wf.group) if group_members is None else group_members
+    if not group_members:
+        return {}
+    listed = {item.name.lower(): item for item in ctx.site_recovery.plan_items(recovery_plan_name(wf.group))}
+    return {member.vm_name: listed.get(member.item_name.lower()) or find_item(ctx, member) for member in group_members}
 
 
-def item_operations(ctx: AppContext, wf: Workflow) -> dict[str, tuple[str, ...]]:
+def item_operations(
+    ctx: AppContext, wf: Workflow, items: dict[str, ItemView | None] | None = None
+) -> dict[str, tuple[str, ...]]:
     """What ASR allows on each member's item now: the world's answer to "did this step already run?"."""
-    return {name: item.allowed_operations if item is not None else () for name, item in member_items(ctx, wf).items()}
+    items = member_items(ctx, wf) if items is None else items
+    return {name: item.allowed_operations if item is not None else () for name, item in items.items()}
 
 
-def check_direction(ctx: AppContext, wf: Workflow) -> None:
+def check_direction(ctx: AppContext, wf: Workflow, items: dict[str, ItemView | None] | None = None) -> None:
     """Refuse a failover whose direction does not match where the items replicate from.
 
     A recovery plan keeps its fabrics: ``PrimaryToRecovery`` fails over items that replicate from the
@@ -77,7 +87,8 @@ def check_direction(ctx: AppContext, wf: Workflow) -> None:
     after reprotect. Azure fails a wrong direction in the job; saying so before sending is clearer.
     """
     leaving = fabric_name(wf.source_region)
-    wrong = {name: item.fabric for name, item in member_items(ctx, wf).items() if item is not None and item.fabric != leaving}
+    items = member_items(ctx, wf) if items is None else items
+    wrong = {name: item.fabric for name, item in items.items() if item is not None and item.fabric != leaving}
     if wrong:
         raise WorkflowRefused(
             f"{wf.direction} fails over items that replicate from {wf.source_region}, but "
@@ -87,15 +98,21 @@ def check_direction(ctx: AppContext, wf: Workflow) -> None:
 
 
 def already(
-    ctx: AppContext, wf: Workflow, *, done: Callable[[tuple[str, ...]], bool], send: Callable[[tuple[str, ...]], bool]
+    ctx: AppContext,
+    wf: Workflow,
+    *,
+    done: Callable[[tuple[str, ...]], bool],
+    send: Callable[[tuple[str, ...]], bool],
+    items: dict[str, ItemView | None] | None = None,
 ) -> bool | None:
     """True when every item shows the step done, None while ASR is busy with it, False when it must be sent.
 
     Looking before sending makes a step idempotent: after a crash between sending a step and saving
     its job, or a step someone ran in the portal, the pulse adopts the result instead of sending twice.
     ``done`` and ``send`` read an item's allowed operations, the only place ASR says where an item is.
+    ``items``: the members' items as the step read them just now (:func:`member_items`), else read here.
     """
-    ops = item_operations(ctx, wf)
+    ops = item_operations(ctx, wf, items)
     if ops and all(done(allowed) for allowed in ops.values()):
         return True
     if any(not allowed for allowed in ops.values()):
@@ -126,7 +143,8 @@ def phase_failover(ctx: AppContext, wf: Workflow) -> None:
     drill = active_drill(ctx.store, wf.group)
     if drill is not None:
         return  # a drill's test VMs are being cleaned up (requested when the failover started): then fail over
-    state = already(ctx, wf, done=failed_over, send=lambda ops: "UnplannedFailover" in ops)
+    items = member_items(ctx, wf)  # one read of the group's items for the whole step
+    state = already(ctx, wf, done=failed_over, send=lambda ops: "UnplannedFailover" in ops, items=items)
     if state is None:
         return  # ASR is already failing the items over (a step sent before a crash): wait
     if state:
@@ -144,7 +162,7 @@ def phase_failover(ctx: AppContext, wf: Workflow) -> None:
             job=job,
         )
         return
-    check_direction(ctx, wf)
+    check_direction(ctx, wf, items)
     shutdown = "Required" if source_answers(ctx, members(ctx, wf.group), wf.kind) else "NotRequired"
     wf.source_shutdown = shutdown
     claim_send(ctx, wf)
@@ -189,8 +207,10 @@ def phase_reprotect(ctx: AppContext, wf: Workflow) -> None:
     vault = ctx.site_recovery.vault
     jobs: dict[str, str] = {}
     claimed = False
-    for member in members(ctx, wf.group):
-        item = find_item(ctx, member)
+    group_members = members(ctx, wf.group)
+    items = member_items(ctx, wf, group_members)
+    for member in group_members:
+        item = items.get(member.vm_name)
         if item is None:
             raise WorkflowRefused(f"{member.vm_name}: replicated item {member.item_name} not found")
         if item.fabric == fabric_name(wf.target_region):
@@ -248,7 +268,7 @@ def phase_reprotect(ctx: AppContext, wf: Workflow) -> None:
 def phase_replicating(ctx: AppContext, wf: Workflow) -> None:
     """Wait until every item replicates (protected) in the new direction, then settle the group state."""
     group_members = members(ctx, wf.group)
-    items = {member.vm_name: find_item(ctx, member) for member in group_members}
+    items = member_items(ctx, wf, group_members)
     if any(item is None or item.protection_state != "Protected" for item in items.values()):
         return
     wf.phase = DONE

@@ -18,7 +18,7 @@ from shared.arm.ids import same_id
 from shared.arm.keys import normalize_arm_id
 from shared.context import AppContext
 from shared.failover.groups import Member, placement_order
-from shared.failover.phases import find_item
+from shared.failover.phases import member_items
 from shared.failover.refusals import WorkflowRefused
 from shared.failover.workflow_state import DONE, FAILOVER, Workflow, members
 from shared.platform.errors import azure_error_text
@@ -88,8 +88,10 @@ def placement_report(ctx: AppContext, wf: Workflow) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     colocation: dict[str, str] = {}
     known = {normalize_arm_id(r["source_vm_id"]): r["vm_id"] for r in wf.placement if r.get("vm_id") and r.get("source_vm_id")}
-    for member in members(ctx, wf.group):
-        item = find_item(ctx, member)
+    group_members = members(ctx, wf.group)
+    items = member_items(ctx, wf, group_members)  # one list of the plan's items, not one GET per member
+    for member in group_members:
+        item = items.get(member.vm_name)
         if item is None:
             rows.append(
                 {"vm": member.vm_name, "source_vm_id": member.vm_id, "running": False, "problem": "replicated item not found"}

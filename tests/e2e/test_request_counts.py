@@ -188,3 +188,29 @@ def test_the_pulse_reads_the_status_table_once(quiet: Ppgdr, monkeypatch: pytest
     with table_requests(app, monkeypatch) as table:
         app.runner.fire_timer("pulse")
     assert table.full_status_reads() == 2, table.seen  # one read: two pages of 1,200+ statuses
+
+
+def test_a_group_failover_looks_at_its_items_with_one_list_per_plan(quiet: Ppgdr) -> None:
+    """Look before send in bulk: from the decision to the failover POST, no per-item GET, one filtered list a step."""
+    from shared.failover import engine as wfl
+
+    app = quiet
+    app.driver.tag(f"/subscriptions/{est.SUBSCRIPTION}/resourceGroups/sap-prod", {"ppgdr-protect": "true"})
+    app.runner.admin("POST", "/_emulator/events/subscriber", json={"url": None})
+    for vm in ("sap-app-1", "sap-app-2", "sap-db-1"):
+        app.runner.deliver(tag_event(app, E.vm(vm).id))
+    app.driver.settle(
+        lambda: all(app.driver.states().get(n) == "protected" for n in ("sap-app-1", "sap-app-2", "sap-db-1")), label="protect"
+    )
+    app.runner.fire_timer("reconcile")  # the group's recovery plan
+    app.emulator.clear_requests()
+    wfl.start_failover(app.ctx, "sap-ppg", reason="test: region outage")
+    for _ in range(5):
+        app.runner.fire_timer("pulse")
+        if any(r["path"].endswith("/unplannedFailover") for r in app.emulator.requests(method="POST")):
+            break
+    reads = [r for r in app.emulator.requests(method="GET") if "/replicationProtectedItems" in r["path"]]
+    assert reads, "the failover looked at no item"
+    assert all(r["path"].endswith("/replicationProtectedItems") for r in reads), [r["path"] for r in reads]  # lists only
+    assert all("recoveryPlanName" in r["query"].get("$filter", "") for r in reads), [r["query"] for r in reads]
+    assert len(reads) == 1, [r["query"] for r in reads]  # the failover step: one list for three members

@@ -31,6 +31,7 @@ class FakeSiteRecovery:
     jobs: dict[str, JobView] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     scenarios: dict[str, tuple[str, str]] = field(default_factory=dict)  # plan -> (scenario, job)
+    reads: list[tuple[str, Any]] = field(default_factory=list)  # lists read (calls holds what was sent)
 
     @property
     def vault(self) -> VaultRef:
@@ -49,14 +50,21 @@ class FakeSiteRecovery:
             self.items[key] = replace(item, allowed_operations=operations, **changes)
 
     def get_item(self, fabric: str, container: str, name: str) -> ItemView | None:
+        self.reads.append(("get_item", name))
         return self.items.get((fabric, container, name))
 
     def find_item(self, name: str, places: Iterable[tuple[str, str]]) -> ItemView | None:
+        self.reads.append(("find_item", name))
         for fabric, container in places:
             found = self.items.get((fabric, container, name))
             if found is not None:
                 return found
         return None
+
+    def plan_items(self, plan: str) -> list[ItemView]:
+        """Every item the fake holds (a test's vault has one plan's items); the read is recorded in ``reads``."""
+        self.reads.append(("plan_items", plan))
+        return list(self.items.values())
 
     def job(self, job_id: str) -> JobView:
         return self.jobs.get(job_id, JobView(job_id, "Succeeded"))

@@ -10,7 +10,7 @@ from shared.arm.names import container_name, fabric_name
 from shared.failover import engine, phases, placement
 from shared.failover.refusals import WorkflowRefused
 from shared.failover.workflow_state import BLOCKED, DONE, load_workflow, save_workflow
-from shared.platform.site_recovery import JobView, SwitchProtection
+from shared.platform.site_recovery import ItemView, JobView, SwitchProtection
 from shared.state import vm_status as st
 from shared.state.audit import audit_trail
 from shared.state.group_records import GroupState, get_group, update_group
@@ -59,6 +59,34 @@ def test_failover_waits_while_asr_is_busy_with_an_item(world: World) -> None:
     wf = world.workflow("failover")
     phases.phase_failover(world.ctx, wf)
     assert world.asr.calls == [] and wf.phase == "failover" and not wf.job
+
+
+def test_a_group_step_looks_at_its_items_with_one_list_of_the_plan(world: World) -> None:
+    """Look before send in bulk: one filtered list per recovery plan, not one GET per member (as fresh)."""
+    wf = world.workflow("failover")
+    phases.phase_failover(world.ctx, wf)
+    assert world.asr.reads == [("plan_items", "ppgdr-sap-ppg")]
+    assert len(world.asr.sent("plan_failover")) == 1
+    world.asr.reads.clear()
+    world.asr.allow("Commit", "SwitchProtection")
+    phases.phase_commit(world.ctx, world.workflow("commit"))
+    assert world.asr.reads == [("plan_items", "ppgdr-sap-ppg")]
+
+
+def test_a_member_the_plan_list_does_not_hold_is_looked_up_by_itself(world: World) -> None:
+    key = next(k for k in world.asr.items if k[2] == "sap-db-1-item")
+    moved = world.asr.items.pop(key)
+    real = world.asr.plan_items
+
+    def without_db(plan: str) -> list[ItemView]:
+        return [i for i in real(plan) if i.name != "sap-db-1-item"]
+
+    world.asr.plan_items = without_db  # type: ignore[method-assign]
+    world.asr.add(moved)
+    phases.phase_failover(world.ctx, world.workflow("failover"))
+    assert ("find_item", "sap-db-1-item") in world.asr.reads
+    assert [r for r in world.asr.reads if r[0] == "find_item"] == [("find_item", "sap-db-1-item")]
+    assert len(world.asr.sent("plan_failover")) == 1
 
 
 def test_items_in_different_states_are_refused_with_each_state_named(world: World) -> None:
