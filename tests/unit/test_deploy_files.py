@@ -151,6 +151,65 @@ def test_the_ci_example_cannot_run_in_this_repository_and_uses_oidc() -> None:
     assert "environment: production" in text
 
 
+# ---------------------------------------------------------------------------------------- the guides
+
+DEPLOY_GUIDE = ROOT / "docs" / "deploy.md"
+# How the deployment files cite a section of a guide: `docs/deploy.md, Costs)`, `docs/deploy.md, "Deploy from GitHub
+# Actions")` or `docs/deploy.md (Alert authentication)`. A bare `docs/deploy.md` names no section.
+SECTION_REFERENCE = re.compile(
+    r"""(docs/(?:deploy|infra)\.md)(?:,\s*["']?([A-Za-z][^"'()\n]*?)["']?\)|\s+\(([A-Za-z][^()\n]*?)\))"""
+)
+
+
+def _section_references(text: str) -> list[tuple[str, str]]:
+    return [(m.group(1), (m.group(2) or m.group(3)).strip()) for m in SECTION_REFERENCE.finditer(text)]
+
+
+def _headings(doc: Path) -> set[str]:
+    """Markdown headings of ``doc`` (case-folded), ignoring `#` lines inside fenced code blocks."""
+    found: set[str] = set()
+    fenced = False
+    for line in doc.read_text(encoding="utf-8").splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and (heading := re.match(r"#{1,6}\s+(.+?)\s*$", line)):
+            found.add(heading.group(1).casefold())
+    return found
+
+
+def _deployment_files() -> list[Path]:
+    nested = [p for folder in ("infra", "examples") for p in sorted((ROOT / folder).rglob("*")) if p.is_file()]
+    return [AZURE_YAML, *nested]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("defaults (docs/deploy.md, Costs).", [("docs/deploy.md", "Costs")]),
+        ('needs (docs/deploy.md, "Deploy from GitHub Actions"):', [("docs/deploy.md", "Deploy from GitHub Actions")]),
+        ("see docs/deploy.md (Alert authentication) first", [("docs/deploy.md", "Alert authentication")]),
+        ("(see docs/infra.md, 'Identity, roles and scopes')", [("docs/infra.md", "Identity, roles and scopes")]),
+        ("(a Key Vault reference, docs/deploy.md), or", []),
+        ("(see docs/deploy.md); never commit it", []),
+        ("Step by step: docs/deploy.md.", []),
+    ],
+)
+def test_section_references_are_read_in_every_form_the_files_use(text: str, expected: list[tuple[str, str]]) -> None:
+    assert _section_references(text) == expected
+
+
+def test_the_deploy_guide_has_every_section_the_deployment_files_cite() -> None:
+    assert DEPLOY_GUIDE.is_file(), "infra/, azure.yaml and the CI example point to docs/deploy.md"
+    cited = [
+        (str(path.relative_to(ROOT)), doc, section)
+        for path in _deployment_files()
+        for doc, section in _section_references(path.read_text(encoding="utf-8", errors="replace"))
+    ]
+    assert any(doc == "docs/deploy.md" for _, doc, _ in cited), "no section reference found: has the citation form changed?"
+    missing = [f"{where}: {doc}, {section!r}" for where, doc, section in cited if section.casefold() not in _headings(ROOT / doc)]
+    assert not missing, f"cited sections with no such heading: {missing}"
+
+
 # -------------------------------------------------------------------------------------- the package
 
 
