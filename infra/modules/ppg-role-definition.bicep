@@ -1,8 +1,8 @@
 // Custom role "ppg-dr PPG operator": the one permission family Virtual Machine Contributor lacks.
 // VM Contributor covers virtualMachines/*, availabilitySets/* and disks, but NOT proximityPlacementGroups/*, which
 // ppg-dr needs to read source PPGs and to create/update target PPGs (intent VM sizes, zone, predictable names).
-// Delete is deliberately left out: ppg-dr never deletes a PPG (removal from a PPG is disable + re-enable
-// replication, not a PPG delete). The definition is created at subscription scope (role definitions are
+// Delete is included only for the target PPGs ppg-dr created (tagged managed-by=ppg-dr) and nothing uses any
+// more; the app never deletes another PPG. The definition is created at subscription scope (role definitions are
 // subscription-level objects) but it is ASSIGNABLE only to the listed resource groups.
 targetScope = 'subscription'
 

@@ -388,8 +388,8 @@ def target_group_checks(ctx: AppContext, reader: Reader) -> list[Check]:
                 name,
                 False,
                 f"{target} (recovery resource group of {source}) does not exist",
-                "create it in the DR region and grant the roles there (infra: targetResourceGroupIds), "
-                "or change PPGDR_TARGET_RESOURCE_GROUP",
+                "add its source resource group to the infra parameter sourceResourceGroupIds (infra creates it and "
+                "grants the roles; docs/deploy.md), or change PPGDR_TARGET_RESOURCE_GROUP",
             )
         checks.append(checked)
     return checks

@@ -133,7 +133,7 @@ def test_a_resource_group_the_identity_may_not_read_and_a_missing_recovery_group
     sap = next(c for c in result.checks if c.name == "resource group sap-prod")
     assert "may not read" in sap.detail and "AuthorizationFailed" in sap.detail and "roles" in sap.fix
     missing = next(c for c in result.checks if c.name == "recovery resource group sap-prod-dr")
-    assert "does not exist" in missing.detail and "targetResourceGroupIds" in missing.fix
+    assert "does not exist" in missing.detail and "sourceResourceGroupIds" in missing.fix
 
     app.emulator.clear_faults()
     resources.resource_groups.create_or_update("sap-prod-dr", {"location": est.TARGET_REGION})
