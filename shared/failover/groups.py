@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from shared.state.vm_status import VmState, VmStatus
@@ -104,29 +105,53 @@ def plan_limits_problem(group: Group) -> str | None:
     return None
 
 
-def groups_from_statuses(statuses: list[VmStatus]) -> dict[str, Group]:
-    """Group every VM ppg-dr protects (or is protecting) by its DR group name (case-insensitive)."""
-    by_name: dict[str, list[VmStatus]] = {}
+def groups_from_statuses(statuses: Iterable[VmStatus]) -> dict[str, Group]:
+    """Group every VM ppg-dr protects (or is protecting) by its DR group name (case-insensitive).
+
+    One pass that keeps only what a group needs of each member (a :class:`Member` and a few settings), so a stream
+    of 100,000 statuses never has to be held at once.
+    """
+    by_name: dict[str, list[tuple[Member, str, str, str, int | None, int | None, tuple[str, ...], str]]] = {}
     for status in statuses:
         if not status.group or not status.item_name:
             continue
-        by_name.setdefault(status.group.lower(), []).append(status)
+        member = Member(
+            status.vm_id,
+            status.vm_name,
+            status.size,
+            status.item_name,
+            status.fabric,
+            status.container,
+            status.boot_order,
+            status.state,
+        )
+        by_name.setdefault(status.group.lower(), []).append(
+            (
+                member,
+                status.group,
+                status.location,
+                status.failover_mode,
+                status.rto_minutes,
+                status.rpo_minutes,
+                tuple(status.drill_probes),
+                status.drill_schedule,
+            )
+        )
     groups: dict[str, Group] = {}
-    for key, members in by_name.items():
-        members.sort(key=lambda s: s.vm_name)
-        modes = {m.failover_mode for m in members if m.failover_mode}
+    for key, entries in by_name.items():
+        entries.sort(key=lambda e: e[0].vm_name)
+        first = entries[0]
+        modes = {e[3] for e in entries if e[3]}
         # The strictest mode any member asks for wins: one VM tagged "off" keeps the group manual.
         mode = "off" if "off" in modes else "approve" if "approve" in modes or not modes else "auto"
         groups[key] = Group(
-            name=members[0].group,
-            members=tuple(
-                Member(m.vm_id, m.vm_name, m.size, m.item_name, m.fabric, m.container, m.boot_order, m.state) for m in members
-            ),
-            source_region=members[0].location,
+            name=first[1],
+            members=tuple(e[0] for e in entries),
+            source_region=first[2],
             failover_mode=mode,
-            drill_schedules=tuple(sorted({m.drill_schedule for m in members if m.drill_schedule})),
-            rto_minutes=min((m.rto_minutes for m in members if m.rto_minutes), default=None),
-            rpo_minutes=min((m.rpo_minutes for m in members if m.rpo_minutes), default=None),
-            drill_probes=tuple(sorted({p for m in members for p in m.drill_probes})),
+            drill_schedules=tuple(sorted({e[7] for e in entries if e[7]})),
+            rto_minutes=min((e[4] for e in entries if e[4]), default=None),
+            rpo_minutes=min((e[5] for e in entries if e[5]), default=None),
+            drill_probes=tuple(sorted({p for e in entries for p in e[6]})),
         )
     return groups

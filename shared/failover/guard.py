@@ -240,7 +240,7 @@ def ingest(ctx: AppContext, signals: list[Signal]) -> list[dict[str, Any]]:
     return [evaluate(ctx, group) for group in touched.values()]
 
 
-def reevaluate_recent(ctx: AppContext, statuses: list[st.VmStatus] | None = None) -> list[dict[str, Any]]:
+def reevaluate_recent(ctx: AppContext, statuses: Iterable[st.VmStatus] | None = None) -> list[dict[str, Any]]:
     """Decide again for groups with signals inside the window (pulse timer).
 
     An outage can reach quorum without any new signal: its VMs pass the debounce time while the
@@ -455,7 +455,7 @@ def healthy_since(signals: list[Signal], start: datetime) -> datetime | None:
     return max([start, *recoveries])
 
 
-def auto_failback(ctx: AppContext, statuses: list[st.VmStatus] | None = None) -> list[str]:
+def auto_failback(ctx: AppContext, statuses: Iterable[st.VmStatus] | None = None) -> list[str]:
     """Fail reprotected groups back once their source region has been healthy for the configured window.
 
     Off unless ``PPGDR_AUTO_FAILBACK_MINUTES`` is set: failing back is a second disruption, so by default

@@ -59,9 +59,7 @@ def source_answers(ctx: AppContext, group_members: list[st.VmStatus], kind: str)
     return ctx.compute.answers(group_members[0].vm_id)
 
 
-def member_items(
-    ctx: AppContext, wf: Workflow, group_members: list[st.VmStatus] | None = None
-) -> dict[str, ItemView | None]:
+def member_items(ctx: AppContext, wf: Workflow, group_members: list[st.VmStatus] | None = None) -> dict[str, ItemView | None]:
     """Each member's item, read now, by VM name: one list of the group's recovery plan (however many members), then
     a lookup of any member that list does not hold (not in the plan, or moved where the list does not show it)."""
     group_members = members(ctx, wf.group) if group_members is None else group_members
@@ -71,9 +69,7 @@ def member_items(
     return {member.vm_name: listed.get(member.item_name.lower()) or find_item(ctx, member) for member in group_members}
 
 
-def item_operations(
-    ctx: AppContext, wf: Workflow, items: dict[str, ItemView | None] | None = None
-) -> dict[str, tuple[str, ...]]:
+def item_operations(ctx: AppContext, wf: Workflow, items: dict[str, ItemView | None] | None = None) -> dict[str, tuple[str, ...]]:
     """What ASR allows on each member's item now: the world's answer to "did this step already run?"."""
     items = member_items(ctx, wf) if items is None else items
     return {name: item.allowed_operations if item is not None else () for name, item in items.items()}

@@ -9,6 +9,7 @@ status; a VM is never dropped silently.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -169,7 +170,7 @@ def _summary(group: Group) -> dict[str, Any]:
 
 
 def sync_all_plans(
-    ctx: AppContext, *, changed_only: bool = False, statuses: list[VmStatus] | None = None
+    ctx: AppContext, *, changed_only: bool = False, statuses: Iterable[VmStatus] | None = None
 ) -> list[tuple[str, str, str]]:
     """Keep every protected group's plan in step with its protected members.
 

@@ -6,6 +6,7 @@ its unit tests need no SDK objects). Only the fields ppg-dr decides on are kept.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,14 +14,14 @@ from shared.arm.ids import ResourceId, parse_resource_id, segment_after
 from shared.arm.names import item_named_for
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ManagedDisk:
     id: str
     sku: str | None
     is_os: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObservedVm:
     """A source VM as Compute reports it."""
 
@@ -63,7 +64,7 @@ class ObservedVm:
         return self.availability_set_id.rstrip("/").rsplit("/", 1)[-1] if self.availability_set_id else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObservedItem:
     """A replicated protected item in the vault (any provider)."""
 
@@ -212,6 +213,35 @@ DETAIL_FIELDS: dict[str, dict[str, str]] = {
 }
 
 
+_SHARED: dict[Any, Any] = {}  # equal values the fleet repeats, kept once: (key) -> the one instance
+
+
+def _once(value: Any) -> Any:
+    """One instance of a value many records share (a group's recovery PPG and resource group, a region, a state,
+    an allowed-operations tuple): 100,000 items then hold a few thousand strings, not 100,000 copies of each."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return sys.intern(value)
+    return _SHARED.setdefault(value, value) if len(_SHARED) < 10_000 else value
+
+
+_TAG_SETS: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+
+
+def _shared_tags(tags: Any) -> dict[str, str]:
+    """Synced tags as a dict shared by every item with the same tags (records are read, never changed)."""
+    if not isinstance(tags, dict) or not tags:
+        return {}
+    pairs = tuple(sorted((str(k), str(v)) for k, v in tags.items()))
+    found = _TAG_SETS.get(pairs)
+    if found is None:
+        found = {_once(k): _once(v) for k, v in pairs}
+        if len(_TAG_SETS) < 10_000:
+            _TAG_SETS[pairs] = found
+    return found
+
+
 def _get(body: Any, *path: str) -> Any:
     """``body[a][b][c]`` or None as soon as a link is missing or not an object."""
     for key in path:
@@ -243,11 +273,11 @@ def vm_from_json(body: dict[str, Any]) -> ObservedVm:
     return ObservedVm(
         ref=parsed,
         name=body.get("name") or "",
-        location=(body.get("location") or "").lower().replace(" ", ""),
-        size=_get(props, "hardwareProfile", "vmSize") or "",
+        location=_once((body.get("location") or "").lower().replace(" ", "")),
+        size=_once(_get(props, "hardwareProfile", "vmSize") or ""),
         zones=tuple(body.get("zones") or ()),
-        ppg_id=_get(props, "proximityPlacementGroup", "id"),
-        availability_set_id=_get(props, "availabilitySet", "id"),
+        ppg_id=_once(_get(props, "proximityPlacementGroup", "id")),
+        availability_set_id=_once(_get(props, "availabilitySet", "id")),
         disks=tuple(disks),
         unmanaged_disks=tuple(unmanaged),
         scale_set_id=_get(props, "virtualMachineScaleSet", "id"),
@@ -278,30 +308,31 @@ def item_from_json(body: dict[str, Any]) -> ObservedItem:
     )
     recovery_ppg = detail("recovery_proximity_placement_group_id") or detail("target_proximity_placement_group_id")
     percent = detail("monitoring_percentage_completion")
+    tags = _get(detail("vm_synced_config_details"), "tags") or {}
     return ObservedItem(
         name=str(body.get("name") or ""),
         id=item_id,
-        provider=provider,
-        fabric_name=segment_after(item_id, "replicationFabrics"),
-        container_name=segment_after(item_id, "replicationProtectionContainers"),
+        provider=_once(provider),
+        fabric_name=_once(segment_after(item_id, "replicationFabrics")),
+        container_name=_once(segment_after(item_id, "replicationProtectionContainers")),
         source_vm_id=detail("fabric_object_id"),
-        protection_state=props.get("protectionState"),
-        protection_description=props.get("protectionStateDescription"),
-        replication_health=props.get("replicationHealth"),
-        health_errors=errors,
-        recovery_ppg_id=recovery_ppg or None,
-        recovery_availability_set_id=detail("recovery_availability_set") or None,
-        recovery_zone=detail("recovery_availability_zone") or None,
-        recovery_resource_group_id=detail("recovery_azure_resource_group_id") or None,
-        active_location=props.get("activeLocation"),
-        allowed_operations=tuple(str(op) for op in (props.get("allowedOperations") or ())),
+        protection_state=_once(props.get("protectionState")),
+        protection_description=_once(props.get("protectionStateDescription")),
+        replication_health=_once(props.get("replicationHealth")),
+        health_errors=_once(errors),
+        recovery_ppg_id=_once(recovery_ppg or None),
+        recovery_availability_set_id=_once(detail("recovery_availability_set") or None),
+        recovery_zone=_once(detail("recovery_availability_zone") or None),
+        recovery_resource_group_id=_once(detail("recovery_azure_resource_group_id") or None),
+        active_location=_once(props.get("activeLocation")),
+        allowed_operations=_once(tuple(str(op) for op in (props.get("allowedOperations") or ()))),
         percent_complete=int(percent) if isinstance(percent, int | float) and not isinstance(percent, bool) else None,
-        friendly_name=props.get("friendlyName"),
-        recovery_vm_size=detail("recovery_azure_vm_size"),
+        friendly_name=_once(props.get("friendlyName")),  # the VM's name, as recovery_vm_name usually is: one string
+        recovery_vm_size=_once(detail("recovery_azure_vm_size")),
         recovery_vm_id=detail("recovery_fabric_object_id") or None,
-        recovery_vm_name=detail("recovery_azure_vm_name") or None,
-        initial_primary_region=_region(detail("initial_primary_fabric_location")),
-        synced_tags={str(k): str(v) for k, v in (_get(detail("vm_synced_config_details"), "tags") or {}).items()},
+        recovery_vm_name=_once(detail("recovery_azure_vm_name") or None),
+        initial_primary_region=_once(_region(detail("initial_primary_fabric_location"))),
+        synced_tags=_shared_tags(tags),
     )
 
 

@@ -37,7 +37,7 @@ class OperationsReport:
     refreshed: int = 0
     # every stored status, read once after the jobs were followed and kept up to date with what this pass wrote:
     # the rest of the pulse reads these instead of the table
-    statuses: list[st.VmStatus] = field(default_factory=list, repr=False)
+    statuses: st.StatusSnapshot = field(default_factory=st.StatusSnapshot, repr=False)
 
 
 def follow_operations(ctx: AppContext) -> OperationsReport:
@@ -74,7 +74,7 @@ def follow_operations(ctx: AppContext) -> OperationsReport:
             _finish(ctx, entry, vm_id, outcome)
         except HttpResponseError as exc:  # the outcome is recorded; the next reconcile takes the next step
             log.warning("after %s for %s: %s", entry.operation, vm_id, azure_error_text(exc), extra={"vm": vm_id})
-    report.statuses = st.all_statuses(ctx.store)
+    report.statuses = st.StatusSnapshot.read(ctx.store)
     report.refreshed = _refresh_replicating(ctx, report.statuses)
     return report
 
@@ -126,11 +126,11 @@ def _targets_in_use(ctx: AppContext, *, exclude_vm: str) -> set[str]:
     return used
 
 
-def _refresh_replicating(ctx: AppContext, statuses: list[st.VmStatus]) -> int:
+def _refresh_replicating(ctx: AppContext, statuses: st.StatusSnapshot) -> int:
     """Follow initial replication to ``protected`` between full reconciles (one GET per such VM); ``statuses`` (every
     stored status) is kept up to date with what is written here."""
     refreshed = 0
-    for position, status in enumerate(statuses):
+    for status in statuses:
         if status.state not in (st.VmState.ENABLING, st.VmState.INITIAL_REPLICATION, st.VmState.UPDATING) or status.in_flight:
             continue
         if not status.item_name:
@@ -147,6 +147,6 @@ def _refresh_replicating(ctx: AppContext, statuses: list[st.VmStatus]) -> int:
         new.state = _state_of(item)
         if new.to_data() != status.to_data():
             st.save_status(ctx.store, new, note=f"{status.state} -> {new.state}" if new.state != status.state else None)
-            statuses[position] = new
+            statuses.put(new)
             refreshed += 1
     return refreshed

@@ -65,7 +65,7 @@ class ReconcileReport:
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the operator should know (nothing configured, ...)
     # the stored statuses as the full reconcile left them: the same tick's recovery-plan sync reads these, not the table
-    statuses: list[st.VmStatus] | None = field(default=None, repr=False)
+    statuses: st.StatusSnapshot | None = field(default=None, repr=False)
 
     def add(self, vm_name: str, action: Action) -> None:
         if action.kind not in (ActionKind.NONE, ActionKind.OBSERVE, ActionKind.HOLD):
@@ -616,13 +616,13 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False, items: list[Observe
 
     report.actions.extend(apply_placement_rules(ctx, items, dry_run=dry_run))
     by_vm = items_by_vm(items)
-    records = st.all_status_records(ctx.store)  # the one read of the status table this tick
-    index = EstateIndex.build(status for status, _ in records)
-    stored_by_vm = {normalize_arm_id(s.vm_id): s for s, _ in records}
+    # The one read of the status table this tick, kept compact; it follows what this reconcile writes, and the
+    # recovery-plan sync of the same tick reads it as the reconcile left it.
+    snapshot = st.StatusSnapshot.read(ctx.store)
+    index = EstateIndex.build(snapshot)
     # Records written before the current query columns existed are written once more (the first tick after an upgrade).
-    rewrite = set() if dry_run else {normalize_arm_id(s.vm_id) for s, current in records if not current}
-    del records
-    after = dict(stored_by_vm)  # the statuses as this reconcile leaves them: the recovery-plan sync reads these
+    rewrite = set() if dry_run else set(snapshot.stale)
+    stored_keys = snapshot.keys()
     open_by_vm: dict[str, str] = {}
     for entry in ctx.store.journal_open():
         vm_id = entry.request.get("vm_id")
@@ -646,7 +646,7 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False, items: list[Observe
                 continue  # a group workflow owns this VM (failed over, or a recovery copy)
             tags_rg = rg_tags.get(vm.resource_group.lower(), {})
             item = by_vm.get(key)
-            stored = stored_by_vm.get(key)
+            stored = snapshot.get(key)
             if item is None and stored is None and not _has_ppgdr_tags(vm.tags) and not _has_ppgdr_tags(tags_rg):
                 continue  # the common case: a VM ppg-dr has nothing to do with
             action = plan_for(ctx, vm.id, vm, tags_rg, item, open_by_vm.get(key), index, ppg_types, stored)
@@ -654,21 +654,24 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False, items: list[Observe
                 in_sets.setdefault(normalize_arm_id(vm.availability_set_id), []).append((vm, action, stored))
                 continue
             report.add(vm.name, action)
-            _apply_counted(ctx, report, action, vm, stored, dry_run, after, rewrite)
+            _apply_counted(ctx, report, action, vm, stored, dry_run, snapshot, rewrite)
     for members in in_sets.values():
         aligned = align_availability_set([(vm, action) for vm, action, _ in members])
         for (vm, _, stored), action in zip(members, aligned, strict=True):
             report.add(vm.name, action)
-            _apply_counted(ctx, report, action, vm, stored, dry_run, after, rewrite)
+            _apply_counted(ctx, report, action, vm, stored, dry_run, snapshot, rewrite)
     # VMs ppg-dr managed that no longer exist: disable their replication.
-    for key, stored in stored_by_vm.items():
-        if key in seen or key in locked or not _in_scope(ctx, stored):
+    for key in stored_keys:
+        if key in seen or key in locked:
+            continue
+        gone = snapshot.get(key)
+        if gone is None or not _in_scope(ctx, gone):
             continue
         item = by_vm.get(key)
-        action = plan_for(ctx, stored.vm_id, None, None, item, open_by_vm.get(key), index, stored=stored)
-        report.add(stored.vm_name or stored.vm_id, action)
-        _apply_counted(ctx, report, action, None, stored, dry_run, after, rewrite)
-    report.statuses = list(after.values())
+        action = plan_for(ctx, gone.vm_id, None, None, item, open_by_vm.get(key), index, stored=gone)
+        report.add(gone.vm_name or gone.vm_id, action)
+        _apply_counted(ctx, report, action, None, gone, dry_run, snapshot, rewrite)
+    report.statuses = snapshot
     return report
 
 
@@ -754,7 +757,7 @@ def _apply_counted(
     vm: ObservedVm | None,
     stored: st.VmStatus | None,
     dry_run: bool,
-    after: dict[str, st.VmStatus],
+    after: st.StatusSnapshot,
     rewrite: set[str],
 ) -> None:
     """Apply one VM's action in the full reconcile; ``after`` follows what is stored, ``rewrite``: records to write anyway."""
@@ -768,9 +771,9 @@ def _apply_counted(
     if dry_run or not wrote:
         return
     if _keeps_no_record(action, vm, stored):
-        after.pop(key, None)
+        after.discard(key)
     else:
-        after[key] = status
+        after.put(status)
 
 
 def describe(action: Action) -> dict[str, Any]:

@@ -189,6 +189,22 @@ class StateStore:
                 raise
             self._lost(table)  # gone (state lost): nothing to list
 
+    def scan(self, table: str, partition: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(RowKey, the ``data`` JSON as stored, the plain columns) of every record of one partition, page by page.
+
+        For reads of a whole table that keep what they read (the reconcile's one read of every status): the payload
+        is not decoded here, so a caller can keep it compact and decode one record at a time.
+        """
+        client = self.table(table)
+        try:
+            for entity in client.query_entities("PartitionKey eq @pk", parameters={"pk": partition}):
+                columns = {k: v for k, v in entity.items() if k not in _NOT_COLUMNS}
+                yield entity["RowKey"], str(entity.get("data") or "{}"), columns
+        except ResourceNotFoundError as exc:
+            if not _table_missing(exc):
+                raise
+            self._lost(table)  # gone (state lost): nothing to list
+
     def put(self, table: str, partition: str, row: str, data: dict[str, Any], **columns: Any) -> Record:
         """Unconditional upsert: only for records one writer owns (reports, audit lines)."""
         entity = self._entity(partition, row, data, columns)

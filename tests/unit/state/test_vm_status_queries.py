@@ -69,11 +69,11 @@ def test_records_without_the_current_columns_are_found_by_their_group_and_flagge
     old = _status("db-1", group="sap")
     store.put(VMS, "vm", arm_key(old.vm_id), old.to_data(), state=old.state, group=old.group)  # before the columns
     assert [s.vm_name for s in st.group_statuses(store, "sap")] == ["db-1"]
-    assert [current for _, current in st.all_status_records(store)] == [False]
+    assert st.StatusSnapshot.read(store).stale == {old.vm_id.lower()}
     st.save_status(store, old)  # unchanged: nothing written
-    assert [current for _, current in st.all_status_records(store)] == [False]
+    assert st.StatusSnapshot.read(store).stale == {old.vm_id.lower()}
     st.save_status(store, old, rewrite=True)
-    assert [current for _, current in st.all_status_records(store)] == [True]
+    assert st.StatusSnapshot.read(store).stale == set()
 
 
 def test_a_first_status_is_inserted_without_a_read_and_a_racing_insert_falls_back_to_an_update() -> None:
@@ -83,3 +83,15 @@ def test_a_first_status_is_inserted_without_a_read_and_a_racing_insert_falls_bac
     assert first is not None and first.data["history"] == ["enable: tagged"]
     again = st.save_status(store, status, new=True, note="enabling -> protected")  # someone inserted it meanwhile
     assert again is not None and again.data["history"] == ["enable: tagged", "enabling -> protected"]
+
+
+def test_a_snapshot_holds_every_status_compactly_and_follows_writes() -> None:
+    store = _store(_status("db-1", group="sap"), _status("app-1", group="sap"))
+    snapshot = st.StatusSnapshot.read(store)
+    assert len(snapshot) == 2 and sorted(s.vm_name for s in snapshot) == ["app-1", "db-1"]
+    db = snapshot.get(f"{RG}/virtualMachines/db-1".lower())
+    assert db is not None and db.group == "sap"
+    db.state = st.VmState.FAILED
+    snapshot.put(db)
+    snapshot.discard(f"{RG}/virtualMachines/app-1".lower())
+    assert [(s.vm_name, s.state) for s in snapshot] == [("db-1", "failed")]
