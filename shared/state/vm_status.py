@@ -7,10 +7,11 @@ in flight. Writes happen only when something changed, so a steady-state reconcil
 
 from __future__ import annotations
 
+import copy
 import json
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -78,12 +79,27 @@ class VmStatus:
     history: list[str] = field(default_factory=list)
 
     def to_data(self) -> dict[str, Any]:
-        return asdict(self)
+        """The record's payload: every field, lists and dicts copied (what ``asdict`` gives, without its recursion,
+        which the reconcile pays for every VM of the estate)."""
+        data = {name: getattr(self, name) for name in _FIELDS}
+        for name in _LISTS:
+            data[name] = list(data[name])
+        for name in _DICTS:
+            data[name] = (
+                copy.deepcopy(data[name]) if any(isinstance(v, dict | list) for v in data[name].values()) else dict(data[name])
+            )
+        return data
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> VmStatus:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known = {k: v for k, v in data.items() if k in _FIELD_SET}
         return cls(**known)
+
+
+_FIELDS = tuple(f.name for f in fields(VmStatus))
+_FIELD_SET = frozenset(_FIELDS)
+_LISTS = tuple(f.name for f in fields(VmStatus) if str(f.type).startswith("list"))
+_DICTS = tuple(f.name for f in fields(VmStatus) if str(f.type).startswith("dict"))
 
 
 def _key(vm: ResourceId | str) -> str:
