@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
+import re
 import sys
 import time
 from collections import Counter
@@ -302,7 +304,8 @@ def seed_protected_items(runner: LocalRunner, items: list[dict[str, str]]) -> No
             "subscriptionId": est.SUBSCRIPTION,
             "resourceGroup": est.VAULT_RG,
             "vault": est.VAULT_NAME,
-            "location": est.TARGET_REGION,
+            "location": est.SOURCE_REGION,  # the primary fabric's region (the vault's, when this creates it)
+            "recoveryLocation": est.TARGET_REGION,
             "fabric": fabric_name(est.SOURCE_REGION),
             "container": container_name(est.SOURCE_REGION),
             "recoveryFabric": fabric_name(est.TARGET_REGION),
@@ -310,3 +313,139 @@ def seed_protected_items(runner: LocalRunner, items: list[dict[str, str]]) -> No
             "items": items,
         },
     )
+
+
+# ----------------------------------------------------------------------------------- a protected estate
+
+
+@dataclass(frozen=True)
+class BenchVm:
+    """One seeded VM and the protected item that protects it."""
+
+    resource_group: str
+    name: str
+    ppg: str
+    item_name: str
+
+    @property
+    def id(self) -> str:
+        from localdev import estate as est
+
+        return est.rid(self.resource_group, "Microsoft.Compute/virtualMachines", self.name)
+
+
+def seed_protected_estate(
+    runner: LocalRunner, clients: Any, ppgs: int, per_ppg: int, *, prefix: str = "bench", progress: bool = False
+) -> list[BenchVm]:
+    """``ppgs`` resource groups, each with a PPG (through the SDK), its recovery resource group (what infra/ creates)
+    and ``per_ppg`` VMs tagged ``ppgdr-protect=true`` (``POST /_emulator/seed/vms``); the vault gets one A2A item per
+    VM protecting it into the recovery resource group and PPG ppg-dr plans (``POST /_emulator/asr/items/bulk``)."""
+    from azure.mgmt.compute import models as cm
+
+    from localdev import estate as est
+    from shared.arm.ids import compute_id
+    from shared.arm.names import auto_target_ppg_name, replicated_item_name
+
+    resources = clients.resources(est.SUBSCRIPTION)
+    compute = clients.compute(est.SUBSCRIPTION)
+    vms: list[BenchVm] = []
+    items: list[dict[str, str]] = []
+    for index in range(ppgs):
+        group, ppg = f"{prefix}-{index:03d}", f"{prefix}-ppg-{index:03d}"
+        resources.resource_groups.create_or_update(group, {"location": est.SOURCE_REGION})
+        resources.resource_groups.create_or_update(f"{group}-asr", {"location": est.TARGET_REGION})
+        compute.proximity_placement_groups.create_or_update(
+            group,
+            ppg,
+            cm.ProximityPlacementGroup(
+                location=est.SOURCE_REGION,
+                properties=cm.ProximityPlacementGroupProperties(proximity_placement_group_type="Standard"),
+            ),
+        )
+        vm_prefix = f"{prefix[:1]}{index:03d}-vm"
+        runner.admin(
+            "POST",
+            "/_emulator/seed/vms",
+            json={
+                "subscriptionId": est.SUBSCRIPTION,
+                "resourceGroup": group,
+                "count": per_ppg,
+                "location": est.SOURCE_REGION,
+                "namePrefix": vm_prefix,
+                "proximityPlacementGroupId": est.rid(group, "Microsoft.Compute/proximityPlacementGroups", ppg),
+                "tags": {"ppgdr-protect": "true"},
+            },
+        )
+        target_group = f"{group}-asr"
+        target_ppg = compute_id(est.SUBSCRIPTION, target_group, "proximityPlacementGroups", auto_target_ppg_name(ppg))
+        for n in range(per_ppg):
+            name = f"{vm_prefix}{n:05d}"
+            vm_id = est.rid(group, "Microsoft.Compute/virtualMachines", name)
+            vm = BenchVm(group, name, ppg, replicated_item_name(vm_id, name))
+            vms.append(vm)
+            items.append(
+                {
+                    "sourceVmId": vm_id,
+                    "name": vm.item_name,
+                    "recoveryProximityPlacementGroupId": target_ppg,
+                    "recoveryResourceGroupId": f"/subscriptions/{est.SUBSCRIPTION}/resourceGroups/{target_group}",
+                }
+            )
+        if progress and (index + 1) % 100 == 0:
+            say(f"  ... {index + 1} of {ppgs} resource groups seeded")
+    for start in range(0, len(items), 20_000):
+        seed_protected_items(runner, items[start : start + 20_000])
+    return vms
+
+
+_SUMMARY = re.compile(r"reconcile: (\d+) VMs seen, (\d+) actions, (\d+) status writes, (\d+) errors")
+
+
+class ReportCapture(logging.Handler):
+    """Keeps the figures the ``reconcile`` function logs (VMs seen, actions, status writes, errors), at any level
+    (an unchanged steady state is logged at debug level)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.last: dict[str, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = _SUMMARY.search(record.getMessage())
+        if found:
+            seen, actions, writes, errors = (int(g) for g in found.groups())
+            self.last = {"vms_seen": seen, "actions": actions, "status_writes": writes, "errors": errors}
+
+    def __enter__(self) -> ReportCapture:
+        logger = logging.getLogger("functions.timers")
+        self._level = logger.level
+        logger.addHandler(self)
+        logger.setLevel(logging.DEBUG)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logger = logging.getLogger("functions.timers")
+        logger.removeHandler(self)
+        logger.setLevel(self._level)
+
+
+def status_states(store: Any) -> dict[str, int]:
+    """How many stored statuses are in each state (one read of the table)."""
+    from shared.state import vm_status as st
+
+    states: dict[str, int] = {}
+    for status in st.StatusSnapshot.read(store):
+        states[status.state] = states.get(status.state, 0) + 1
+    return states
+
+
+def own_peak_rss_mib() -> float:
+    """This process's own peak resident set (``VmHWM`` in ``/proc/self/status``), in MiB.
+
+    ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of a child started by ``fork`` + ``exec`` can report the parent's
+    high-water mark (the fork copied it); ``VmHWM`` is reset by ``exec``.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")

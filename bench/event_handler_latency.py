@@ -5,15 +5,17 @@ from "the function is called with a tag-write event" to "Site Recovery receives 
 the product's reaction time, minus Event Grid's own delivery. And most events on a busy subscription
 are not ppg-dr's business (storage, network, ... writes): those must cost next to nothing.
 
-Setup (not measured): the demo estate, one VM protected through the app so the vault is prepared
-(fabrics, containers, policy, mappings), then N fresh VMs in PPGs. Each fresh VM gets a real tag
+Setup (not measured): the demo estate and a protected fleet of 10,000 VMs in 100 PPGs whose statuses one first
+reconcile stores (what a running deployment holds: the event path must not pay for them), one VM protected
+through the app so the vault is prepared (fabrics, containers, policy, mappings), then N fresh VMs in PPGs
+(with their recovery resource groups, as infra/ creates them). Each fresh VM gets a real tag
 write (``ppgdr-protect=true``) through the Tags API; the event the emulator emitted for it is handed to
 the registered ``resource_events`` function as an ``azure.functions.EventGridEvent``. Measured per
 event: the time from the start of the call to the arrival of the enable request (``PUT
 .../replicationProtectedItems/{name}``) in the emulator's request log. For the ignored case, a real
 storage account write event is delivered N times (fresh ids) and the whole call is timed.
 
-    .venv/bin/python -m bench.event_handler_latency [--small]
+    .venv/bin/python -m bench.event_handler_latency [--small]   # --small: 500 stored statuses, 20 events
 """
 
 from __future__ import annotations
@@ -26,18 +28,22 @@ from typing import Any
 
 from bench.common import (
     HttpTraffic,
+    ReportCapture,
     arm_requests,
     call_function,
     clear_arm_requests,
     count_requests,
     fire_timer,
     local_services,
+    machine,
     parse_args,
     percentile,
     print_table,
     ratio,
     request_arrival,
     say,
+    seed_protected_estate,
+    status_states,
     write_json,
 )
 from localdev import estate as est
@@ -100,6 +106,7 @@ def seed_fresh_vms(runner: LocalRunner, ctx: Any, count: int, ppgs: int) -> list
     for index in range(ppgs):
         group, ppg = f"lat-{index:02d}", f"lat-ppg-{index:02d}"
         resources.resource_groups.create_or_update(group, {"location": SOURCE})
+        resources.resource_groups.create_or_update(f"{group}-asr", {"location": est.TARGET_REGION})  # as infra/ does
         compute.proximity_placement_groups.create_or_update(
             group,
             ppg,
@@ -151,12 +158,17 @@ def storage_write_event(runner: LocalRunner, ctx: Any) -> dict[str, Any]:
 def run(small: bool = False) -> dict[str, Any]:
     """Prepare, deliver N tag events and N ignored events; print and return the figures."""
     count, ppgs = (20, 4) if small else (200, 20)
-    with local_services(est.app_settings()) as (runner, env):
+    fleet_ppgs = 5 if small else 100  # 100 VMs each: 500 or 10,000 stored statuses
+    with ReportCapture() as capture, local_services(est.app_settings()) as (runner, env):
         from shared.context import get_context
 
         ctx = get_context()
         started = time.perf_counter()
         est.seed(ctx.clients)
+        seed_protected_estate(runner, ctx.clients, fleet_ppgs, 100, prefix="fleet")
+        fire_timer("reconcile")  # stores the fleet's statuses (and creates its groups' recovery plans)
+        stored = status_states(ctx.store)
+        say(f"fleet of {fleet_ppgs * 100:,} protected VMs stored by a first reconcile ({capture.last}): {stored}")
         rounds = prepare_vault(runner, ctx)
         say(f"demo estate seeded and vault prepared through the app ({rounds} pulses) in {time.perf_counter() - started:.1f}s")
         vm_ids = seed_fresh_vms(runner, ctx, count, ppgs)
@@ -168,16 +180,19 @@ def run(small: bool = False) -> dict[str, Any]:
         latencies: list[float] = []
         calls: list[float] = []
         arm_per_event: list[int] = []
+        table_per_event: list[int] = []
         all_served: list[dict[str, Any]] = []
         outcomes: dict[str, int] = {}
         with HttpTraffic(endpoints) as traffic:
             for event in events:
                 clear_arm_requests(runner)
                 grid = grid_event(event)
+                table_before = traffic.total("table")
                 wall_start = time.time()
                 started = time.perf_counter()
                 outcome = str(call_function("resource_events", grid))
                 calls.append(time.perf_counter() - started)
+                table_per_event.append(traffic.total("table") - table_before)
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
                 served = arm_requests(runner)
                 arm_per_event.append(len(served))
@@ -204,6 +219,8 @@ def run(small: bool = False) -> dict[str, Any]:
         ignored_arm = len(arm_requests(runner))
 
     figures: dict[str, Any] = {
+        "machine": machine(),
+        "stored_statuses": sum(stored.values()),
         "events": count,
         "enables_seen": len(latencies),
         "outcomes": outcomes,
@@ -216,6 +233,8 @@ def run(small: bool = False) -> dict[str, Any]:
         "arm_requests_per_event_max": max(arm_per_event, default=0),
         "arm_breakdown": count_requests(all_served).breakdown(),
         "table_requests_per_event": round(tagged_table / count, 1),
+        "table_requests_per_event_p50": percentile(table_per_event, 50),
+        "table_requests_per_event_max": max(table_per_event, default=0),
         "arm_wait_share": round(tagged_arm_wait / sum(calls), 3) if calls else None,
         "table_wait_share": round(tagged_table_wait / sum(calls), 3) if calls else None,
         "ignored_outcome": ignored_outcome,
@@ -231,7 +250,10 @@ def run(small: bool = False) -> dict[str, Any]:
 
 def report(f: dict[str, Any]) -> None:
     """Print both latencies side by side, with the ratio and what an enable costs."""
-    print(f"\nevent_handler_latency: {f['events']} tag-write events on fresh tagged VMs, {f['events']} ignored events")
+    print(
+        f"\nevent_handler_latency: {f['events']} tag-write events on fresh tagged VMs, {f['events']} ignored events, "
+        f"{f['stored_statuses']:,} statuses stored"
+    )
     if f["enables_seen"] != f["events"]:
         print(f"  WARNING: only {f['enables_seen']} of {f['events']} events led to an enable request: {f['outcomes']}")
     print_table(
@@ -259,6 +281,11 @@ def report(f: dict[str, Any]) -> None:
     print(
         f"  of the tag-write calls' time: {100 * (f['arm_wait_share'] or 0):.0f}% waiting on ARM, "
         f"{100 * (f['table_wait_share'] or 0):.0f}% waiting on Table storage, the rest in Python"
+    )
+    print(
+        f"  requests per tag event: ARM p50 {f['arm_requests_per_event_p50']:.0f} (max {f['arm_requests_per_event_max']}), "
+        f"Table p50 {f['table_requests_per_event_p50']:.0f} (max {f['table_requests_per_event_max']}; the first VM of a PPG "
+        "also ensures its recovery resource group and PPG)"
     )
     print(f"  ARM requests of all {f['events']} tag events: {f['arm_breakdown']}")
     print(f"  outcomes: {f['outcomes']}; ignored: {f['ignored_outcome']}")
