@@ -18,7 +18,11 @@ OUTSIDE = re.compile(r"\.\./shared|parents\[(?P<n>\d+)\]")
 
 
 def _python_files() -> list[Path]:
-    return [p for p in ROOT.rglob("*.py") if not SKIP_DIRS & set(p.relative_to(ROOT).parts)]
+    return [
+        p
+        for p in ROOT.rglob("*.py")
+        if not SKIP_DIRS & set(parts := p.relative_to(ROOT).parts) and not any(part.startswith(".venv") for part in parts)
+    ]  # .venv-checkov (make checkov) and other virtualenvs are tools, not the project
 
 
 def test_no_file_reads_outside_the_checkout() -> None:
