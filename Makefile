@@ -14,11 +14,13 @@ CHROMIUM := /usr/bin/chromium
 demo: setup browser
 	$(PY) -m localdev.demo
 
+# Two pytest workers (pytest-xdist), each with its own Azurite and emulator, one test file per worker at a time: the
+# end-to-end tests mostly wait on I/O, so two of them share 2 cores well.
 test: setup browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 # The property tests (tests/property/) with the long hypothesis profile: many more sequences, end to end included.
 test-long: setup
