@@ -10,46 +10,22 @@ function invocation failed or whose worker died (Event Grid retries a failed del
 
 from __future__ import annotations
 
-import json
 import queue
 import random
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from localdev.runner import EventSinkHandler, EventSinkServer
+
 MAX_ATTEMPTS = 6  # Event Grid's retry policy gives up eventually (dead-lettering); so does the relay
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _SinkServer
-
-    def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        try:
-            batch = json.loads(raw or b"[]")
-        except json.JSONDecodeError:
-            self.send_response(400)
-            self.end_headers()
-            return
-        for event in batch if isinstance(batch, list) else [batch]:
-            self.server.events.put(event)
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
-class _SinkServer(ThreadingHTTPServer):
-    events: queue.Queue[dict[str, Any]]
 
 
 class EventSink:
     """The subscriber endpoint: accepts each delivery at once and queues its events for the relay."""
 
     def __init__(self) -> None:
-        self._server = _SinkServer(("127.0.0.1", 0), _Handler)
+        self._server = EventSinkServer(("127.0.0.1", 0), EventSinkHandler)  # ppgdr-local's subscriber endpoint
         self._server.events = queue.Queue()
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="chaos-event-sink")
 

@@ -76,10 +76,10 @@ def app_environment(azurite: Azurite, emulator: Emulator, extra: Mapping[str, st
     return env
 
 
-class _EventSink(BaseHTTPRequestHandler):
+class EventSinkHandler(BaseHTTPRequestHandler):
     """The Event Grid subscriber endpoint: accepts a batch, queues it, answers at once."""
 
-    server: _SinkServer
+    server: EventSinkServer
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -100,7 +100,7 @@ class _EventSink(BaseHTTPRequestHandler):
         return
 
 
-class _SinkServer(ThreadingHTTPServer):
+class EventSinkServer(ThreadingHTTPServer):
     events: queue.Queue[Any]
 
 
@@ -111,7 +111,7 @@ class LocalRunner:
     functions: dict[str, Any]
     emulator: Emulator
     delivered: list[tuple[str, str]] = field(default_factory=list)  # (event type, outcome)
-    _server: _SinkServer | None = None
+    _server: EventSinkServer | None = None
     _worker: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     on_event: Callable[[dict[str, Any], str], None] | None = None
@@ -198,7 +198,7 @@ class LocalRunner:
 
     def start(self) -> str:
         """Listen for Event Grid deliveries and register as the emulator's subscriber; returns the URL."""
-        server = _SinkServer(("127.0.0.1", 0), _EventSink)
+        server = EventSinkServer(("127.0.0.1", 0), EventSinkHandler)
         server.events = queue.Queue()
         self._server = server
         threading.Thread(target=server.serve_forever, daemon=True, name="event-sink").start()
