@@ -61,7 +61,11 @@ async def login(request: Request) -> Response:
     if not _same_origin(request):
         log.warning("refused a sign-in posted from another origin", extra={"step": "http-auth"})
         return error(403, "CrossOrigin", "sign in from ppg-dr's own login page")
-    form = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=10)
+    try:
+        form = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=10)
+    except ValueError:  # more fields than the form has: not a browser's sign-in (found by schemathesis)
+        log.warning("refused a sign-in form with too many fields", extra={"step": "http-auth"})
+        return error(400, "InvalidPayload", "the sign-in form has too many fields")
     key, name = form.get("key", [""])[0].strip(), form.get("name", [""])[0]
     next_path = safe_next(form.get("next", [""])[0])
     if not key_matches(key, ctx().settings.api_keys):
