@@ -174,7 +174,7 @@ def test_a_slow_storage_call_does_not_stall_other_requests(
     real_query = ppgdr.ctx.store.query
 
     def slow_query(*args: Any, **kwargs: Any) -> Any:
-        time.sleep(2)  # 2 s of storage latency, in the thread that asked
+        time.sleep(3)  # 3 s of storage latency, in the thread that asked
         return real_query(*args, **kwargs)
 
     monkeypatch.setattr(ppgdr.ctx.store, "query", slow_query)
@@ -192,7 +192,7 @@ def test_a_slow_storage_call_does_not_stall_other_requests(
     answer = httpx.get(f"{base}/api/openapi.json", headers=headers, timeout=30)
     waited = time.monotonic() - started
     assert answer.status_code == 200 and answer.json()["openapi"].startswith("3.")
-    assert waited < 1.0, f"openapi.json waited {waited:.1f} s behind a slow storage call"
+    assert waited < 1.5, f"openapi.json waited {waited:.1f} s behind a slow storage call"  # blocked: 3 s or more
     for thread in blocked:
         thread.join(timeout=60)
     assert slow["status"] == 200
