@@ -21,7 +21,9 @@ def _pins(name: str) -> set[str]:
 def test_the_wheel_declares_its_dependencies_and_carries_the_entry_points(tmp_path: Path) -> None:
     # Build from a copy: setuptools leaves a build/ folder in the source tree it builds.
     source = tmp_path / "source"
-    ignore = shutil.ignore_patterns(".venv*", ".run", "node_modules", ".git", "build", "*.egg-info", "__pycache__", "tests", "bench")
+    ignore = shutil.ignore_patterns(
+        ".venv*", ".run", "node_modules", ".git", "build", "*.egg-info", "__pycache__", "tests", "bench"
+    )
     shutil.copytree(ROOT, source, ignore=ignore)
     subprocess.run(
         [
