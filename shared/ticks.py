@@ -16,6 +16,7 @@ from shared.failover.guard import auto_failback, purge_signals, reevaluate_recen
 from shared.failover.recovery_plans import sync_all_plans
 from shared.protection.operations import follow_operations
 from shared.protection.reconciler import ReconcileReport, list_items, reconcile_all
+from shared.state.vm_status import plans_synced_after
 
 
 @dataclass
@@ -39,15 +40,15 @@ def pulse(ctx: AppContext) -> PulseReport:
     5. advance every drill in flight (and clean up those past their deadline or stopped by a failover);
     6. advance every active failover / failback workflow, each under its group's lease.
 
-    The status table is read once per pulse (after step 1 recorded what finished); a workflow step reads only its
-    group's statuses.
+    The pulse never reads the whole status table: each step reads the statuses it concerns (the VMs of journaled
+    jobs, those replicating, groups marked as changed, groups with recent signals or due a failback, a workflow's
+    group), so its cost does not grow with the estate.
     """
-    operations = follow_operations(ctx)  # reads the status table once; steps 2-4 use what it read
-    statuses = operations.statuses
+    operations = follow_operations(ctx)
     report = PulseReport(operations.polled, operations.finished, operations.refreshed)
-    report.plans = sync_all_plans(ctx, changed_only=True, statuses=statuses)
-    report.decisions = [f"{o['group']}: {o['kind']}" for o in reevaluate_recent(ctx, statuses)]
-    report.decisions += [f"{group}: automatic failback started" for group in auto_failback(ctx, statuses)]
+    report.plans = sync_all_plans(ctx, changed_only=True)
+    report.decisions = [f"{o['group']}: {o['kind']}" for o in reevaluate_recent(ctx)]
+    report.decisions += [f"{group}: automatic failback started" for group in auto_failback(ctx)]
     report.drill_notes = advance_drills(ctx)
     report.workflow_notes = advance_all(ctx)
     return report
@@ -60,10 +61,11 @@ def reconcile(ctx: AppContext) -> ReconcileReport:
     The status table is read once: the recovery-plan sync takes the statuses as the reconcile left them."""
     items = list_items(ctx)
     adoption = adopt(ctx, items)
-    report = reconcile_all(ctx, items=items)
-    report.actions[:0] = [(group, f"adopted-{what}", why) for group, what, why in adoption.adopted]
-    report.notes.extend(f"group {group}: items busy with a job; adopted once it ends" for group in adoption.waiting)
-    report.actions.extend(sync_all_plans(ctx, statuses=report.statuses))  # the statuses as the reconcile left them
+    with plans_synced_after():  # every group's plan is synced below: the status writes need not mark any
+        report = reconcile_all(ctx, items=items)
+        report.actions[:0] = [(group, f"adopted-{what}", why) for group, what, why in adoption.adopted]
+        report.notes.extend(f"group {group}: items busy with a job; adopted once it ends" for group in adoption.waiting)
+        report.actions.extend(sync_all_plans(ctx, statuses=report.statuses))  # the statuses as the reconcile left them
     purge_signals(ctx)
     return report
 

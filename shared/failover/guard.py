@@ -258,8 +258,18 @@ def reevaluate_recent(ctx: AppContext, statuses: Iterable[st.VmStatus] | None = 
     }
     if not recent:
         return []  # the common case: no signal in the window, nothing to decide (and no status read)
-    groups = groups_from_statuses(st.all_statuses(ctx.store) if statuses is None else statuses)
+    groups = _groups(ctx, [records[key].name for key in recent], statuses)
     return [evaluate(ctx, group) for key, group in groups.items() if key in recent]
+
+
+def _groups(ctx: AppContext, names: list[str], statuses: Iterable[st.VmStatus] | None) -> dict[str, Group]:
+    """These groups with their members: from ``statuses`` when given, else one query per group (never the whole table)."""
+    if statuses is not None:
+        return groups_from_statuses(statuses)
+    found: dict[str, Group] = {}
+    for name in names:
+        found.update(groups_from_statuses(st.group_statuses(ctx.store, name)))
+    return found
 
 
 def evaluate(ctx: AppContext, group: Group) -> dict[str, Any]:
@@ -467,9 +477,10 @@ def auto_failback(ctx: AppContext, statuses: Iterable[st.VmStatus] | None = None
     now = ctx.store.now()
     started: list[str] = []
     records = all_groups(ctx.store)
-    if not any(r.state == GroupState.REPROTECTED and r.reprotected_at for r in records.values()):
+    due = [r.name for r in records.values() if r.state == GroupState.REPROTECTED and r.reprotected_at]
+    if not due:
         return []
-    for key, group in groups_from_statuses(st.all_statuses(ctx.store) if statuses is None else statuses).items():
+    for key, group in _groups(ctx, due, statuses).items():
         record = records.get(key) or get_group(ctx.store, group.name)
         if record.state != GroupState.REPROTECTED or not record.reprotected_at:
             continue

@@ -19,8 +19,9 @@ from shared.arm.names import fabric_name, recovery_plan_name
 from shared.context import AppContext
 from shared.failover.groups import Group, Member, groups_from_statuses, placement_order, plan_limits_problem
 from shared.platform.clients import start_operation
-from shared.state.group_records import GroupState, all_groups, update_group
-from shared.state.vm_status import VmState, VmStatus, all_statuses
+from shared.state.group_records import GroupState, all_groups, clear_plan_dirty, plan_dirty_groups, update_group
+from shared.state.store import Record
+from shared.state.vm_status import VmState, VmStatus, all_statuses, group_statuses
 
 log = logging.getLogger(__name__)
 
@@ -181,9 +182,24 @@ def sync_all_plans(
     no ARM request. Groups that are failing over or failed over are left alone (their plan is the
     workflow's). The summary is kept on the group record for ``ppgdr groups``, written only on change.
     ``statuses``: every stored status as the caller (the tick) already read it; the table is read only without.
+    The pulse reads no status table at all: a status change that touches a group's plan marks the group
+    (``mark_plan_dirty``), and the pulse reads only the marked groups' statuses, clearing each marker once done.
     """
-    groups = groups_from_statuses(all_statuses(ctx.store) if statuses is None else statuses)
+    markers: dict[str, Record] = {}
+    if changed_only:
+        for marker in plan_dirty_groups(ctx.store):
+            markers[str(marker.data.get("group", "")).lower()] = marker
+        if not markers:
+            return []  # the common pulse: no membership changed since the last sync (one small query)
+        groups: dict[str, Group] = {}
+        for key, marker in markers.items():
+            found = groups_from_statuses(group_statuses(ctx.store, str(marker.data.get("group", "")))).get(key)
+            if found is not None:
+                groups[key] = found
+    else:
+        groups = groups_from_statuses(all_statuses(ctx.store) if statuses is None else statuses)
     if not groups or not ctx.settings.vault_id:
+        _clear(ctx, markers, keep=set())
         return []
     records = all_groups(ctx.store)
 
@@ -199,6 +215,7 @@ def sync_all_plans(
         and (not changed_only or differs(key, group))
     }
     if not stale:
+        _clear(ctx, markers, keep=set())
         return []
     vault = ctx.clients.vault()
     asr = ctx.clients.site_recovery(vault.subscription)
@@ -206,6 +223,7 @@ def sync_all_plans(
         None if changed_only else {(p.name or "").lower(): p for p in asr.replication_recovery_plans.list(*vault.args)}
     )
     changes: list[tuple[str, str, str]] = []
+    deferred: set[str] = set()
     for key, group in stale.items():
         target = ctx.settings.target_region(group.source_region)
         assert target is not None
@@ -213,9 +231,18 @@ def sync_all_plans(
         existing = _UNREAD if listed is None else listed.get(name.lower())
         result = sync_plan(ctx, group, target, existing=existing)
         if result.deferred:
+            deferred.add(key)
             continue  # the summary is written once the plan holds it, so the next pulse tries again
         if differs(key, group):
             update_group(ctx.store, group.name, **_summary(group))
         if result.job is not None or result.created:
             changes.append((group.name, "recovery-plan", f"plan {name} now holds {', '.join(result.in_plan)}"))
+    _clear(ctx, markers, keep=deferred)
     return changes
+
+
+def _clear(ctx: AppContext, markers: dict[str, Record], *, keep: set[str]) -> None:
+    """Clear the markers the sync dealt with (a marker written meanwhile survives: the delete is conditional)."""
+    for key, marker in markers.items():
+        if key not in keep:
+            clear_plan_dirty(ctx.store, marker)

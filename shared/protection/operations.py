@@ -35,15 +35,12 @@ class OperationsReport:
     polled: int = 0
     finished: list[tuple[str, str, str]] = field(default_factory=list)  # (vm, operation, outcome)
     refreshed: int = 0
-    # every stored status, read once after the jobs were followed and kept up to date with what this pass wrote:
-    # the rest of the pulse reads these instead of the table
-    statuses: st.StatusSnapshot = field(default_factory=st.StatusSnapshot, repr=False)
 
 
 def follow_operations(ctx: AppContext) -> OperationsReport:
     """Poll every journaled job in flight; finish what ended; follow initial replication to ``protected``.
 
-    The status table is read once, after the finished jobs were recorded; the report carries it to the rest of the pulse.
+    Only the statuses that can change here are read (the journal's VMs, those replicating): never the whole table.
     """
     report = OperationsReport()
     now = ctx.store.now()
@@ -74,8 +71,7 @@ def follow_operations(ctx: AppContext) -> OperationsReport:
             _finish(ctx, entry, vm_id, outcome)
         except HttpResponseError as exc:  # the outcome is recorded; the next reconcile takes the next step
             log.warning("after %s for %s: %s", entry.operation, vm_id, azure_error_text(exc), extra={"vm": vm_id})
-    report.statuses = st.StatusSnapshot.read(ctx.store)
-    report.refreshed = _refresh_replicating(ctx, report.statuses)
+    report.refreshed = _refresh_replicating(ctx)
     return report
 
 
@@ -126,11 +122,14 @@ def _targets_in_use(ctx: AppContext, *, exclude_vm: str) -> set[str]:
     return used
 
 
-def _refresh_replicating(ctx: AppContext, statuses: st.StatusSnapshot) -> int:
-    """Follow initial replication to ``protected`` between full reconciles (one GET per such VM); ``statuses`` (every
-    stored status) is kept up to date with what is written here."""
+_REPLICATING = (st.VmState.ENABLING, st.VmState.INITIAL_REPLICATION, st.VmState.UPDATING)
+
+
+def _refresh_replicating(ctx: AppContext) -> int:
+    """Follow initial replication to ``protected`` between full reconciles (one query on the state column, then one
+    GET per such VM)."""
     refreshed = 0
-    for status in statuses:
+    for status in st.statuses_in_states(ctx.store, _REPLICATING):
         if status.state not in (st.VmState.ENABLING, st.VmState.INITIAL_REPLICATION, st.VmState.UPDATING) or status.in_flight:
             continue
         if not status.item_name:
@@ -147,6 +146,5 @@ def _refresh_replicating(ctx: AppContext, statuses: st.StatusSnapshot) -> int:
         new.state = _state_of(item)
         if new.to_data() != status.to_data():
             st.save_status(ctx.store, new, note=f"{status.state} -> {new.state}" if new.state != status.state else None)
-            statuses.put(new)
             refreshed += 1
     return refreshed

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.arm.keys import name_key, normalize_arm_id
-from shared.state.store import GROUPS, StateStore
+from shared.state.store import GROUPS, Record, StateStore
 
 PARTITION = "group"
 
@@ -109,3 +109,24 @@ def locked_vm_ids(store: StateStore) -> dict[str, str]:
             for vm_id in record.member_vm_ids:
                 locked[normalize_arm_id(vm_id)] = f"group {record.name} is {record.state}"
     return locked
+
+
+# Groups whose membership or members' plan facts changed since their recovery plan was last synced: a marker each
+# (written with the status change, cleared by the sync), so the pulse syncs just those without reading every status.
+PLAN_DIRTY = "plan-dirty"
+
+
+def mark_plan_dirty(store: StateStore, *groups: str) -> None:
+    """Note that these groups' recovery plans may need a sync (an upsert each; idempotent)."""
+    for group in {g for g in groups if g}:
+        store.put(GROUPS, PLAN_DIRTY, name_key(group), {"group": group, "at": store.now().isoformat()})
+
+
+def plan_dirty_groups(store: StateStore) -> list[Record]:
+    """The markers of groups whose plans may need a sync (one query of a small partition)."""
+    return list(store.query(GROUPS, partition=PLAN_DIRTY))
+
+
+def clear_plan_dirty(store: StateStore, marker: Record) -> None:
+    """Clear a marker as it was read: a group marked again since keeps its (newer) marker."""
+    store.delete(GROUPS, PLAN_DIRTY, marker.row, etag=marker.etag)

@@ -11,12 +11,15 @@ import copy
 import json
 import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
 from shared.arm.ids import ResourceId
 from shared.arm.keys import arm_key, decode_key, normalize_arm_id
+from shared.state.group_records import mark_plan_dirty
 from shared.state.store import VMS, Record, StateStore
 
 PARTITION = "vm"
@@ -259,8 +262,10 @@ def save_status(
     ``rewrite``: write even when nothing changed (a record written before the current columns existed).
     """
     data = status.to_data()
+    before: list[dict[str, Any] | None] = []
 
     def mutate(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        before[:] = [current]
         merged = dict(data)
         history = list((current or {}).get("history", []))
         if note:
@@ -275,9 +280,52 @@ def save_status(
         assert fresh is not None
         created = store.insert(VMS, PARTITION, arm_key(status.vm_id), fresh, **_columns(fresh))
         if created is not None:
+            _note_plan_change(store, None, fresh)
             return created
-    return store.update(VMS, PARTITION, arm_key(status.vm_id), mutate, columns=_columns)
+    written = store.update(VMS, PARTITION, arm_key(status.vm_id), mutate, columns=_columns)
+    if written is not None and before and written.data is not before[0]:
+        _note_plan_change(store, before[0], written.data)
+    return written
+
+
+# What a member's place in its group's recovery plan is made of: when a protected member changes one of these, or a
+# member becomes protected or stops being, the group's plan needs a sync.
+PLAN_FIELDS = ("group", "state", "item_name", "vm_name", "size", "boot_order", "fabric", "container", "location", "vm_id")
+
+
+def _in_plan(data: dict[str, Any] | None) -> bool:
+    return data is not None and data.get("state") == VmState.PROTECTED and bool(data.get("item_name")) and bool(data.get("group"))
+
+
+# Inside the full reconcile, which syncs every group's plan at its end, status writes mark nothing.
+_plans_synced_by_caller: ContextVar[bool] = ContextVar("ppgdr_plans_synced_by_caller", default=False)
+
+
+@contextmanager
+def plans_synced_after() -> Iterator[None]:
+    """Status writes in this block leave no plan markers: the caller syncs every group's plan afterwards."""
+    token = _plans_synced_by_caller.set(True)
+    try:
+        yield
+    finally:
+        _plans_synced_by_caller.reset(token)
+
+
+def _note_plan_change(store: StateStore, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+    """Mark the groups whose recovery plan this status change touches (nothing for the common writes: a VM being
+    enabled, refused or waiting is not in a plan; the full reconcile keeps every group's summary)."""
+    if _plans_synced_by_caller.get():
+        return
+    was, now = _in_plan(old), _in_plan(new)
+    if not was and not now:
+        return
+    if was and now and old is not None and new is not None and all(old.get(k) == new.get(k) for k in PLAN_FIELDS):
+        return
+    mark_plan_dirty(store, *{str(d.get("group")) for d in (old, new) if _in_plan(d) and d is not None})
 
 
 def delete_status(store: StateStore, vm: ResourceId | str) -> None:
+    record = store.get(VMS, PARTITION, _key(vm))
     store.delete(VMS, PARTITION, _key(vm))
+    if record is not None:
+        _note_plan_change(store, record.data, None)

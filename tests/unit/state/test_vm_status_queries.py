@@ -95,3 +95,24 @@ def test_a_snapshot_holds_every_status_compactly_and_follows_writes() -> None:
     snapshot.put(db)
     snapshot.discard(f"{RG}/virtualMachines/app-1".lower())
     assert [(s.vm_name, s.state) for s in snapshot] == [("db-1", "failed")]
+
+
+def test_a_member_entering_or_leaving_its_plan_marks_the_group_and_nothing_else_does() -> None:
+    from shared.state.group_records import clear_plan_dirty, plan_dirty_groups
+
+    store = _store()
+    enabling = _status("db-1", group="sap", state=st.VmState.ENABLING)
+    st.save_status(store, enabling, new=True)
+    assert plan_dirty_groups(store) == []  # enabling: not in a plan yet
+    protected = st.VmStatus.from_data({**enabling.to_data(), "state": st.VmState.PROTECTED})
+    st.save_status(store, protected)
+    markers = plan_dirty_groups(store)
+    assert [m.data["group"] for m in markers] == ["sap"]
+    clear_plan_dirty(store, markers[0])
+    st.save_status(store, st.VmStatus.from_data({**protected.to_data(), "reason": "protected as desired"}))
+    assert plan_dirty_groups(store) == []  # nothing the plan is made of changed
+    st.save_status(store, st.VmStatus.from_data({**protected.to_data(), "group": "erp"}))
+    assert sorted(m.data["group"] for m in plan_dirty_groups(store)) == ["erp", "sap"]  # left one plan, joined another
+    with st.plans_synced_after():
+        st.save_status(store, st.VmStatus.from_data({**protected.to_data(), "group": "crm"}))
+    assert sorted(m.data["group"] for m in plan_dirty_groups(store)) == ["erp", "sap"]
