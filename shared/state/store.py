@@ -109,6 +109,7 @@ class StateStore:
         self._prefix = prefix
         self._clock = clock
         self._tables: dict[str, TableClient] = {}
+        self._held: dict[str, tuple[str, str]] = {}  # lease row -> (holder, ETag) of the leases this store last took
         self.tables_recreated = 0  # times a table was found missing (and created again) since this store was made
 
     @classmethod
@@ -198,8 +199,8 @@ class StateStore:
         client = self.table(table)
         try:
             for entity in client.query_entities("PartitionKey eq @pk", parameters={"pk": partition}):
-                columns = {k: v for k, v in entity.items() if k not in _NOT_COLUMNS}
-                yield entity["RowKey"], str(entity.get("data") or "{}"), columns
+                columns = {k: v for k, v in entity.items() if not _not_column(k)}
+                yield entity["RowKey"], _payload(entity), columns
         except ResourceNotFoundError as exc:
             if not _table_missing(exc):
                 raise
@@ -291,10 +292,17 @@ class StateStore:
         now = self.now()
         expires = now + timedelta(seconds=ttl_seconds)
         data = {"group": group, "holder": holder, "expires": expires.isoformat()}
+        held = self._held.get(row)
+        if held is not None and held[0] == holder:
+            # A renewal of a lease this store took: swap on the ETag it wrote (one request); if someone took the
+            # lease since (it expired), the swap fails and the lease is looked at as anyone's.
+            renewed = self.replace_if_unchanged(LEASES, Record("lease", row, {}, held[1]), data, holder=holder)
+            if renewed is not None and renewed.etag is not None:
+                return self._took(row, Lease(group, holder, expires, renewed.etag))
         # Most leases are free (released by their last holder): create first, read only when one exists.
         written = self.insert(LEASES, "lease", row, data, holder=holder)
         if written is not None and written.etag is not None:
-            return Lease(group, holder, expires, written.etag)
+            return self._took(row, Lease(group, holder, expires, written.etag))
         current = self.get(LEASES, "lease", row)
         if current is None:
             written = self.insert(LEASES, "lease", row, data, holder=holder)
@@ -306,7 +314,11 @@ class StateStore:
             written = self.replace_if_unchanged(LEASES, current, data, holder=holder)
         if written is None or written.etag is None:
             return None
-        return Lease(group, holder, expires, written.etag)
+        return self._took(row, Lease(group, holder, expires, written.etag))
+
+    def _took(self, row: str, lease: Lease) -> Lease:
+        self._held[row] = (lease.holder, lease.etag)
+        return lease
 
     @contextlib.contextmanager
     def holding(self, name: str, holder: str, ttl_seconds: int) -> Iterator[Lease | None]:
@@ -319,8 +331,11 @@ class StateStore:
                 self.release_lease(lease)
 
     def release_lease(self, lease: Lease) -> bool:
-        """Give a lease back early (only if it is still ours, unchanged)."""
-        return self.delete(LEASES, "lease", name_key(lease.group), etag=lease.etag)
+        """Give a lease back early (only if it is still ours, unchanged since this store last took or renewed it)."""
+        row = name_key(lease.group)
+        held = self._held.pop(row, None)
+        etag = held[1] if held is not None and held[0] == lease.holder else lease.etag
+        return self.delete(LEASES, "lease", row, etag=etag)
 
     def lease_holder(self, group: str) -> str | None:
         current = self.get(LEASES, "lease", name_key(group))
@@ -433,12 +448,8 @@ class StateStore:
     # --------------------------------------------------------------------------------------- internals
 
     def _entity(self, partition: str, row: str, data: dict[str, Any], columns: dict[str, Any]) -> dict[str, Any]:
-        entity: dict[str, Any] = {
-            "PartitionKey": partition,
-            "RowKey": row,
-            "data": json.dumps(data, sort_keys=True, default=str),
-            "updated": self.now(),
-        }
+        entity: dict[str, Any] = {"PartitionKey": partition, "RowKey": row, **_payload_properties(partition, row, data)}
+        entity["updated"] = self.now()
         for name, value in columns.items():
             if value is not None:
                 entity[name] = value
@@ -456,18 +467,49 @@ def _table_missing(exc: ResourceNotFoundError) -> bool:
 
 
 _NOT_COLUMNS = frozenset({"PartitionKey", "RowKey", "Timestamp", "data", "updated"})
+# Table storage limits a string property to 64 KiB (32K UTF-16 characters) and an entity to 1 MiB. A record's JSON
+# (ASCII: json.dumps escapes the rest) goes in ``data``, continued in ``data1``, ``data2``, ... when it is longer
+# (a group of many VMs: its placement rows, job ids and history). Writes replace the whole entity, so a record that
+# shrinks leaves no stale continuation behind.
+PAYLOAD_CHUNK = 30_000
+PAYLOAD_PARTS = 30  # 900,000 characters: under the entity's 1 MiB with the columns
+
+
+class RecordTooLarge(ValueError):
+    """A record's JSON does not fit in one Table entity (what wrote it must keep less)."""
+
+
+def _payload_properties(partition: str, row: str, data: dict[str, Any]) -> dict[str, str]:
+    raw = json.dumps(data, sort_keys=True, default=str)
+    parts = [raw[i : i + PAYLOAD_CHUNK] for i in range(0, len(raw), PAYLOAD_CHUNK)] or ["{}"]
+    if len(parts) > PAYLOAD_PARTS:
+        raise RecordTooLarge(f"record {partition}/{row} is {len(raw):,} characters of JSON: over a Table entity's 1 MiB")
+    return {("data" if i == 0 else f"data{i}"): part for i, part in enumerate(parts)}
+
+
+def _payload(entity: Any) -> str:
+    """The record's JSON as stored: ``data`` and its continuations, in order."""
+    parts = [str(entity.get("data") or "{}")]
+    index = 1
+    while (more := entity.get(f"data{index}")) is not None:
+        parts.append(str(more))
+        index += 1
+    return "".join(parts)
+
+
+def _not_column(name: str) -> bool:
+    return name in _NOT_COLUMNS or (name.startswith("data") and name[4:].isdigit())
 
 
 def _record(entity: Any) -> Record:
-    raw = entity.get("data") or "{}"
     updated = entity.get("updated")
     return Record(
         partition=entity["PartitionKey"],
         row=entity["RowKey"],
-        data=json.loads(raw),
+        data=json.loads(_payload(entity)),
         etag=entity.metadata.get("etag"),
         updated=updated if isinstance(updated, datetime) else None,
-        columns={k: v for k, v in entity.items() if k not in _NOT_COLUMNS},
+        columns={k: v for k, v in entity.items() if not _not_column(k)},
     )
 
 

@@ -16,7 +16,9 @@ from shared.state.store import (
     STARTED,
     SUCCEEDED,
     VMS,
+    WORKFLOWS,
     ConcurrencyError,
+    RecordTooLarge,
     StateStore,
 )
 from tests.fixtures.azurite import ManualClock
@@ -30,6 +32,25 @@ def test_ids_spelled_differently_address_one_record(store: StateStore) -> None:
     record = store.get(VMS, "vm", arm_key(other_spelling))
     assert record is not None and record.data == {"state": "protected"}
     assert len(list(store.query(VMS))) == 1
+
+
+def test_a_record_over_64_kib_is_stored_in_parts_and_shrinks_cleanly(store: StateStore) -> None:
+    """Found by the full chaos profile: a 13-VM group's workflow JSON passed Table storage's 64 KiB per property."""
+    rows = [{"vm": f"vm-{i:03}", "note": "x" * 2_000} for i in range(100)]  # ~210 KB of JSON
+    store.put(WORKFLOWS, "group", "big", {"placement": rows})
+    record = store.get(WORKFLOWS, "group", "big")
+    assert record is not None and record.data == {"placement": rows} and record.columns == {}
+    raw = store.table(WORKFLOWS).get_entity("group", "big")
+    assert {"data", "data1", "data6"} <= set(raw) and all(len(raw[k]) <= 32_000 for k in raw if k.startswith("data"))
+    assert [row for row, _, _ in store.scan(WORKFLOWS, "group")] == ["big"]
+
+    written = store.replace_if_unchanged(WORKFLOWS, record, {"placement": rows[:1]}, phase="done")
+    assert written is not None
+    small = store.table(WORKFLOWS).get_entity("group", "big")
+    assert "data1" not in small and store.get(WORKFLOWS, "group", "big").data == {"placement": rows[:1]}  # type: ignore[union-attr]
+
+    with pytest.raises(RecordTooLarge):
+        store.put(WORKFLOWS, "group", "huge", {"blob": "y" * 1_000_000})
 
 
 def test_stale_write_is_refused_and_update_retries_from_fresh_read(store: StateStore) -> None:
