@@ -379,11 +379,12 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
-async def preflight_checklist(request: Request) -> Response:
-    """``GET /api/preflight``: imported on first use, so a cold start of any other route does not pay for the checks."""
+def preflight_checklist(request: Request) -> Response:
+    """``GET /api/preflight``: imported on first use, so a cold start of any other route does not pay for the checks.
+    A plain ``def``: Starlette runs it in its thread pool (the checks call Azure and Table storage)."""
     from shared.operator.preflight import http_preflight
 
-    return await http_preflight(request)
+    return http_preflight(request)
 
 
 async def openapi(request: Request) -> Response:

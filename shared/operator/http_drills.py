@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -41,18 +42,20 @@ async def start_drill(request: Request) -> Response:
     except (ValueError, UnicodeDecodeError):
         return error(400, "InvalidPayload", "the body must be JSON")
     dry_run = flag(request, "dry_run")
-    try:
-        drill = begin(ctx(), request.path_params["group"], by=requested_by(request, body), trigger="operator", dry_run=dry_run)
+    try:  # off the event loop: starting a drill reads and writes Table storage and reads Azure
+        drill = await run_in_threadpool(
+            begin, ctx(), request.path_params["group"], by=requested_by(request, body), trigger="operator", dry_run=dry_run
+        )
     except WorkflowRefused as exc:
         return _refused(exc)
     return JSONResponse({**views.drill_view(drill, has_report=False), "dry_run": dry_run}, status_code=202)
 
 
-async def drills(request: Request) -> Response:
+def drills(request: Request) -> Response:
     return JSONResponse({"value": views.drills_newest_first(ctx(), _group_filter(request))})
 
 
-async def drill_detail(request: Request) -> Response:
+def drill_detail(request: Request) -> Response:
     drill_id = request.path_params["drill"]
     drill = get_drill(ctx().store, drill_id)
     if drill is None:
@@ -66,7 +69,7 @@ def _report_page(report: dict[str, object]) -> Response:
     return page(render_report(report, generated_at=ctx().store.now().astimezone(UTC).isoformat()))
 
 
-async def drill_report(request: Request) -> Response:
+def drill_report(request: Request) -> Response:
     drill_id = request.path_params["drill"]
     drill = get_drill(ctx().store, drill_id)
     if drill is None:
@@ -79,7 +82,7 @@ async def drill_report(request: Request) -> Response:
     return _report_page(report)
 
 
-async def reports(request: Request) -> Response:
+def reports(request: Request) -> Response:
     return JSONResponse({"value": views.reports_newest_first(ctx(), _group_filter(request))})
 
 
@@ -91,7 +94,7 @@ def _find_report(request: Request) -> dict[str, object] | Response:
     return report
 
 
-async def report_detail(request: Request) -> Response:
+def report_detail(request: Request) -> Response:
     found = _find_report(request)
     if isinstance(found, Response):
         return found
@@ -103,6 +106,6 @@ async def report_detail(request: Request) -> Response:
     return JSONResponse(views.full_report(found))
 
 
-async def report_html(request: Request) -> Response:
+def report_html(request: Request) -> Response:
     found = _find_report(request)
     return found if isinstance(found, Response) else _report_page(found)

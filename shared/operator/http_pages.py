@@ -105,7 +105,7 @@ def refresh_period(value: str | None) -> int:
     return 0 if seconds == 0 else max(seconds, 10)
 
 
-async def dashboard(request: Request) -> Response:
+def dashboard(request: Request) -> Response:
     from shared.operator.render import render_dashboard  # Jinja2 loads on the first page, not at cold start
 
     session = session_of(request)

@@ -478,7 +478,7 @@ def check_once(ctx: AppContext) -> Preflight | None:
 # ------------------------------------------------------------------------------------------------ HTTP
 
 
-async def http_preflight(request: Request) -> Response:
+def http_preflight(request: Request) -> Response:
     """``GET /api/preflight[?event_hours=N]``: the checklist as JSON (200 whatever it finds: ``ok`` says it)."""
     raw = request.query_params.get("event_hours", "")
     hours = int(raw) if raw.isdigit() and 0 < int(raw) < 10_000 else DEFAULT_EVENT_HOURS
