@@ -136,6 +136,13 @@ def start_failover(
 ) -> Workflow:
     """Begin failing a protected group over to its DR region (idempotent for one decision id)."""
     _check_recovery_point(recovery_point)
+    with step_statuses(ctx, name):  # the group's statuses, read once for the checks and the record
+        return _start_failover(ctx, name, reason, decision_id, repair, recovery_point, dry_run)
+
+
+def _start_failover(
+    ctx: AppContext, name: str, reason: str, decision_id: str, repair: bool, recovery_point: str, dry_run: bool
+) -> Workflow:
     group = current_group(ctx, name)
     with group_lease(ctx, group.name):
         running = _failover_refusal(ctx, group, decision_id)
@@ -344,6 +351,12 @@ def advance(ctx: AppContext, wf: Workflow, *, max_steps: int = 8) -> list[str]:
     now = ctx.store.now()
     if wf.retry_at and now < datetime.fromisoformat(wf.retry_at):
         return [f"{wf.group}: {wf.phase} retried after {wf.retry_at[:19]}"]
+    with step_statuses(ctx, wf.group):  # the group's statuses, read once per pulse (the steps here write none before the last)
+        _advance_steps(ctx, wf, max_steps, notes)
+    return notes
+
+
+def _advance_steps(ctx: AppContext, wf: Workflow, max_steps: int, notes: list[str]) -> None:
     for _ in range(max_steps):
         if not wf.active:
             break
@@ -355,39 +368,37 @@ def advance(ctx: AppContext, wf: Workflow, *, max_steps: int = 8) -> list[str]:
                 break
             continue
         phase = wf.phase
-        with step_statuses(ctx, wf.group):
-            try:
-                PHASES[phase](ctx, wf)
-                wf.retries, wf.retry_at = 0, ""
-            except SendInFlight as exc:
-                notes.append(str(exc))
+        try:
+            PHASES[phase](ctx, wf)
+            wf.retries, wf.retry_at = 0, ""
+        except SendInFlight as exc:
+            notes.append(str(exc))
+            break
+        except WorkflowRefused as exc:
+            if wf.sending_by == ctx.holder:
+                clear_send_claim(wf)
+            _block(ctx, wf, str(exc), exc.suggestion or "fix the cause, then `ppgdr resume GROUP`", resume_at=exc.resume_at)
+        except (HttpResponseError, ServiceRequestError, ServiceResponseError) as exc:
+            if wf.sending_by == ctx.holder:
+                clear_send_claim(wf)  # the send ended (refused, or unknown after a 5xx: the retry looks first)
+            if is_transient(exc) and wf.retries < TRANSIENT_ATTEMPTS:
+                _retry_later(ctx, wf, phase, exc)
+                save_workflow(ctx, wf, f"{phase}: {azure_error_text(exc)}; retried after {wf.retry_at[:19]}")
+                notes.append(f"{wf.group}: {phase} retried later ({azure_error_text(exc)})")
                 break
-            except WorkflowRefused as exc:
-                if wf.sending_by == ctx.holder:
-                    clear_send_claim(wf)
-                _block(ctx, wf, str(exc), exc.suggestion or "fix the cause, then `ppgdr resume GROUP`", resume_at=exc.resume_at)
-            except (HttpResponseError, ServiceRequestError, ServiceResponseError) as exc:
-                if wf.sending_by == ctx.holder:
-                    clear_send_claim(wf)  # the send ended (refused, or unknown after a 5xx: the retry looks first)
-                if is_transient(exc) and wf.retries < TRANSIENT_ATTEMPTS:
-                    _retry_later(ctx, wf, phase, exc)
-                    save_workflow(ctx, wf, f"{phase}: {azure_error_text(exc)}; retried after {wf.retry_at[:19]}")
-                    notes.append(f"{wf.group}: {phase} retried later ({azure_error_text(exc)})")
-                    break
-                _block(
-                    ctx,
-                    wf,
-                    f"Azure refused {phase}: {azure_error_text(exc)}",
-                    "check the ASR job in the vault, then `ppgdr resume GROUP`",
-                )
-            finally:
-                if wf.sending_by == ctx.holder:
-                    clear_send_claim(wf)  # sent, refused or failed: saved below (a crash before leaves it to expire)
+            _block(
+                ctx,
+                wf,
+                f"Azure refused {phase}: {azure_error_text(exc)}",
+                "check the ASR job in the vault, then `ppgdr resume GROUP`",
+            )
+        finally:
+            if wf.sending_by == ctx.holder:
+                clear_send_claim(wf)  # sent, refused or failed: saved below (a crash before leaves it to expire)
         notes.append(f"{wf.group}: {phase} -> {wf.phase}")
         save_workflow(ctx, wf, f"{phase} -> {wf.phase}" if phase != wf.phase else None)
         if wf.phase == phase and not (wf.job or wf.jobs):
             break  # nothing changed: waiting on the world (VM power state, replication)
-    return notes
 
 
 def _retry_later(ctx: AppContext, wf: Workflow, phase: str, exc: BaseException) -> None:

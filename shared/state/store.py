@@ -333,8 +333,11 @@ class StateStore:
     def release_lease(self, lease: Lease) -> bool:
         """Give a lease back early (only if it is still ours, unchanged since this store last took or renewed it)."""
         row = name_key(lease.group)
-        held = self._held.pop(row, None)
-        etag = held[1] if held is not None and held[0] == lease.holder else lease.etag
+        held = self._held.get(row)
+        etag = lease.etag
+        if held is not None and held[0] == lease.holder:
+            etag = held[1]
+            del self._held[row]
         return self.delete(LEASES, "lease", row, etag=etag)
 
     def lease_holder(self, group: str) -> str | None:

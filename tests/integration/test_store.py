@@ -260,3 +260,20 @@ def test_a_wiped_table_is_created_again_by_the_next_write(azurite: Azurite, tabl
     service.delete_table(f"{table_prefix}leases")
     assert store.acquire_lease("sap", "other", 30) is not None  # the lease went with the table: anyone may take it
     assert lease is not None
+
+
+def test_a_renewed_lease_costs_one_request_and_is_released_with_its_latest_etag(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = store.acquire_lease("erp", "me", ttl_seconds=60)
+    calls: list[str] = []
+    for name in ("get", "insert", "replace_if_unchanged"):
+        real = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    renewed = store.acquire_lease("erp", "me", ttl_seconds=60)
+    assert calls == ["replace_if_unchanged"]  # one swap on the ETag this store wrote
+    monkeypatch.undo()
+    assert first is not None and renewed is not None and renewed.etag != first.etag
+    assert store.release_lease(first)  # the lease object of the first take still gives it back
+    assert store.lease_holder("erp") is None
+    assert store.acquire_lease("erp", "other", ttl_seconds=60) is not None
