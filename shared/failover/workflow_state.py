@@ -146,7 +146,10 @@ def save_workflow(ctx: AppContext, wf: Workflow, note: str | None = None) -> Non
         if written is None:
             raise WorkflowConflict(f"group {wf.group}: the workflow changed since it was read; another instance advances it")
     else:
-        written = ctx.store.update(WORKFLOWS, "group", name_key(wf.group), lambda _: data, columns=lambda _: columns)
+        # A new workflow: most groups have none stored yet, so create it (one request) before a read-modify-write.
+        written = ctx.store.insert(WORKFLOWS, "group", name_key(wf.group), data, **columns)
+        if written is None:
+            written = ctx.store.update(WORKFLOWS, "group", name_key(wf.group), lambda _: data, columns=lambda _: columns)
     wf.etag = (written.etag if written else "") or ""
 
 

@@ -109,7 +109,8 @@ class StateStore:
         self._prefix = prefix
         self._clock = clock
         self._tables: dict[str, TableClient] = {}
-        self._held: dict[str, tuple[str, str]] = {}  # lease row -> (holder, ETag) of the leases this store last took
+        # lease row -> (holder, ETag, expiry) of the leases this store last took or renewed
+        self._held: dict[str, tuple[str, str, datetime]] = {}
         self.tables_recreated = 0  # times a table was found missing (and created again) since this store was made
 
     @classmethod
@@ -293,6 +294,10 @@ class StateStore:
         expires = now + timedelta(seconds=ttl_seconds)
         data = {"group": group, "holder": holder, "expires": expires.isoformat()}
         held = self._held.get(row)
+        if held is not None and held[0] == holder and held[2] - now > timedelta(seconds=ttl_seconds / 2):
+            # This store took it moments ago and more than half its time is left: nobody else can hold it, and
+            # writing it again would only move the expiry a little (a workflow renews it before every step).
+            return Lease(group, holder, held[2], held[1])
         if held is not None and held[0] == holder:
             # A renewal of a lease this store took: swap on the ETag it wrote (one request); if someone took the
             # lease since (it expired), the swap fails and the lease is looked at as anyone's.
@@ -317,7 +322,7 @@ class StateStore:
         return self._took(row, Lease(group, holder, expires, written.etag))
 
     def _took(self, row: str, lease: Lease) -> Lease:
-        self._held[row] = (lease.holder, lease.etag)
+        self._held[row] = (lease.holder, lease.etag, lease.expires)
         return lease
 
     @contextlib.contextmanager

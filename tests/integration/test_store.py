@@ -262,18 +262,25 @@ def test_a_wiped_table_is_created_again_by_the_next_write(azurite: Azurite, tabl
     assert lease is not None
 
 
-def test_a_renewed_lease_costs_one_request_and_is_released_with_its_latest_etag(
-    store: StateStore, monkeypatch: pytest.MonkeyPatch
+def test_renewing_a_lease_costs_nothing_while_half_its_time_is_left_then_one_swap(
+    azurite: Azurite, table_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    store = _store_with_clock(azurite, table_prefix, clock)
     first = store.acquire_lease("erp", "me", ttl_seconds=60)
+    assert first is not None
     calls: list[str] = []
     for name in ("get", "insert", "replace_if_unchanged"):
         real = getattr(store, name)
         monkeypatch.setattr(store, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    clock.advance(seconds=10)
+    again = store.acquire_lease("erp", "me", ttl_seconds=60)
+    assert calls == [] and again is not None and again.etag == first.etag  # 50 s of 60 left: nothing written
+    clock.advance(seconds=25)
     renewed = store.acquire_lease("erp", "me", ttl_seconds=60)
-    assert calls == ["replace_if_unchanged"]  # one swap on the ETag this store wrote
+    assert calls == ["replace_if_unchanged"]  # 25 s left: one swap on the ETag this store wrote
+    assert renewed is not None and renewed.etag != first.etag and renewed.expires > first.expires
     monkeypatch.undo()
-    assert first is not None and renewed is not None and renewed.etag != first.etag
     assert store.release_lease(first)  # the lease object of the first take still gives it back
     assert store.lease_holder("erp") is None
     assert store.acquire_lease("erp", "other", ttl_seconds=60) is not None
