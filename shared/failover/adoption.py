@@ -79,6 +79,23 @@ def adopt(ctx: AppContext, items: list[ObservedItem]) -> AdoptionReport:
     return report
 
 
+def adopt_on_demand(ctx: AppContext, name: str) -> bool:
+    """An operator names a group ppg-dr has no record of: adopt from Azure now instead of answering "unknown".
+
+    After state loss the full reconcile adopts what Azure shows, but that may be up to a timer period away, and a
+    failback asked in between would be refused as an unknown group. One listing of the vault's items (what the
+    reconcile reads anyway) is affordable for an operator's command; it runs only for a name not on record.
+    True when the group is on record afterwards.
+    """
+    from shared.protection.reconciler import list_items  # one vault listing, only on this rare path
+
+    report = adopt(ctx, list_items(ctx))
+    found = any(group.lower() == name.strip().lower() for group, _, _ in report.adopted)
+    if found:
+        log.warning("group %s was not on record: adopted from Azure on an operator's command", name, extra={"group": name})
+    return found
+
+
 def _group_name(ctx: AppContext, fact: ItemFacts, stored: st.VmStatus | None) -> str:
     """The group the VM belongs to, as the per-VM reconcile names it: its tags, else its home PPG's name."""
     if stored is not None and stored.group:

@@ -23,11 +23,12 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError, Servic
 from shared.arm.keys import normalize_arm_id
 from shared.arm.names import recovery_plan_name
 from shared.context import AppContext
+from shared.failover.adoption import adopt_on_demand
 from shared.failover.groups import Group, placement_order
 from shared.failover.lookup import current_group, require_group
 from shared.failover.phases import phase_commit, phase_failover, phase_plan, phase_replicating, phase_reprotect, source_answers
 from shared.failover.placement import phase_repair, phase_verify
-from shared.failover.refusals import WorkflowRefused
+from shared.failover.refusals import NotFound, WorkflowRefused
 from shared.failover.workflow_state import (
     BLOCKED,
     DONE,
@@ -208,9 +209,19 @@ def _expected_recovery_vms(ctx: AppContext, group: Group) -> list[str]:
     return sorted(known)
 
 
+def _known_or_adopted(ctx: AppContext, name: str) -> str:
+    """:func:`require_group`, adopting from Azure first when ppg-dr lost the group's record (state loss)."""
+    try:
+        return require_group(ctx, name)
+    except NotFound:
+        if not adopt_on_demand(ctx, name):
+            raise
+        return require_group(ctx, name)
+
+
 def start_failback(ctx: AppContext, name: str, *, reason: str, dry_run: bool = False) -> Workflow:
     """Fail a reprotected group back to its original region, restoring the original PPG placement."""
-    name = require_group(ctx, name)
+    name = _known_or_adopted(ctx, name)
     group_name = get_group(ctx.store, name).name or name
     with group_lease(ctx, group_name):
         record = get_group(ctx.store, group_name)
@@ -279,7 +290,7 @@ def request(ctx: AppContext, name: str, action: str, *, dry_run: bool = False, b
     The command is validated first (a dry run is refused exactly when the real one would be) and
     applied under the group's lease, so it cannot race a pulse that is advancing the same workflow.
     """
-    name = require_group(ctx, name)
+    name = _known_or_adopted(ctx, name)
     wf = load_workflow(ctx, name)
     if wf is None:
         raise WorkflowRefused(f"group {name} has no failover workflow: nothing to {action}")

@@ -89,6 +89,27 @@ def test_state_lost_after_reprotect_is_adopted_and_the_group_fails_back(seeded: 
     assert not [w for w in writes(app) if w.startswith("PUT") and ITEMS in w]  # never an enable
 
 
+def test_a_failback_asked_right_after_the_state_loss_adopts_the_group_on_demand(seeded: Ppgdr) -> None:
+    """Found by the full chaos profile: until the next full reconcile, the lost group was an unknown group (404)."""
+    app = seeded
+    protect_sap(app)
+    wfl.start_failover(app.ctx, "sap-ppg", reason="test")
+    app.driver.settle(lambda: group_state(app) == GroupState.REPROTECTED, label="failover", max_rounds=80)
+    wipe_state(app)
+    app.emulator.clear_requests()
+
+    code, body = app.http("POST", "/api/groups/sap-ppg/failback")  # no reconcile ran since the loss
+    assert code == 202 and body["kind"] == "failback", body
+    events = [a["event"] for a in audit_trail(app.ctx.store, "sap-ppg")]
+    assert events.index("adopted") < events.index("failback-started"), events
+    assert writes(app) == []  # adopting wrote nothing to Azure; the pulse sends the failback
+    app.driver.settle(lambda: group_state(app) == GroupState.PROTECTED, label="failback", max_rounds=80)
+    assert sum("unplannedFailover" in w for w in writes(app)) == 1
+
+    code, body = app.http("POST", "/api/groups/no-such-group/failback")  # still 404 for a group Azure does not show
+    assert code == 404 and body["error"]["code"] == "NotFound"
+
+
 def test_state_lost_during_the_commit_job_is_adopted_and_converges(seeded: Ppgdr) -> None:
     app = seeded
     protect_sap(app)
