@@ -35,6 +35,7 @@ from shared.platform.observed import (
     vm_from_sdk,
 )
 from shared.platform.retries import is_transient
+from shared.platform.telemetry import annotate
 from shared.protection.placement_updates import apply_placement_rules
 from shared.protection.planner import A2A, Action, ActionKind, LastFailure, PlanInput, align_availability_set, plan_vm
 from shared.protection.resource_events import HintKind, ResourceHint
@@ -570,6 +571,7 @@ def _reconcile_hint(ctx: AppContext, hint: ResourceHint) -> str:
         results = [reconcile_vm(ctx, vm_ref(vm.id))[0].kind.value for vm in vms if vm.id]
         return f"resource group {rg.resource_group}: reconciled {len(results)} VMs"
     action, status = reconcile_vm(ctx, hint.resource)
+    annotate(group=status.group, action=action.kind.value)  # the event's span learns the VM's group here
     return f"{action.kind.value}: {status.state}"
 
 
