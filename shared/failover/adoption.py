@@ -19,7 +19,10 @@ reconcile rebuilds their statuses from the items it observes.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
+import weakref
 from dataclasses import dataclass, field
 
 from shared.arm.ids import parse_resource_id
@@ -29,6 +32,7 @@ from shared.context import AppContext
 from shared.failover.adoption_rules import Adoption, GroupAdoption, ItemFacts, Stage, adoption_for, item_facts
 from shared.failover.workflow_state import FAILBACK, FAILOVER, Workflow, all_workflows, members, save_workflow
 from shared.platform.compute import VmPlacement
+from shared.platform.errors import azure_error_text
 from shared.platform.observed import ObservedItem
 from shared.protection.tags import default_group, parse_tags
 from shared.state import vm_status as st
@@ -79,6 +83,13 @@ def adopt(ctx: AppContext, items: list[ObservedItem]) -> AdoptionReport:
     return report
 
 
+ON_DEMAND_SECONDS = 60.0
+
+
+_ON_DEMAND_LOCK = threading.Lock()
+_ON_DEMAND_LAST: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()  # per state store (process)
+
+
 def adopt_on_demand(ctx: AppContext, name: str) -> bool:
     """An operator names a group ppg-dr has no record of: adopt from Azure now instead of answering "unknown".
 
@@ -87,9 +98,23 @@ def adopt_on_demand(ctx: AppContext, name: str) -> bool:
     reconcile reads anyway) is affordable for an operator's command; it runs only for a name not on record.
     True when the group is on record afterwards.
     """
+    from azure.core.exceptions import AzureError
+
     from shared.protection.reconciler import list_items  # one vault listing, only on this rare path
 
-    report = adopt(ctx, list_items(ctx))
+    with _ON_DEMAND_LOCK:  # at most one listing a minute per worker: an unknown name must not make ppg-dr list
+        now = time.monotonic()  # the vault on every request (a key holder could ask for any name)
+        if now - _ON_DEMAND_LAST.get(ctx.store, float("-inf")) < ON_DEMAND_SECONDS:
+            return False
+        _ON_DEMAND_LAST[ctx.store] = now
+    try:
+        report = adopt(ctx, list_items(ctx))
+    except AzureError as exc:  # Azure unreachable or the vault missing: the name stays unknown, said in the log
+        log.warning("could not look for group %s in Azure: %s", name[:100], azure_error_text(exc), extra={"group": name[:100]})
+        return False
+    except ValueError as exc:  # a setting it needs is missing (no vault): the same
+        log.warning("could not look for group %s in Azure: %s", name[:100], exc, extra={"group": name[:100]})
+        return False
     found = any(group.lower() == name.strip().lower() for group, _, _ in report.adopted)
     if found:
         log.warning("group %s was not on record: adopted from Azure on an operator's command", name, extra={"group": name})

@@ -181,3 +181,14 @@ def test_test_vms_left_by_a_drill_whose_record_was_lost_are_cleaned_up(seeded: P
     drill = list_drills(app.ctx.store, "sap-ppg")[0]
     assert drill.trigger == "adopted" and drill.cleaned_up and drill.verdict == "failed"
     assert any(a["event"] == "adopted" and "test VMs" in a["message"] for a in audit_trail(app.ctx.store, "sap-ppg"))
+
+
+def test_a_command_on_an_unknown_group_without_a_vault_is_404_and_lists_azure_at_most_once_a_minute(ppgdr: Ppgdr) -> None:
+    """Found by schemathesis: the on-demand adoption's vault listing failed (no vault yet) and escaped as a 500."""
+    app = ppgdr
+    app.emulator.clear_requests()
+    for name in ("0", "nope", "other"):
+        code, body = app.http("POST", f"/api/groups/{name}/commit")
+        assert code == 404 and body["error"]["code"] == "NotFound", body
+    listings = [r for r in app.emulator.requests(method="GET") if r["path"].lower().endswith("/replicationprotecteditems")]
+    assert len(listings) <= 1, listings  # one look at Azure, then the name is simply unknown for a minute

@@ -844,7 +844,7 @@ def test_listing_ten_thousand_items_pages_with_next_link(env: Env) -> None:
     assert len(names) == 10_000 and len(set(names)) == 10_000
     pages = env.emulator.requests(path="/replicationProtectedItems$")
     assert len(pages) == 10_000 // DEFAULT_PAGE_SIZE, "full pages, followed through nextLink"
-    assert elapsed < 20, f"listing 10,000 items took {elapsed:.1f}s"
+    assert elapsed < 60, f"listing 10,000 items took {elapsed:.1f}s"  # linear: ~10 s idle; quadratic would be minutes
     filtered = list(
         env.client.replication_protected_items.list(
             VAULT_RG, VAULT, filter="sourceFabricName eq 'bulk-primary' and instanceType eq 'A2A'"
