@@ -58,13 +58,18 @@ def run_timers(app: Ppgdr, until: Callable[[], bool], rounds: int = 80) -> None:
     raise AssertionError(f"not done after {rounds} emulated minutes: {get_group(app.ctx.store, 'sap-ppg')}")
 
 
-def test_state_lost_after_reprotect_is_adopted_and_the_group_fails_back(seeded: Ppgdr) -> None:
-    app = seeded
+def reprotected_then_lost(app: Ppgdr) -> None:
+    """The SAP group failed over and replicating back, then ppg-dr's tables wiped (the request log cleared)."""
     protect_sap(app)
     wfl.start_failover(app.ctx, "sap-ppg", reason="test")
     app.driver.settle(lambda: group_state(app) == GroupState.REPROTECTED, label="failover", max_rounds=80)
     wipe_state(app)
     app.emulator.clear_requests()
+
+
+def test_state_lost_after_reprotect_is_adopted_and_the_group_fails_back(seeded: Ppgdr) -> None:
+    app = seeded
+    reprotected_then_lost(app)
 
     app.runner.fire_timer("reconcile")
     app.runner.fire_timer("pulse")
@@ -92,11 +97,7 @@ def test_state_lost_after_reprotect_is_adopted_and_the_group_fails_back(seeded: 
 def test_a_failback_asked_right_after_the_state_loss_adopts_the_group_on_demand(seeded: Ppgdr) -> None:
     """Found by the full chaos profile: until the next full reconcile, the lost group was an unknown group (404)."""
     app = seeded
-    protect_sap(app)
-    wfl.start_failover(app.ctx, "sap-ppg", reason="test")
-    app.driver.settle(lambda: group_state(app) == GroupState.REPROTECTED, label="failover", max_rounds=80)
-    wipe_state(app)
-    app.emulator.clear_requests()
+    reprotected_then_lost(app)
 
     code, body = app.http("POST", "/api/groups/sap-ppg/failback")  # no reconcile ran since the loss
     assert code == 202 and body["kind"] == "failback", body
