@@ -128,7 +128,8 @@ def markdown(results: dict[str, dict[str, Any] | None], durations: dict[str, flo
     failed = [name for name, figures in results.items() if figures is None]
     if failed:
         lines += ["", f"Failed: {', '.join(failed)} (see the output above)."]
-    lines += ["", "Run times: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in durations.items()) + "."]
+    if durations:
+        lines += ["", "Run times: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in durations.items()) + "."]
     return "\n".join(lines)
 
 

@@ -74,8 +74,8 @@ def worker_tick() -> dict[str, Any]:
     return figures
 
 
-def run(small: bool = False) -> dict[str, Any]:
-    ppgs = 50 if small else 1_000
+def run(small: bool = False, *, ppgs: int | None = None) -> dict[str, Any]:
+    ppgs = ppgs or (50 if small else 1_000)
     total = ppgs * 100
     settings = {**est.app_settings(), "PPGDR_STATE_TABLE_PREFIX": TABLE_PREFIX}
     with ReportCapture() as capture, local_services(settings) as (runner, _env):

@@ -63,6 +63,7 @@ def reconcile(ctx: AppContext) -> ReconcileReport:
     adoption = adopt(ctx, items)
     with plans_synced_after():  # every group's plan is synced below: the status writes need not mark any
         report = reconcile_all(ctx, items=items)
+        del items  # 100,000 item records are not kept while the plans are synced
         report.actions[:0] = [(group, f"adopted-{what}", why) for group, what, why in adoption.adopted]
         report.notes.extend(f"group {group}: items busy with a job; adopted once it ends" for group in adoption.waiting)
         report.actions.extend(sync_all_plans(ctx, statuses=report.statuses))  # the statuses as the reconcile left them

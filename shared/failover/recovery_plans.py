@@ -18,6 +18,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from shared.arm.names import fabric_name, recovery_plan_name
 from shared.context import AppContext
 from shared.failover.groups import Group, Member, groups_from_statuses, placement_order, plan_limits_problem
+from shared.platform import fleet
 from shared.platform.clients import start_operation
 from shared.state.group_records import GroupState, all_groups, clear_plan_dirty, plan_dirty_groups, update_group
 from shared.state.store import Record
@@ -79,6 +80,9 @@ def _groups_body(ctx: AppContext, boot_groups: list[list[Member]]) -> list[Any]:
 
 
 def _current_boot_groups(plan: Any) -> list[list[str]]:
+    """The plan's Boot groups as lower-cased item names: from an SDK plan, or as listed already (a list)."""
+    if isinstance(plan, list):
+        return plan
     groups = []
     for group in plan.properties.groups or []:
         if str(getattr(group.group_type, "value", group.group_type)) != "Boot":
@@ -217,10 +221,9 @@ def sync_all_plans(
     if not stale:
         _clear(ctx, markers, keep=set())
         return []
-    vault = ctx.clients.vault()
-    asr = ctx.clients.site_recovery(vault.subscription)
+    # The full sync lists every plan, keeping only each one's boot groups (raw listing: compact at 1,000 plans).
     listed: dict[str, Any] | None = (
-        None if changed_only else {(p.name or "").lower(): p for p in asr.replication_recovery_plans.list(*vault.args)}
+        None if changed_only else {name.lower(): boot for name, boot in fleet.recovery_plan_boot_groups(ctx.clients)}
     )
     changes: list[tuple[str, str, str]] = []
     deferred: set[str] = set()

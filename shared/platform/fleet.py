@@ -65,3 +65,30 @@ def item_bodies(clients: AzureClients) -> Iterator[dict[str, Any]]:
     )
     for page in pages(clients.site_recovery(vault.subscription), url):
         yield from page
+
+
+def recovery_plan_boot_groups(clients: AzureClients) -> Iterator[tuple[str, list[list[str]]]]:
+    """(plan name, its Boot groups as lower-cased item names) of every recovery plan of the vault, page by page.
+
+    What the reconcile compares a group's plan on, and nothing else: 1,000 plans of 100 items as SDK models held
+    at once are most of a tick's memory at 100,000 VMs.
+    """
+    vault = clients.vault()
+    url = (
+        f"/subscriptions/{quote(vault.subscription)}/resourceGroups/{quote(vault.resource_group)}/providers"
+        f"/Microsoft.RecoveryServices/vaults/{quote(vault.name)}/replicationRecoveryPlans?api-version={SITE_RECOVERY_API_VERSION}"
+    )
+    for page in pages(clients.site_recovery(vault.subscription), url):
+        for body in page:
+            yield str(body.get("name") or ""), boot_groups_from_json(body)
+
+
+def boot_groups_from_json(body: dict[str, Any]) -> list[list[str]]:
+    """A recovery plan's Boot groups, each as the lower-cased names of its items (the last segment of their ids)."""
+    groups = []
+    for group in (body.get("properties") or {}).get("groups") or []:
+        if not isinstance(group, dict) or group.get("groupType") != "Boot":
+            continue
+        items = [str(i.get("id") or "").rsplit("/", 1)[-1].lower() for i in group.get("replicationProtectedItems") or []]
+        groups.append(items)
+    return [g for g in groups if g]

@@ -624,14 +624,13 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False, items: list[Observe
     index = EstateIndex.build(snapshot)
     # Records written before the current query columns existed are written once more (the first tick after an upgrade).
     rewrite = set() if dry_run else set(snapshot.stale)
-    stored_keys = snapshot.keys()
+    unseen = set(snapshot.keys())  # stored VMs not listed (yet): what is left at the end no longer exists
     open_by_vm: dict[str, str] = {}
     for entry in ctx.store.journal_open():
         vm_id = entry.request.get("vm_id")
         if isinstance(vm_id, str):
             open_by_vm[normalize_arm_id(vm_id)] = entry.operation
     locked = locked_vm_ids(ctx.store)
-    seen: set[str] = set()
     in_sets: dict[str, list[tuple[ObservedVm, Action, st.VmStatus | None]]] = {}
     for scope in _scopes(ctx):
         rg_tags, ppg_types = scope.rg_tags, scope.ppg_types
@@ -643,7 +642,7 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False, items: list[Observe
                 report.errors.append(str(exc))
                 continue
             key = normalize_arm_id(vm.id)
-            seen.add(key)
+            unseen.discard(key)
             if key in locked:
                 continue  # a group workflow owns this VM (failed over, or a recovery copy)
             tags_rg = rg_tags.get(vm.resource_group.lower(), {})
@@ -663,8 +662,8 @@ def reconcile_all(ctx: AppContext, *, dry_run: bool = False, items: list[Observe
             report.add(vm.name, action)
             _apply_counted(ctx, report, action, vm, stored, dry_run, snapshot, rewrite)
     # VMs ppg-dr managed that no longer exist: disable their replication.
-    for key in stored_keys:
-        if key in seen or key in locked:
+    for key in sorted(unseen):
+        if key in locked:
             continue
         gone = snapshot.get(key)
         if gone is None or not _in_scope(ctx, gone):

@@ -116,3 +116,18 @@ def test_the_raw_item_mapping_reads_what_each_providers_model_defines() -> None:
     for provider, cls in by_type.items():
         rest = {name: field._rest_name for name, field in cls()._attr_to_rest_field.items() if name in wanted}
         assert DETAIL_FIELDS.get(provider, {}) == rest, provider
+
+
+def test_recovery_plans_listed_raw_have_the_boot_groups_of_the_typed_plans(seeded: Ppgdr) -> None:
+    from shared.failover.recovery_plans import _current_boot_groups
+
+    app = seeded
+    _estate(app)
+    app.runner.fire_timer("reconcile")  # the groups' recovery plans
+    vault = app.ctx.clients.vault()
+    typed = {
+        (p.name or "").lower(): _current_boot_groups(p)
+        for p in app.ctx.clients.site_recovery(vault.subscription).replication_recovery_plans.list(*vault.args)
+    }
+    raw = {name.lower(): boot for name, boot in fleet.recovery_plan_boot_groups(app.ctx.clients)}
+    assert raw == typed and typed and any(len(boot) > 1 for boot in typed.values())
