@@ -515,7 +515,12 @@ def check_adopted(record: RunRecord) -> list[Violation]:
             )
     if wrong:
         violations.append(Violation("e", f"{len(wrong)} group records not rebuilt as Azure shows them", wrong))
-    touched = sorted({*wipe.conditions.get("mid-failover", []), *wipe.conditions.get("in-dr", [])})
+    # A failover decided (even approved) but not yet accepted by Azure when the tables went leaves no trace to adopt:
+    # the group is at home in Azure and the operator asks again (the scenario does). Only what Azure showed is adopted.
+    reached = _failovers_before(record, wipe.log_index)
+    plan_of = {name.lower(): facts.plan.lower() for name, facts in record.groups.items()}
+    mid = [g for g in wipe.conditions.get("mid-failover", []) if plan_of.get(g.lower(), "") in reached]
+    touched = sorted({*mid, *wipe.conditions.get("in-dr", [])})
     not_audited = [g for g in touched if not any("adopt" in e for e in _audit_events(record, g))]
     if not_audited:
         violations.append(
@@ -532,6 +537,11 @@ def check_adopted(record: RunRecord) -> list[Violation]:
             Violation("e", f"{len(wrong_writes)} enable PUTs after the wipe for VMs Azure already protected", wrong_writes)
         )
     return violations
+
+
+def _failovers_before(record: RunRecord, log_index: int) -> set[str]:
+    """Recovery plans (lower-cased) whose failover Azure accepted before this point of the request log."""
+    return {w.entity.lower() for w in writes(record.log[:log_index]) if w.kind == "plan-unplannedfailover" and sent(w.entry)}
 
 
 def _audit_events(record: RunRecord, group: str) -> list[str]:

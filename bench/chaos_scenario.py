@@ -5,6 +5,11 @@ pending decisions (sometimes twice, from two browsers), resumes a workflow that 
 back once they run in the DR region. Everything goes through ppg-dr's HTTP API on a worker, with the
 function key, as it would in Azure. Each group's story is kept as notes, the evidence when it ends wrong.
 
+A failover approved before the Table wipe but not yet sent to Azure leaves no trace anywhere once the tables
+are gone (Azure shows the group protected at home, and the alert does not fire again): ppg-dr cannot adopt
+it, so the on-call engineer, seeing the group back at home with no workflow, requests the failover again
+(``POST /api/groups/{group}/failover``), as ``docs/operations.md`` ("After state loss") tells them to.
+
 Roles: ``stay`` groups are only protected (one holds the VM whose enable job Azure fails); ``wave1`` groups
 fail over first, together; ``wave2`` groups fail over once wave 1 runs in the DR region, and the Table wipe
 hits while their commit job is in flight; some wave-1 groups fail back after the wipe.
@@ -22,6 +27,8 @@ from localdev import outages
 MAX_ALERTS = 6  # an alert whose decision never shows up is sent again, up to this many times
 MAX_FAILBACK_ASKS = 12
 MAX_RESUMES = 4
+MAX_FAILOVER_ASKS = 6  # a failover lost with the state, requested again by the operator
+LOST_AFTER_TICKS = 3  # ticks a group must look untouched at home after the wipe before the operator asks again
 DUPLICATE_HTTP = 0.3  # an alert redelivered by the action group, an approval clicked twice
 
 
@@ -50,6 +57,9 @@ class GroupStory:
     blocked_since: int | None = None
     resumes: int = 0
     workflows: int = 0
+    lost_since: int | None = None  # first tick after the wipe the group looked untouched at home (decision lost)
+    failover_asks: int = 0
+    failover_tick: int | None = None  # the operator's own failover request was accepted
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -77,6 +87,7 @@ class Scenario:
         self.resumes = 0
         self.approvals_sent = 0
         self.blocks: list[str] = []
+        self.home_fabric: dict[str, str] = {}  # item -> the fabric it replicated from when first seen protected
 
     # ------------------------------------------------------------------------------------------ views
 
@@ -96,6 +107,7 @@ class Scenario:
     def requests(self, tick: int, view: Observed) -> list[dict[str, Any]]:
         """The HTTP requests of this tick (each carries a ``tag`` the answer comes back with)."""
         wanted: list[dict[str, Any]] = []
+        self._note_home_fabrics(view)
         wave1, wave2 = self.role("wave1"), self.role("wave2")
         if all(self.ready(view, s) or s.alert_tick is not None for s in wave1):
             wanted += self._outage(tick, view, wave1)
@@ -107,6 +119,7 @@ class Scenario:
             wanted += self._approve(tick, story)
             wanted += self._failback(tick, view, story)
             wanted += self._resume(tick, view, story)
+            wanted += self._failover_again(tick, view, story)
         if wanted:
             self.last_action_tick = tick
         return wanted
@@ -155,6 +168,48 @@ class Scenario:
         story.note(tick, f"failback requested (group state {self.state(view, story)!r})")
         return [self._http("POST", f"/api/groups/{story.group.name}/failback", f"failback:{story.group.name}")]
 
+    def _note_home_fabrics(self, view: Observed) -> None:
+        """Where each item replicates from before any failover: its home (the protection wave runs first)."""
+        for name, item in view.items.items():
+            if name not in self.home_fabric and item.get("protectionState") == "Protected" and item.get("primaryFabric"):
+                self.home_fabric[name] = str(item["primaryFabric"])
+
+    def at_home_untouched(self, view: Observed, story: GroupStory) -> bool:
+        """The group is protected at home with no workflow, in ppg-dr and in Azure (every item replicates from home)."""
+        if self.state(view, story) not in ("protected", "no record"):
+            return False
+        if view.workflows.get(story.group.name.lower(), {}).get("phase") not in (None, "done"):
+            return False
+        for vm in story.group.vms:
+            item = view.items.get(vm.item, {})
+            home = self.home_fabric.get(vm.item)
+            if item.get("protectionState") != "Protected" or not home or item.get("primaryFabric") != home:
+                return False
+        return True
+
+    def _failover_again(self, tick: int, view: Observed, story: GroupStory) -> list[dict[str, Any]]:
+        """A failover approved before the wipe that never reached Azure was lost with the tables: ask for it again."""
+        if (
+            self.wipe_tick is None
+            or not story.ends_in_dr
+            or story.approved_tick is None
+            or story.approved_tick > self.wipe_tick
+            or story.failover_tick is not None
+            or story.failover_asks >= MAX_FAILOVER_ASKS
+        ):
+            return []
+        if not self.at_home_untouched(view, story):
+            story.lost_since = None
+            return []
+        if story.lost_since is None:
+            story.lost_since = tick
+            story.note(tick, "back at home with no workflow after the wipe: the approved failover never reached Azure")
+        if tick - story.lost_since < LOST_AFTER_TICKS:
+            return []
+        story.failover_asks += 1
+        story.note(tick, "operator requests the failover again (the approved one was lost with the state)")
+        return [self._http("POST", f"/api/groups/{story.group.name}/failover", f"failover:{story.group.name}")]
+
     def _resume(self, tick: int, view: Observed, story: GroupStory) -> list[dict[str, Any]]:
         """An operator resumes a workflow blocked for more than a tick (after reading why)."""
         if self.state(view, story) != "blocked":
@@ -197,6 +252,9 @@ class Scenario:
             story.workflows += 1
         elif verb == "failback" and status == 202 and story.failback_tick is None:
             story.failback_tick = tick
+            story.workflows += 1
+        elif verb == "failover" and status == 202 and story.failover_tick is None:
+            story.failover_tick = tick
             story.workflows += 1
 
     def _alert_answer(self, story: GroupStory, body: Any) -> None:

@@ -133,6 +133,22 @@ def test_a_group_record_not_rebuilt_after_the_wipe_is_a_violation() -> None:
     assert "group records not rebuilt" in messages and "no adoption in the audit trail" in messages
 
 
+def test_only_a_failover_azure_accepted_before_the_wipe_must_be_adopted() -> None:
+    """A failover approved but not yet sent when the tables went left no trace: asked again, not adopted."""
+    plan2 = f"{VAULT}/replicationRecoveryPlans/ppgdr-g2"
+    groups = {
+        "g1": GroupFacts("g1", "ppgdr-g1", ("vm1-abc",), workflows=1),
+        "g2": GroupFacts("g2", "ppgdr-g2", ("vm2-abc",), workflows=1),
+    }
+    accepted_g1 = entry("POST", f"{PLAN}/unplannedFailover", 202, 1)
+    wipe = WipeFacts("1", 1, 3, ["ppgdrgroups"], {"protected": [], "mid-failover": ["g1", "g2"], "in-dr": []}, {}, [])
+    after = [entry("POST", f"{plan2}/unplannedFailover", 202, 9)]  # g2's failover, asked again after the wipe
+    tables = {"groups": [{"name": "g1", "state": "protected"}, {"name": "g2", "state": "protected"}], "audit": []}
+    violations = check_adopted(record([accepted_g1, *after], groups=groups, wipe=wipe, tables_end=tables))
+    unaudited = [v for v in violations if "no adoption in the audit trail" in v.message]
+    assert len(unaudited) == 1 and unaudited[0].evidence[0].startswith("g1:"), unaudited
+
+
 # ------------------------------------------------------------------------------------------ the bounded run
 
 
