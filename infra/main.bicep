@@ -123,6 +123,19 @@ param maxFailoversPerHour int = 1
 @description('PPGDR_DRY_RUN: plan and audit but never write to Azure. Defaults to true for a first deployment; set false once the plans look right.')
 param dryRun bool = true
 
+@description('PPGDR_ALERT_RULE_IDS: optional allow-list of the alert rule resource ids /api/alerts trusts (empty: any rule of a watched subscription, by signal type).')
+param alertRuleIds array = []
+
+@description('PPGDR_OPERATOR_AUDIENCE: comma-separated audience(s) of operator Entra tokens (empty: the alert audience).')
+param operatorAudience string = ''
+
+@secure()
+@description('PPGDR_SESSION_SECRET: HMAC key of dashboard sessions, 32+ random characters, the same on every instance. Pass it from Key Vault (docs/deploy.md); empty: a random key per process, so a sign-in lasts only as long as its instance.')
+param sessionSecret string = ''
+
+@description('Other app settings (name: value) the deployment keeps, e.g. PPGDR_EVENT_DEDUP_HOURS or PPGDR_LEASE_SECONDS: the deployment writes the app settings as one list, so a setting set by hand is removed by the next deployment unless it is here. The settings above win over the same names here.')
+param additionalAppSettings object = {}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Events and alerting
 // ---------------------------------------------------------------------------------------------------------------
@@ -192,6 +205,9 @@ var cacheRegions = map(filter(split(cacheStorageAccounts, ','), entry => contain
 var regionsWithoutCache = filter(pairRegions, region => !contains(cacheRegions, region))
 var checkedCacheStorageAccounts = empty(regionsWithoutCache) ? cacheStorageAccounts : fail('ppg-dr: cacheStorageAccounts has no ASR cache storage account for ${join(regionsWithoutCache, ', ')}. Every region of regionPairs needs one (region=storageAccountId, region in lower case): enable replication stages in the source region\'s account, reprotect after a failover in the DR region\'s.')
 
+// A session key shorter than the app accepts would stop every instance at start-up (SettingsError): refuse it here.
+var checkedSessionSecret = ((length(sessionSecret) > 0) && (length(sessionSecret) < 32)) ? fail('ppg-dr: sessionSecret must be at least 32 characters (a random value from Key Vault), or empty for a key per process.') : sessionSecret
+
 // ---------------------------------------------------------------------------------------------------------------
 // Scopes
 // ---------------------------------------------------------------------------------------------------------------
@@ -245,6 +261,9 @@ var ppgdrSettings = {
   PPGDR_ALERT_AUTH_MODE: checkedAlertAuthMode
   PPGDR_ALERT_AUDIENCE: alertWebhookAadIdentifierUri
   PPGDR_TENANT_ID: tenant().tenantId
+  PPGDR_ALERT_RULE_IDS: join(alertRuleIds, ',')
+  PPGDR_OPERATOR_AUDIENCE: operatorAudience
+  PPGDR_SESSION_SECRET: checkedSessionSecret
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -289,7 +308,7 @@ module app 'modules/app.bicep' = {
     storageBlobDataOwnerRoleId: builtInRoles.storageBlobDataOwner
     storageTableDataContributorRoleId: builtInRoles.storageTableDataContributor
     monitoringMetricsPublisherRoleId: builtInRoles.monitoringMetricsPublisher
-    ppgdrSettings: ppgdrSettings
+    ppgdrSettings: union(additionalAppSettings, ppgdrSettings)
   }
 }
 

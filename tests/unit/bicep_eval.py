@@ -189,6 +189,14 @@ class Evaluator:
             return a != b
         if kind == "index_accessor":
             return a[b]
+        comparisons = {
+            "less_than": lambda x, y: x < y,
+            "less_than_or_equals": lambda x, y: x <= y,
+            "greater_than": lambda x, y: x > y,
+            "greater_than_or_equals": lambda x, y: x >= y,
+        }
+        if kind in comparisons:
+            return comparisons[kind](a, b)
         raise NotImplementedError(f"operator {kind}")
 
     def _chain(self, value: Any, node: Mapping[str, Any]) -> Any:

@@ -257,6 +257,29 @@ def test_function_key_mode_with_its_key_deploys() -> None:
     assert main(alertWebhookAuthMode="functionKey", alertWebhookFunctionKey="k").variable("checkedAlertAuthMode") == "functionKey"
 
 
+def test_settings_set_by_hand_before_have_parameters_and_extra_settings_survive_a_deployment() -> None:
+    """The deployment writes the app settings as one list: what it has no parameter for is removed on redeploy."""
+    rule = "/subscriptions/s/resourceGroups/ops/providers/Microsoft.Insights/metricAlerts/vm-availability"
+    evaluator = main(
+        alertRuleIds=[rule, rule + "-2"],
+        operatorAudience="api://ppgdr-operators",
+        sessionSecret="s" * 32,
+        additionalAppSettings={"PPGDR_EVENT_DEDUP_HOURS": "48", "PPGDR_FAILOVER_MODE": "auto"},
+    )
+    module = body(template("main.bicep")["modules"]["app"])["params"]
+    assert "additionalAppSettings" in json.dumps(module["ppgdrSettings"]), "the extra settings reach the app module"
+    settings = evaluator.variable("ppgdrSettings")
+    assert settings["PPGDR_ALERT_RULE_IDS"] == f"{rule},{rule}-2"
+    assert settings["PPGDR_OPERATOR_AUDIENCE"] == "api://ppgdr-operators"
+    assert settings["PPGDR_SESSION_SECRET"] == "s" * 32
+    merged = {**evaluator.parameter("additionalAppSettings"), **settings}  # union(): the named parameters win
+    assert merged["PPGDR_EVENT_DEDUP_HOURS"] == "48" and merged["PPGDR_FAILOVER_MODE"] == "approve"
+    parsed = app_settings(main(alertRuleIds=[rule], sessionSecret="s" * 32))
+    assert parsed.alert_rule_ids == (rule.lower(),)
+    with pytest.raises(BicepFail, match="sessionSecret"):
+        main(sessionSecret="short").variable("ppgdrSettings")
+
+
 # ----------------------------------------------------------------- the parameters example agrees with the app
 
 
