@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError, ServiceResponseError
@@ -176,6 +177,8 @@ def plan_for(
     stored: st.VmStatus | None = None,
 ) -> Action:
     tags = parse_tags(vm.tags, rg_tags) if vm is not None else None
+    # a step another instance is sending now (the VM's status is its lease) is in flight as much as a journaled one
+    in_flight = in_flight or st.leased_operation(stored, ctx.store.now())
     members: int = 1
     sizes: tuple[str, ...] = ()
     ppg_type = None
@@ -259,10 +262,8 @@ def _state_of(item: ObservedItem, vm_id: str | None = None) -> str:
     return st.VmState.INITIAL_REPLICATION
 
 
-def execute(
-    ctx: AppContext, action: Action, vm: ObservedVm | None, stored: st.VmStatus | None, *, dry_run: bool = False
-) -> st.VmStatus:
-    """Carry out one planned action and return the VM's new status (not yet saved)."""
+def _planned_status(action: Action, vm: ObservedVm | None, stored: st.VmStatus | None) -> st.VmStatus:
+    """The VM's status as the planned action describes it, before anything is carried out."""
     status = _status_from(vm, action.vm_id, stored)
     status.reason = action.reason
     status.problems = list(action.problems)
@@ -277,6 +278,14 @@ def execute(
     if vm is not None:
         tags = parse_tags(vm.tags)
         status.warnings = list(tags.warnings)
+    return status
+
+
+def execute(
+    ctx: AppContext, action: Action, vm: ObservedVm | None, stored: st.VmStatus | None, *, dry_run: bool = False
+) -> st.VmStatus:
+    """Carry out one planned action and return the VM's new status (not yet saved)."""
+    status = _planned_status(action, vm, stored)
     kind = action.kind
     if kind in (ActionKind.NONE, ActionKind.OBSERVE, ActionKind.DRIFT, ActionKind.WAIT, ActionKind.REFUSE, ActionKind.HOLD):
         if action.item is not None or kind not in (ActionKind.WAIT, ActionKind.HOLD):
@@ -376,14 +385,6 @@ def reconcile_vm(ctx: AppContext, ref: ResourceId, *, dry_run: bool = False) -> 
         stored, neighbours = st.statuses_near(
             ctx.store, ref, group=group, ppg_id=vm.ppg_id, availability_set_id=vm.availability_set_id
         )
-        if stored is None and group is not None and not dry_run and not ctx.settings.dry_run:
-            # A tagged VM ppg-dr has no record of: it will be written (its first status, most likely an enable). Its
-            # lease is taken before the journal and the item are read, so what is read is what is acted on.
-            with ctx.store.holding(f"vm:{ref.normalized}", ctx.holder, ctx.settings.lease_seconds) as lease:
-                if lease is None:
-                    action = Action(ActionKind.WAIT, "another instance is acting on this VM", vm_id)
-                    return action, st.VmStatus(vm_id=vm_id, vm_name=vm.name, reason=action.reason)
-                return _reconcile_read(ctx, ref, vm, rg_tags, stored, neighbours, dry_run=dry_run, lease_held=True)
     return _reconcile_read(ctx, ref, vm, rg_tags, stored, neighbours, dry_run=dry_run)
 
 
@@ -396,10 +397,13 @@ def _reconcile_read(
     neighbours: list[st.VmStatus],
     *,
     dry_run: bool,
-    lease_held: bool = False,
 ) -> tuple[Action, st.VmStatus]:
     """:func:`reconcile_vm` once the VM, its tags and the stored statuses around it are read: plan and act."""
     vm_id = str(ref)
+    sending = st.leased_operation(stored, ctx.store.now())
+    if sending is not None:  # another instance holds the VM's lease (its status) and is sending a step: nothing to do
+        action = Action(ActionKind.WAIT, f"another instance is sending {sending}", vm_id, in_flight=sending)
+        return action, stored or st.VmStatus(vm_id=vm_id, reason=action.reason)
     locked_ids = locked_vm_ids(ctx.store)
     locked = locked_ids.get(ref.normalized)
     if locked:
@@ -413,7 +417,10 @@ def _reconcile_read(
         action = aligned[0]
         for (s_vm, s_stored, _), s_action in zip(siblings, aligned[1:], strict=True):
             _apply(ctx, s_action, s_vm, s_stored, dry_run=dry_run)  # the set moves together (writes only on change)
-    return action, _apply(ctx, action, vm, stored, dry_run=dry_run, lease_held=lease_held)[0]
+    status, wrote = _apply(ctx, action, vm, stored, dry_run=dry_run)
+    if not wrote and status.reason == ANOTHER_INSTANCE:
+        action = Action(ActionKind.WAIT, ANOTHER_INSTANCE, vm_id)
+    return action, status
 
 
 def _group_of(vm: ObservedVm, rg_tags: dict[str, str]) -> str | None:
@@ -436,7 +443,9 @@ def _plan_one(
     index: EstateIndex,
 ) -> Action:
     item = _find_item_for(ctx, vm, stored)
-    open_ops = _open_operations(ctx, ref)
+    # A VM with no status has no journal entry: every step is journaled while the VM's status exists (a first status
+    # is inserted, as the VM's lease, before the intent is written), so its journal is not read.
+    open_ops = _open_operations(ctx, ref) if stored is not None else []
     return plan_for(ctx, str(ref), vm, rg_tags, item, open_ops[0].operation if open_ops else None, index, stored=stored)
 
 
@@ -464,6 +473,14 @@ def _set_siblings(
 
 # Actions that write to Azure: each runs under the VM's lease, against what is stored now.
 _WRITES = frozenset({ActionKind.ENABLE, ActionKind.UPDATE_TARGET_PPG, ActionKind.DISABLE, ActionKind.REENABLE_WITHOUT_PPG})
+# A write's step as the journal names it, and the state a VM's first status holds while the step is sent.
+_SENDING = {
+    ActionKind.ENABLE: ("enable-protection", st.VmState.ENABLING),
+    ActionKind.UPDATE_TARGET_PPG: ("update-target-ppg", st.VmState.UPDATING),
+    ActionKind.DISABLE: ("disable-protection", st.VmState.DISABLING),
+    ActionKind.REENABLE_WITHOUT_PPG: ("disable-protection", st.VmState.REENABLING),
+}
+ANOTHER_INSTANCE = "another instance is acting on this VM"
 
 
 def _apply(
@@ -473,25 +490,59 @@ def _apply(
     stored: st.VmStatus | None,
     *,
     dry_run: bool,
-    lease_held: bool = False,
     rewrite: bool = False,
 ) -> tuple[st.VmStatus, bool]:
     """Execute the action and record the VM's status; returns the status and whether it was written.
 
-    A write to Azure takes the VM's lease first and looks again: when another instance holds it, or acted
-    on the VM since this one read its status (the status changed, or a step is in flight), this one sends
-    nothing and leaves the VM to the next pass, which sees the other's result. Two workers reconciling the
-    same wave of tagged VMs then send each enable once. ``lease_held``: the caller took the lease before it read
-    the journal and the item, so there is nothing to look at again.
+    A write to Azure is sent under the VM's lease, looking again: for a VM with no stored status its first status,
+    inserted only if none exists, is the lease (:func:`_send_first`); otherwise the VM's lease is taken and the status
+    and journal read again: when another instance holds it, or acted on the VM since this one read its status (the
+    status changed, or a step is in flight), this one sends nothing and leaves the VM to the next pass, which sees the
+    other's result. Two workers reconciling the same wave of tagged VMs then send each enable once. A status another
+    instance holds as its lease (a step being sent) is not written at all.
     """
-    if lease_held or action.kind not in _WRITES or dry_run or ctx.settings.dry_run:
+    if stored is not None and st.leased_operation(stored, ctx.store.now()) is not None:
+        return stored, False
+    if action.kind not in _WRITES or dry_run or ctx.settings.dry_run:
         return _record(ctx, action, vm, stored, dry_run=dry_run, rewrite=rewrite)
+    if stored is None:
+        return _send_first(ctx, action, vm)
     ref = vm_ref(action.vm_id)
     with ctx.store.holding(f"vm:{ref.normalized}", ctx.holder, ctx.settings.lease_seconds) as lease:
         if lease is None or _acted_on_since(ctx, ref, stored):
             log.info("%s: another instance is acting on this VM; not sending %s", action.vm_id, action.kind.value)
-            return stored or st.VmStatus(vm_id=action.vm_id, reason=action.reason), False
+            return stored, False
         return _record(ctx, action, vm, stored, dry_run=dry_run)  # the status is written before the lease goes
+
+
+def _send_first(ctx: AppContext, action: Action, vm: ObservedVm | None) -> tuple[st.VmStatus, bool]:
+    """A write for a VM with no stored status: its first status, inserted create-only before the journal intent, is the
+    VM's lease; after the send one write on the insert's ETag records the outcome and drops the lease.
+
+    Of two instances only one inserts it; the other sends nothing (a 409: :data:`ANOTHER_INSTANCE`). No status
+    existed, so no step of the VM was journaled and in flight (steps are journaled only while a status exists): what
+    the caller planned from the VM, its item and its neighbours is what is sent. An instance that dies holding the
+    lease leaves a status with an expired lease: the next pass plans the VM again and looks at its item before sending.
+    """
+    operation, sending_state = _SENDING[action.kind]
+    leased = _planned_status(action, vm, None)
+    leased.state = sending_state
+    until = ctx.store.now() + timedelta(seconds=ctx.settings.lease_seconds)
+    leased.in_flight = st.sending_lease(operation, ctx.holder, until)
+    claim = st.claim_first_status(ctx.store, leased, note=f"{action.kind.value}: {action.reason}")
+    if claim is None:
+        log.info("%s: another instance is acting on this VM; not sending %s", action.vm_id, action.kind.value)
+        return st.VmStatus(vm_id=action.vm_id, vm_name=vm.name if vm else "", reason=ANOTHER_INSTANCE), False
+    try:
+        new = execute(ctx, action, vm, None)
+    except BaseException:
+        released = _planned_status(action, vm, None)
+        released.state = st.VmState.WAITING
+        released.reason = f"{action.kind.value} was interrupted: looked at again on the next pass"
+        st.release_claimed_status(ctx.store, claim, released)
+        raise
+    st.settle_claimed_status(ctx.store, claim, new, note=f"{action.kind.value}: {new.reason}")
+    return new, True
 
 
 def _acted_on_since(ctx: AppContext, ref: ResourceId, stored: st.VmStatus | None) -> bool:
@@ -542,13 +593,20 @@ def _record(
 
 
 def handle_resource_hint(ctx: AppContext, hint: ResourceHint) -> str:
-    """The Event Grid path: reject, ignore, de-duplicate, then reconcile what the event names."""
+    """The Event Grid path: reject, ignore, de-duplicate, then reconcile what the event names.
+
+    A VM's event is reconciled without a de-duplication record: it is a hint, and the VM's reconcile decides from
+    Azure's state, under the VM's lease and against its journal, so a repeated or late event costs reads, never a second
+    write. A resource group's tag write, which reconciles every VM of the group, is de-duplicated by its id.
+    """
     if hint.kind == HintKind.REJECTED:
         log.warning("rejected resource event %s: %s", hint.event_id or "(no id)", hint.reason, extra={"step": "event"})
         return f"rejected: {hint.reason}"
     if hint.kind == HintKind.IGNORED:
         log.debug("ignored resource event %s: %s", hint.event_id, hint.reason)
         return f"ignored: {hint.reason}"
+    if hint.kind in (HintKind.VM_CHANGED, HintKind.VM_DELETED):
+        return _reconcile_hint(ctx, hint)
     claim = ctx.store.claim_event(hint.event_id, ctx.settings.lease_seconds)
     if claim is None:
         log.info("duplicate event %s: handled already, or being handled", hint.event_id, extra={"step": "event"})

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -23,6 +25,8 @@ from shared.state.group_records import mark_plan_dirty
 from shared.state.store import VMS, Record, StateStore
 
 PARTITION = "vm"
+
+log = logging.getLogger(__name__)
 
 
 class VmState(StrEnum):
@@ -272,7 +276,8 @@ def save_status(
 
     History keeps the last 20 notes: enough to see the steps of a disable + re-enable, bounded so an
     entity stays far below Table storage's size limit. ``new``: the caller read no record for this VM, so it
-    is inserted without reading first (one request); when one appeared meanwhile, the usual read-modify-write.
+    is inserted without reading first (one request); when one appeared meanwhile, the usual read-modify-write, unless
+    it is another instance's lease (:func:`claim_first_status`): that one is left to its holder.
     ``rewrite``: write even when nothing changed (a record written before the current columns existed).
     """
     data = status.to_data()
@@ -287,6 +292,8 @@ def save_status(
         merged["history"] = history[-20:]
         if current is not None and current == merged and not rewrite:
             return None
+        if new and current is not None and leased_operation(VmStatus.from_data(current), store.now()) is not None:
+            return None  # read as missing, found as another instance's lease: it is sending a step and writes the outcome
         return merged
 
     if new:
@@ -300,6 +307,95 @@ def save_status(
     if written is not None and before and written.data is not before[0]:
         _note_plan_change(store, before[0], written.data)
     return written
+
+
+# ------------------------------------------------------------------------------- a first status as the VM's lease
+#
+# A write to Azure for a VM with no stored status (its first enable, most often) inserts the VM's first status before
+# anything else is written: the insert is create-only, so of two instances only one gets it, and it is the VM's lease.
+# Its ``in_flight`` names the step being sent, the instance sending it (``holder``) and until when (``until``). After
+# the send one write, conditioned on the insert's ETag, records the outcome and drops the lease. A lease whose time has
+# passed (its holder died) is no lease: the VM is planned again, looking at its item before anything is sent.
+
+
+def sending_lease(operation: str, holder: str, until: datetime) -> dict[str, Any]:
+    """The ``in_flight`` of a first status while its step is being sent (no job yet)."""
+    return {"operation": operation, "job": "", "holder": holder, "until": until.isoformat()}
+
+
+def leased_operation(status: VmStatus | None, now: datetime) -> str | None:
+    """The step another instance is sending for this VM now, from its status's lease; None when there is no lease or
+    it has expired."""
+    until = status.in_flight.get("until") if status is not None else None
+    if not until:
+        return None
+    try:
+        expires = datetime.fromisoformat(str(until))
+    except ValueError:
+        return None
+    if expires <= now:
+        return None
+    assert status is not None
+    return str(status.in_flight.get("operation") or "a step")
+
+
+def claim_first_status(store: StateStore, status: VmStatus, *, note: str) -> Record | None:
+    """Insert a VM's first status, carrying its lease (:func:`sending_lease`); None when the VM has a status already
+    (another instance got there first: it sends, this one does not)."""
+    data = status.to_data()
+    data["history"] = [note]
+    created = store.insert(VMS, PARTITION, arm_key(status.vm_id), data, **_columns(data))
+    if created is not None:
+        _note_plan_change(store, None, data)
+    return created
+
+
+def settle_claimed_status(store: StateStore, claim: Record, status: VmStatus, *, note: str) -> Record | None:
+    """Replace a claimed first status with the step's outcome, the lease dropped: one write, on the claim's ETag.
+
+    ``note`` replaces the claim's own history line (the step as planned) with what happened. When the record changed
+    since (someone wrote it and kept the lease), the usual read-modify-write, as long as it still carries this claim's
+    lease; a record whose lease is gone (it expired and another instance took over, or the pulse already recorded the
+    step's end) is left as it is. Gone altogether (its table was lost): written again.
+    """
+    lease = claim.data.get("in_flight")
+    provisional = list(claim.data.get("history", []))
+
+    def settled(current: dict[str, Any]) -> dict[str, Any]:
+        data = status.to_data()
+        kept = [h for h in current.get("history", []) if h not in provisional]
+        data["history"] = [*kept, note][-20:]
+        return data
+
+    data = settled(claim.data)
+    written = store.replace_if_unchanged(VMS, claim, data, **_columns(data))
+    if written is not None:
+        _note_plan_change(store, claim.data, data)
+        return written
+    before: list[dict[str, Any] | None] = []
+
+    def mutate(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        before[:] = [current]
+        if current is not None and current.get("in_flight") != lease:
+            return None
+        return settled(current or {})
+
+    written = store.update(VMS, PARTITION, arm_key(status.vm_id), mutate, columns=_columns)
+    if written is not None and before and written.data is not before[0]:
+        _note_plan_change(store, before[0], written.data)
+    return written
+
+
+def release_claimed_status(store: StateStore, claim: Record, status: VmStatus) -> None:
+    """Give a claimed first status's lease back early (its step ended in an error the caller raises): the status stays,
+    so the next pass reads the VM's journal, and looks at its item, before it sends anything. Best effort: a lease
+    not released expires."""
+    data = status.to_data()
+    data["history"] = list(claim.data.get("history", []))
+    try:
+        store.replace_if_unchanged(VMS, claim, data, **_columns(data))
+    except Exception as exc:  # the caller's error is the one to report; the lease expires anyway
+        log.warning("%s: could not give its lease back (%s); it expires", status.vm_id, exc, extra={"vm": status.vm_id})
 
 
 # What a member's place in its group's recovery plan is made of: when a protected member changes one of these, or a

@@ -149,7 +149,10 @@ def quiet(seeded: Ppgdr) -> Ppgdr:
 
 
 def test_a_tag_event_reads_only_its_own_slice_of_the_status_table(quiet: Ppgdr, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Enable from a tag event: at most 10 Table and 4 ARM requests, none of them a read of every stored status."""
+    """Enable from a tag event: at most 6 Table and 4 ARM requests, none of them a read of every stored status.
+
+    The 6: the VM's statuses and the group locks (reads), the VM's first status (its lease), the journal intent and
+    outcome, the status settled (writes). No event record: a VM's event is a hint (issue 15)."""
     app = quiet
     store_unrelated_statuses(app, STORED)
     first, second, third = fresh_group(app, "lat", 3)
@@ -165,7 +168,8 @@ def test_a_tag_event_reads_only_its_own_slice_of_the_status_table(quiet: Ppgdr, 
         assert [r["method"] for r in arm if "replicationProtectedItems" in r["path"]] == ["GET", "PUT"], arm
         counts.append((len(arm), len(table.seen), table.full_status_reads()))
         assert len(arm) <= 4, [f"{r['method']} {r['path']}" for r in arm]
-        assert len(table.seen) <= 10, table.seen
+        assert len(table.seen) <= 6, table.seen
+        assert [m for m, _, _ in table.seen].count("GET") == 2, table.seen
         assert table.full_status_reads() == 0, table.seen
     assert counts[0] == counts[1], counts  # the same cost for every VM of the group
 
