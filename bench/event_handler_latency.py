@@ -181,18 +181,20 @@ def run(small: bool = False) -> dict[str, Any]:
         calls: list[float] = []
         arm_per_event: list[int] = []
         table_per_event: list[int] = []
+        table_writes_per_event: list[int] = []
         all_served: list[dict[str, Any]] = []
         outcomes: dict[str, int] = {}
         with HttpTraffic(endpoints) as traffic:
             for event in events:
                 clear_arm_requests(runner)
                 grid = grid_event(event)
-                table_before = traffic.total("table")
+                table_before, table_writes_before = traffic.total("table"), traffic.writes("table")
                 wall_start = time.time()
                 started = time.perf_counter()
                 outcome = str(call_function("resource_events", grid))
                 calls.append(time.perf_counter() - started)
                 table_per_event.append(traffic.total("table") - table_before)
+                table_writes_per_event.append(traffic.writes("table") - table_writes_before)
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
                 served = arm_requests(runner)
                 arm_per_event.append(len(served))
@@ -235,6 +237,7 @@ def run(small: bool = False) -> dict[str, Any]:
         "table_requests_per_event": round(tagged_table / count, 1),
         "table_requests_per_event_p50": percentile(table_per_event, 50),
         "table_requests_per_event_max": max(table_per_event, default=0),
+        "table_writes_per_event_p50": percentile(table_writes_per_event, 50),
         "arm_wait_share": round(tagged_arm_wait / sum(calls), 3) if calls else None,
         "table_wait_share": round(tagged_table_wait / sum(calls), 3) if calls else None,
         "ignored_outcome": ignored_outcome,
@@ -284,8 +287,8 @@ def report(f: dict[str, Any]) -> None:
     )
     print(
         f"  requests per tag event: ARM p50 {f['arm_requests_per_event_p50']:.0f} (max {f['arm_requests_per_event_max']}), "
-        f"Table p50 {f['table_requests_per_event_p50']:.0f} (max {f['table_requests_per_event_max']}; the first VM of a PPG "
-        "also ensures its recovery resource group and PPG)"
+        f"Table p50 {f['table_requests_per_event_p50']:.0f} ({f['table_writes_per_event_p50']:.0f} of them writes; max "
+        f"{f['table_requests_per_event_max']}); the first VM of a PPG also ensures its recovery resource group and PPG"
     )
     print(f"  ARM requests of all {f['events']} tag events: {f['arm_breakdown']}")
     print(f"  outcomes: {f['outcomes']}; ignored: {f['ignored_outcome']}")
