@@ -101,6 +101,15 @@ class SwitchProtection:
     cache_storage_account_id: str = ""
 
 
+@dataclass(frozen=True)
+class JobSearch:
+    """What the vault's job list says of a write that got no answer: its job, or whether a job too new to name its
+    scenario and target (``NotStarted``) may still be it."""
+
+    job: str | None
+    undescribed: bool = False
+
+
 class SiteRecoveryApi(Protocol):
     """What the workflows use; :class:`SiteRecovery` against Azure, a fake in unit tests."""
 
@@ -114,6 +123,8 @@ class SiteRecoveryApi(Protocol):
     def plan_items(self, plan: str) -> list[ItemView]: ...
 
     def job(self, job_id: str) -> JobView: ...
+
+    def find_job(self, scenario: str, target_name: str, since: datetime) -> JobSearch: ...
 
     def plan_scenario(self, plan: str) -> tuple[str, str] | None: ...
 
@@ -250,6 +261,29 @@ class SiteRecovery:
             return job_view(self._asr.replication_jobs.get(*self._vault.args, job_id))
         except ResourceNotFoundError:
             return JobView(job_id, "Failed", (f"job {job_id} not found",))
+
+    def find_job(self, scenario: str, target_name: str, since: datetime) -> JobSearch:
+        """The job Azure started for ``scenario`` on ``target_name`` at or after ``since``, if the job list shows it.
+
+        A write that got no answer (a gateway 5xx after Azure applied it, or an instance that died right after the
+        send) leaves its job unknown to ppg-dr. The vault's job list says whether Azure accepted it: ``$filter`` with
+        the REST spec's ``JobQueryParameter.startTime`` ("Date time to get jobs from") keeps the list to the jobs since
+        the write's intent; a job names its scenario and its target (``targetObjectName``: the VM's name for an item's
+        jobs). A job just accepted names neither yet (``NotStarted``): it may be the one, so the search says so.
+        Two matching jobs (two VMs of one name) are no answer: nothing is adopted on a guess.
+        """
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        found: set[str] = set()
+        undescribed = False
+        for job in self._asr.replication_jobs.list(*self._vault.args, filter=f"startTime eq '{stamp}'"):
+            props = job.properties
+            named = str(attr(props, "scenario_name") or "")
+            if not named:
+                undescribed = undescribed or text(attr(props, "state")) in PENDING_JOB_STATES
+                continue
+            if named.lower() == scenario.lower() and str(attr(props, "target_object_name") or "").lower() == target_name.lower():
+                found.add(str(job.name))
+        return JobSearch(found.pop() if len(found) == 1 else None, undescribed=undescribed and not found)
 
     def plan_scenario(self, plan: str) -> tuple[str, str] | None:
         """(scenario name, job name) of what the plan does or last did (``currentScenario``); None when nothing.

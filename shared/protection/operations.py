@@ -3,8 +3,10 @@
 Functions never wait on a long-running operation; they journal it and return. The pulse calls
 :func:`follow_operations` every minute: a finished job's outcome goes to the journal and the VM's
 status, and the VM is reconciled again so its next step (the enable after a disable, the cleanup after
-an unprotect) starts now. An intent that never got a job was lost with its instance: the VM is planned
-again, and deterministic names make a re-sent enable the same PUT.
+an unprotect) starts now. An intent that never got a job (its send got no answer, or its instance died) is
+looked up in the vault's jobs first: Azure may have accepted it (``shared.protection.unanswered``). One with no
+job after two minutes was lost: the VM is planned again, and deterministic names make a re-sent enable the same
+PUT.
 """
 
 from __future__ import annotations
@@ -21,13 +23,18 @@ from shared.context import AppContext
 from shared.platform.errors import azure_error_text
 from shared.protection.reconciler import _get_item, _observe_item, _state_of, reconcile_vm
 from shared.protection.steps import cleanup_unused
+from shared.protection.unanswered import is_unanswered
+from shared.protection.unanswered import job_of as unanswered_job
 from shared.state import vm_status as st
-from shared.state.store import FAILED, SUCCEEDED, JournalEntry
+from shared.state.store import FAILED, STARTED, SUCCEEDED, JournalEntry
 
 log = logging.getLogger(__name__)
 
 # An intent without a job older than this was lost between journal and Azure (the instance died).
 LOST_INTENT_AFTER = timedelta(minutes=2)
+# A job just accepted names neither scenario nor target for a moment; a busy vault always has one. Past this age an
+# intent stops waiting for such jobs to describe themselves.
+UNDESCRIBED_WAIT_LIMIT = timedelta(minutes=6)
 
 
 @dataclass
@@ -49,8 +56,30 @@ def follow_operations(ctx: AppContext) -> OperationsReport:
         job_id = str(entry.result.get("job", ""))
         report.polled += 1
         if not job_id:
-            if entry.created is not None and now - entry.created < LOST_INTENT_AFTER:
+            young = entry.created is not None and now - entry.created < LOST_INTENT_AFTER
+            if young and not is_unanswered(entry):
                 continue  # another instance may be sending it right now
+            try:
+                search = unanswered_job(ctx, entry)
+            except HttpResponseError as exc:  # the vault's jobs cannot be read now: looked at again on the next pulse
+                log.warning("could not look for the job of %s for %s: %s", entry.operation, vm_id, azure_error_text(exc))
+                continue
+            waited_long = entry.created is not None and now - entry.created >= UNDESCRIBED_WAIT_LIMIT
+            if search.undescribed and not search.job and not waited_long:
+                continue  # a job too new to say what it is may be this write's: looked at again on the next pulse
+            job_id = search.job or ""
+            if job_id:
+                entry = ctx.store.journal_set(entry.scope, entry.key, STARTED, {"job": job_id, "found": "in the vault's jobs"})
+                log.info(
+                    "%s for %s got no answer, but Azure runs it: job %s adopted",
+                    entry.operation,
+                    vm_id,
+                    job_id,
+                    extra={"vm": vm_id, "step": entry.operation, "job": job_id},
+                )
+        if not job_id:
+            if young:
+                continue  # no answer and no job listed yet: looked at again on the next pulse
             ctx.store.journal_set(entry.scope, entry.key, FAILED, {"error": "lost before Azure accepted it; re-planned"})
             report.finished.append((vm_id, entry.operation, "lost"))
             ref = parse_typed_id(vm_id, VIRTUAL_MACHINES)

@@ -22,9 +22,11 @@ from shared.platform.clients import StartedOperation, start_operation
 from shared.platform.errors import azure_error_text
 from shared.platform.memo import memo_for
 from shared.platform.observed import ObservedItem
+from shared.platform.retries import is_transient
 from shared.protection.planner import AvailabilitySetPlan, EnableSpec, TargetPpgPlan, spec_fingerprint
+from shared.protection.unanswered import UNANSWERED
 from shared.protection.vault import RegionPair, VaultTopology
-from shared.state.store import STARTED
+from shared.state.store import INTENT, STARTED
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,12 @@ def _run_journaled(ctx: AppContext, vm_id: str, operation: str, request: dict[st
     try:
         started: StartedOperation = send()
     except Exception as exc:
-        ctx.store.journal_set(scope, key, "failed", {"error": azure_error_text(exc)}, after=intent)
+        if is_transient(exc):
+            # No answer (a 5xx after the SDK's retries, a lost connection): Azure may have applied it. The entry stays
+            # open; the pulse looks for its job in the vault before anything is sent again (shared.protection.unanswered).
+            ctx.store.journal_set(scope, key, INTENT, {"error": azure_error_text(exc), UNANSWERED: True}, after=intent)
+        else:
+            ctx.store.journal_set(scope, key, "failed", {"error": azure_error_text(exc)}, after=intent)
         raise
     job = started.job_id or current_job(started.body)
     ctx.store.journal_set(scope, key, STARTED, {"job": job or "", "status_code": started.status_code}, after=intent)

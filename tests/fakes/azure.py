@@ -10,11 +10,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from shared.platform.clients import StartedOperation, VaultRef
 from shared.platform.compute import VmPlacement
-from shared.platform.site_recovery import ItemView, JobView, SwitchProtection
+from shared.platform.site_recovery import ItemView, JobSearch, JobView, SwitchProtection
 
 VAULT = VaultRef("00000000-0000-0000-0000-000000000001", "dr-ops", "ppgdr-vault")
 _jobs = itertools.count(1)
@@ -31,6 +32,7 @@ class FakeSiteRecovery:
     jobs: dict[str, JobView] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     scenarios: dict[str, tuple[str, str]] = field(default_factory=dict)  # plan -> (scenario, job)
+    started: dict[tuple[str, str], str] = field(default_factory=dict)  # (scenario, target name) -> job (find_job)
     reads: list[tuple[str, Any]] = field(default_factory=list)  # lists read (calls holds what was sent)
 
     @property
@@ -68,6 +70,10 @@ class FakeSiteRecovery:
 
     def job(self, job_id: str) -> JobView:
         return self.jobs.get(job_id, JobView(job_id, "Succeeded"))
+
+    def find_job(self, scenario: str, target_name: str, since: datetime) -> JobSearch:
+        self.reads.append(("find_job", (scenario, target_name)))
+        return JobSearch(self.started.get((scenario.lower(), target_name.lower())))
 
     def plan_failover(self, plan: str, *, direction: str, source_shutdown: str, recovery_point: str) -> StartedOperation:
         self.calls.append(
