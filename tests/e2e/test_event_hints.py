@@ -25,6 +25,7 @@ from shared.state import vm_status as st
 from shared.state.store import EVENTS, _event_keys
 from tests.e2e.test_request_counts import fresh_group, quiet, tag_event
 from tests.fixtures.app import Ppgdr
+from tests.fixtures.together import at_once as together
 
 __all__ = ["quiet"]  # the fixture, used by name below
 
@@ -54,26 +55,8 @@ def later(app: Ppgdr, seconds: float) -> Iterator[None]:
 
 
 def at_once(*calls: Callable[[], str]) -> list[str]:
-    """Run calls at once on threads (as two deliveries of one event would), returning their outcomes."""
-    outcomes: list[str] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], str]) -> None:
-        barrier.wait()
-        try:
-            outcomes.append(call())
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return sorted(outcomes)
+    """Run calls at once on threads (as two deliveries of one event would), returning their outcomes, sorted."""
+    return sorted(together(*calls))
 
 
 def leave_lease(app: Ppgdr, vm_id: str, holder: str = "ppgdr-dead") -> None:

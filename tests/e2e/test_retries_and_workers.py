@@ -6,7 +6,6 @@ are separate app contexts (own lease holder, own table clients) running the puls
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +21,7 @@ from shared.state.group_records import GroupState
 from shared.ticks import pulse, reconcile
 from tests.e2e.test_failover_lifecycle import SAP, SAP_RG, group_state, protect_sap
 from tests.fixtures.app import Ppgdr
+from tests.fixtures.together import at_once
 
 E = est.DEMO_ESTATE
 
@@ -97,23 +97,7 @@ def _second_worker(app: Ppgdr) -> AppContext:
 
 def _together(*calls: Callable[[], object]) -> None:
     """Run calls at once on threads (as two Function App instances would), re-raising the first error."""
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], object]) -> None:
-        barrier.wait()
-        try:
-            call()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
+    at_once(*calls)
 
 
 def test_two_workers_pulsing_with_slow_reads_fail_a_group_over_once(seeded: Ppgdr, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,6 +22,7 @@ from shared.state.store import (
     StateStore,
 )
 from tests.fixtures.azurite import ManualClock
+from tests.fixtures.together import at_once
 
 VM = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/app/providers/Microsoft.Compute/virtualMachines/db-1"
 
@@ -164,19 +165,9 @@ def test_lease_race_has_one_winner(azurite: Azurite, table_prefix: str) -> None:
         StateStore(TableServiceClient.from_connection_string(azurite.connection_string), prefix=table_prefix) for _ in range(6)
     ]
     stores[0].table("leases")
-    barrier = threading.Barrier(len(stores))
-    winners: list[int] = []
-
-    def grab(i: int) -> None:
-        barrier.wait()
-        if stores[i].acquire_lease("db-tier", f"holder-{i}", ttl_seconds=60) is not None:
-            winners.append(i)
-
-    threads = [threading.Thread(target=grab, args=(i,)) for i in range(len(stores))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    grabs = ((lambda i=i: stores[i].acquire_lease("db-tier", f"holder-{i}", ttl_seconds=60)) for i in range(len(stores)))
+    leases = at_once(*grabs)
+    winners = [i for i, lease in enumerate(leases) if lease is not None]
     assert len(winners) == 1
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 from azure.data.tables import TableServiceClient
@@ -10,6 +9,7 @@ from azure.data.tables import TableServiceClient
 from localdev.processes import Azurite
 from shared.state import vm_status as st
 from shared.state.store import StateStore
+from tests.fixtures.together import at_once
 
 VM = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/app/providers/Microsoft.Compute/virtualMachines/db-1"
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -38,19 +38,13 @@ def test_of_two_instances_inserting_the_first_status_one_wins(azurite: Azurite, 
     service = TableServiceClient.from_connection_string(azurite.connection_string)
     stores = [StateStore(service, prefix=table_prefix) for _ in range(4)]
     stores[0].table("vms")
-    barrier = threading.Barrier(len(stores))
-    won: list[int] = []
-
-    def claim(i: int) -> None:
-        barrier.wait()
-        if st.claim_first_status(stores[i], leased(f"holder-{i}"), note="enable: tagged") is not None:
-            won.append(i)
-
-    threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(stores))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    claims = at_once(
+        *(
+            (lambda i=i: st.claim_first_status(stores[i], leased(f"holder-{i}"), note="enable: tagged"))
+            for i in range(len(stores))
+        )
+    )
+    won = [i for i, claim in enumerate(claims) if claim is not None]
     assert len(won) == 1
     stored = st.get_status(stores[0], VM)
     assert stored is not None and stored.in_flight["holder"] == f"holder-{won[0]}"
