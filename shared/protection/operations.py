@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import AzureError, HttpResponseError
 
 from shared.arm.ids import VIRTUAL_MACHINES, parse_typed_id, same_id, vm_ref
 from shared.arm.keys import normalize_arm_id
@@ -61,7 +61,7 @@ def follow_operations(ctx: AppContext) -> OperationsReport:
                 continue  # another instance may be sending it right now
             try:
                 search = unanswered_job(ctx, entry)
-            except HttpResponseError as exc:  # the vault's jobs cannot be read now: looked at again on the next pulse
+            except AzureError as exc:  # the vault's jobs cannot be read now (refused, unreachable): looked at again next pulse
                 log.warning("could not look for the job of %s for %s: %s", entry.operation, vm_id, azure_error_text(exc))
                 continue
             waited_long = entry.created is not None and now - entry.created >= UNDESCRIBED_WAIT_LIMIT
