@@ -65,29 +65,28 @@ def follow_operations(ctx: AppContext) -> OperationsReport:
                 log.warning("could not look for the job of %s for %s: %s", entry.operation, vm_id, azure_error_text(exc))
                 continue
             waited_long = entry.created is not None and now - entry.created >= UNDESCRIBED_WAIT_LIMIT
-            if search.undescribed and not search.job and not waited_long:
+            if search.undescribed and not waited_long:
                 continue  # a job too new to say what it is may be this write's: looked at again on the next pulse
-            job_id = search.job or ""
-            if job_id:
-                entry = ctx.store.journal_set(entry.scope, entry.key, STARTED, {"job": job_id, "found": "in the vault's jobs"})
-                log.info(
-                    "%s for %s got no answer, but Azure runs it: job %s adopted",
-                    entry.operation,
-                    vm_id,
-                    job_id,
-                    extra={"vm": vm_id, "step": entry.operation, "job": job_id},
-                )
-        if not job_id:
-            if young:
-                continue  # no answer and no job listed yet: looked at again on the next pulse
-            ctx.store.journal_set(entry.scope, entry.key, FAILED, {"error": "lost before Azure accepted it; re-planned"})
-            report.finished.append((vm_id, entry.operation, "lost"))
-            ref = parse_typed_id(vm_id, VIRTUAL_MACHINES)
-            if ref is not None:
-                # Unknown whether it reached Azure: read the world and plan again. Names are
-                # deterministic, so if it did, the plan sees the item; if not, the same PUT is sent.
-                reconcile_vm(ctx, ref)
-            continue
+            if search.job is None:
+                if young:
+                    continue  # no answer and no job listed yet: looked at again on the next pulse
+                ctx.store.journal_set(entry.scope, entry.key, FAILED, {"error": "lost before Azure accepted it; re-planned"})
+                report.finished.append((vm_id, entry.operation, "lost"))
+                ref = parse_typed_id(vm_id, VIRTUAL_MACHINES)
+                if ref is not None:
+                    # Unknown whether it reached Azure: read the world and plan again. Names are
+                    # deterministic, so if it did, the plan sees the item; if not, the same PUT is sent.
+                    reconcile_vm(ctx, ref)
+                continue
+            job_id = search.job
+            entry = ctx.store.journal_set(entry.scope, entry.key, STARTED, {"job": job_id, "found": "in the vault's jobs"})
+            log.info(
+                "%s for %s got no answer, but Azure runs it: job %s adopted",
+                entry.operation,
+                vm_id,
+                job_id,
+                extra={"vm": vm_id, "step": entry.operation, "job": job_id},
+            )
         job = ctx.site_recovery.job(job_id)
         if job.pending:
             continue
