@@ -2,7 +2,8 @@
 
 Per request, in order: check the bearer token is present (ARM paths only), decode JSON (malformed
 -> ARM 400), apply an injected fault (latency / 429 / 5xx), then under the state lock advance due
-operations and dispatch. An after-apply fault (``afterApply``) is answered last: the request is served,
+operations and dispatch. A clock jump (``POST /_emulator/clock`` with ``advance``) first waits for the ARM
+requests in flight (``emulator/inflight.py``). An after-apply fault (``afterApply``) is answered last: the request is served,
 then its answer replaced by the injected 5xx (a gateway timing out after the backend accepted). Every
 ``ArmError`` becomes ARM's error envelope; anything else becomes a 500 with the exception text (an
 emulator bug should be loud, not a hang). ARM requests are logged.
@@ -26,6 +27,7 @@ from starlette.routing import Route
 from emulator.admin import PREFIX
 from emulator.assembly import build_admin_router, build_arm_router
 from emulator.errors import ArmError
+from emulator.inflight import InFlight
 from emulator.routing import ArmRequest, ArmResponse, Router
 from emulator.state import Emulator
 
@@ -56,13 +58,23 @@ def create_app(emulator: Emulator) -> Starlette:
     """The Starlette app serving ``emulator`` (ARM paths and the ``/_emulator/`` admin API)."""
     arm = build_arm_router(emulator)
     admin = build_admin_router(emulator)
+    in_flight = InFlight()
 
     async def endpoint(request: Request) -> Response:
+        is_admin = request.url.path == PREFIX or request.url.path.startswith(PREFIX + "/")
+        if is_admin:
+            return await serve(request, is_admin=True)
+        token = in_flight.enter()
+        try:
+            return await serve(request, is_admin=False)
+        finally:
+            in_flight.leave(token)
+
+    async def serve(request: Request, *, is_admin: bool) -> Response:
         started = time.perf_counter()
         method, path = request.method.upper(), request.url.path
         query = dict(request.query_params)
         headers = {k.lower(): v for k, v in request.headers.items()}
-        is_admin = path == PREFIX or path.startswith(PREFIX + "/")
         request_id = str(uuid.uuid4())
         fault_id: str | None = None
         after_apply: ArmError | None = None
@@ -77,6 +89,8 @@ def create_app(emulator: Emulator) -> Starlette:
                     },
                 )
             body = _decode(await request.body())
+            if is_admin and method == "POST" and path == PREFIX + "/clock" and isinstance(body, dict) and body.get("advance"):
+                await in_flight.drained()  # a jump must not land inside a delayed request (emulator/inflight.py)
             if not is_admin:
                 fault = emulator.faults.take_request_fault(method, path)
                 if fault is not None:

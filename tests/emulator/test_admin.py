@@ -130,6 +130,27 @@ def test_clock_advance_and_speed(fresh_emulator: EmulatorHandle) -> None:
     assert fresh_emulator.admin("GET", "clock")["speed"] == 1.0  # reset restores the start speed
 
 
+def test_a_clock_jump_waits_for_a_request_held_by_latency(fresh_emulator: EmulatorHandle, group: str) -> None:
+    """A request delayed 1 s is served at the time it was sent, not after a jump asked during the delay."""
+    client = fresh_emulator.compute_client()
+    client.virtual_machines.begin_create_or_update(group, "vm-slow", vm_body()).result()
+    fresh_emulator.fault(path="virtualMachines/vm-slow$", method="GET", latencyMs=1000, count=1)
+    before = fresh_emulator.admin("GET", "clock")["now"]
+    reader = threading.Thread(target=client.virtual_machines.get, args=(group, "vm-slow"))
+    reader.start()
+    deadline = time.monotonic() + 5
+    while not fresh_emulator.admin("GET", "faults")["value"][0]["hits"] and time.monotonic() < deadline:
+        time.sleep(0.01)  # the GET is now inside its delay
+    started = time.monotonic()
+    fresh_emulator.advance(3600)
+    waited = time.monotonic() - started
+    served = fresh_emulator.requests(path="vm-slow$", method="GET")
+    reader.join()
+    assert waited >= 0.5  # the jump waited for the delayed GET
+    assert served and served[-1]["duration_ms"] >= 1000  # answered before the jump landed
+    assert fresh_emulator.admin("GET", "clock")["now"] > before
+
+
 def test_capacity_admin_reports_rules(fresh_emulator: EmulatorHandle) -> None:
     answer = fresh_emulator.capacity("*", ["Standard_M128s", "Standard_E96s_v5"])
     assert answer["capacity"] == {"*": ["standard_e96s_v5", "standard_m128s"]}
