@@ -290,6 +290,10 @@ def phase_replicating(ctx: AppContext, wf: Workflow) -> None:
                 f"running in {wf.target_region}; replicating back to {wf.source_region}",
             )
     else:
+        # Members first, the group last: a plan sync acts on a group only once it reads "protected", and must then
+        # find every member protected (else it would shrink the plan to the members marked so far, then grow it).
+        for member in group_members:
+            mark(ctx, member, items[member.vm_name], st.VmState.PROTECTED, "failed back; protected as desired")
         update_group(ctx.store, wf.group, state=GroupState.PROTECTED, active_region=wf.target_region, placement=wf.placement)
         audit(
             ctx.store,
@@ -298,8 +302,6 @@ def phase_replicating(ctx: AppContext, wf: Workflow) -> None:
             f"back in {wf.target_region} with the original placement; protected to {wf.source_region} again",
             workflow=wf.id,
         )
-        for member in group_members:
-            mark(ctx, member, items[member.vm_name], st.VmState.PROTECTED, "failed back; protected as desired")
 
 
 def mark(ctx: AppContext, member: st.VmStatus, item: ItemView | None, state: str, reason: str) -> None:

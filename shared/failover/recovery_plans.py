@@ -9,7 +9,7 @@ status; a VM is never dropped silently.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,7 +20,7 @@ from shared.context import AppContext
 from shared.failover.groups import Group, Member, groups_from_statuses, placement_order, plan_limits_problem
 from shared.platform import fleet
 from shared.platform.clients import start_operation
-from shared.state.group_records import GroupState, all_groups, clear_plan_dirty, plan_dirty_groups, update_group
+from shared.state.group_records import GroupState, all_groups, clear_plan_dirty, get_group, plan_dirty_groups, update_group
 from shared.state.store import Record
 from shared.state.vm_status import VmState, VmStatus, all_statuses, group_statuses
 
@@ -95,13 +95,22 @@ _UNREAD = object()
 
 
 def sync_plan(
-    ctx: AppContext, group: Group, target_region: str, existing: Any = _UNREAD, *, lease_held: bool = False
+    ctx: AppContext,
+    group: Group,
+    target_region: str,
+    existing: Any = _UNREAD,
+    *,
+    lease_held: bool = False,
+    reread: Callable[[], Group | None] | None = None,
 ) -> PlanSync:
     """Create or update the group's plan when its membership or order changed; otherwise touch nothing.
 
     ``existing`` is the plan as already listed (None: it does not exist); by default it is read here.
     A write is sent only under the group's lease (``lease_held``: the caller, a workflow step, holds it),
     after reading the plan again: two instances syncing the same group send one PUT, not two.
+    ``reread`` gives the group as stored now (None: no longer one to sync), read under the lease too: a write
+    decided on older statuses (a tick's snapshot, or a read between two writes of a workflow that held the lease)
+    would shrink the plan to the members marked so far, then grow it again.
     """
     if lease_held:
         return _sync_plan(ctx, group, target_region, existing)
@@ -111,7 +120,10 @@ def sync_plan(
     with ctx.store.holding(group.name, ctx.holder, ctx.settings.lease_seconds) as lease:
         if lease is None:
             return replace(found, created=False, deferred=True)
-        return _sync_plan(ctx, group, target_region, _UNREAD)  # read again under the lease
+        current = group if reread is None else reread()
+        if current is None:
+            return replace(found, created=False)
+        return _sync_plan(ctx, current, target_region, _UNREAD)  # read again under the lease
 
 
 def _sync_plan(ctx: AppContext, group: Group, target_region: str, existing: Any, *, dry: bool = False) -> PlanSync:
@@ -232,16 +244,39 @@ def sync_all_plans(
         assert target is not None
         name = recovery_plan_name(group.name)
         existing = _UNREAD if listed is None else listed.get(name.lower())
-        result = sync_plan(ctx, group, target, existing=existing)
+        reread = _Reread(ctx, group)
+        result = sync_plan(ctx, group, target, existing=existing, reread=reread)
         if result.deferred:
             deferred.add(key)
             continue  # the summary is written once the plan holds it, so the next pulse tries again
+        if reread.done:
+            if reread.group is None:
+                continue  # no longer protected (a workflow took it) or no member left: nothing of ours to sync
+            group = reread.group  # the summary as the plan now holds it
         if differs(key, group):
             update_group(ctx.store, group.name, **_summary(group))
         if result.job is not None or result.created:
             changes.append((group.name, "recovery-plan", f"plan {name} now holds {', '.join(result.in_plan)}"))
     _clear(ctx, markers, keep=deferred)
     return changes
+
+
+@dataclass
+class _Reread:
+    """Reads a group again under its lease (for :func:`sync_plan`) and keeps what it read (for the summary)."""
+
+    ctx: AppContext
+    listed: Group
+    done: bool = False
+    group: Group | None = None
+
+    def __call__(self) -> Group | None:
+        """The group as its records say now: None unless it is still a protected group with members."""
+        self.done = True
+        if get_group(self.ctx.store, self.listed.name).state != GroupState.PROTECTED:
+            return None
+        self.group = groups_from_statuses(group_statuses(self.ctx.store, self.listed.name)).get(self.listed.name.lower())
+        return self.group
 
 
 def _clear(ctx: AppContext, markers: dict[str, Record], *, keep: set[str]) -> None:

@@ -11,12 +11,14 @@ from localdev import outages
 from shared.arm.keys import normalize_arm_id
 from shared.failover import engine as wfl
 from shared.failover import placement
+from shared.failover.recovery_plans import sync_all_plans
 from shared.failover.refusals import WorkflowRefused
 from shared.failover.workflow_state import load_workflow
 from shared.platform import site_recovery
 from shared.state.audit import audit_trail
 from shared.state.group_records import GroupState, get_group
 from shared.state.store import GROUPS, WORKFLOWS
+from shared.state.vm_status import VmStatus, all_statuses
 from tests.fixtures.app import Ppgdr
 
 E = est.DEMO_ESTATE
@@ -249,6 +251,23 @@ def test_reconcile_keeps_one_recovery_plan_per_group_in_step(seeded: Ppgdr) -> N
     app.emulator.clear_requests()
     app.runner.fire_timer("reconcile")
     assert [r for r in app.emulator.requests() if r["method"] != "GET"] == []
+
+
+def test_a_plan_sync_on_stale_statuses_reads_them_again_before_it_writes(seeded: Ppgdr) -> None:
+    """A reconcile's status snapshot can predate a failback's last writes (a member still "failed-over" there, the
+    group already protected): under the group's lease the sync reads the group again, and the plan is not shrunk."""
+    app = seeded
+    protect_sap(app)
+    stale = []
+    for status in all_statuses(app.ctx.store):
+        if status.vm_name == "sap-app-2":
+            status = VmStatus.from_data(status.to_data())
+            status.state = "failed-over"
+        stale.append(status)
+    app.emulator.clear_requests()
+    assert sync_all_plans(app.ctx, statuses=stale) == []
+    assert [r for r in app.emulator.requests() if r["method"] != "GET"] == []
+    assert get_group(app.ctx.store, "sap-ppg").plan_members == ["sap-db-1", "sap-app-1", "sap-app-2"]
 
 
 def test_service_health_incident_for_the_source_region_counts_as_quorum_and_the_cap_holds_auto(seeded: Ppgdr) -> None:
