@@ -735,6 +735,12 @@ def test_recovery_plan_lifecycle_acts_on_all_items_in_boot_order(env: Env) -> No
     assert plan.properties.allowed_operations == ["UnplannedFailover", "TestFailover"]
     assert [g.group_type for g in plan.properties.groups] == ["Shutdown", "Failover", "Boot", "Boot"]
     assert [p.name for p in c.replication_recovery_plans.list(VAULT_RG, VAULT)] == ["rp-app"]
+    env.emulator.admin(  # other items in the vault: the filter selects the plan's, looked up, not scanned
+        "POST", "asr/items/bulk", json={"subscriptionId": env.sub, "resourceGroup": VAULT_RG, "vault": VAULT, "count": 50}
+    )
+    in_plan = c.replication_protected_items.list(VAULT_RG, VAULT, filter="recoveryPlanName eq 'rp-app'")
+    assert sorted(i.id for i in in_plan) == sorted(i.id for i in items)
+    assert list(c.replication_protected_items.list(VAULT_RG, VAULT, filter="recoveryPlanName eq 'rp-none'")) == []
 
     test_vnet = f"{env.rg_id('rg-app-asr')}/providers/Microsoft.Network/virtualNetworks/vnet-test"
     drilled = env.run(

@@ -176,6 +176,14 @@ class ProtectedItem:
         )
 
 
+def _item_key(item_id: str) -> str:
+    """The vault key (fabric/container/name) of a protected item's ARM id; "" when the id is not an item's."""
+    fabric = segment_after(item_id, "replicationFabrics")
+    container = segment_after(item_id, "replicationProtectionContainers")
+    name = segment_after(item_id, "replicationProtectedItems")
+    return name_key(fabric, container, name) if fabric and container and name else ""
+
+
 @dataclass(frozen=True)
 class BulkItemSpec:
     """One item of a bulk seed that protects an existing VM (admin ``items/bulk`` with ``items``)."""
@@ -212,6 +220,13 @@ class ItemsMixin(VaultsMixin):
         self.tick()
         terms = parse_filter(filter_text)
         items: Iterable[ProtectedItem] = vault.items.values()
+        if "recoveryplanname" in terms:
+            # A plan's items, looked up by the keys of its item ids (not a scan of the vault: at 10,000 items a
+            # scan made the emulator a fifth of a fleet failover's measured time); an id that no longer names
+            # an item exactly (moved by switch protection) matches nothing, as before.
+            plan = vault.plans.get(terms["recoveryplanname"].lower())
+            found = [(ref, vault.items.get(_item_key(ref))) for ref in (plan.item_ids() if plan else [])]
+            items = [item for ref, item in found if item is not None and item.id.lower() == ref.lower()]
         if "sourcefabricname" in terms:
             items = [i for i in items if name_key(i.fabric) == name_key(terms["sourcefabricname"])]
         if "sourcefabriclocation" in terms:
@@ -222,10 +237,6 @@ class ItemsMixin(VaultsMixin):
             items = [i for i in items if i.provider.lower() == terms["instancetype"].lower()]
         if "multivmgroupcreateoption" in terms:
             items = [i for i in items if i.multi_vm_group_option.lower() == terms["multivmgroupcreateoption"].lower()]
-        if "recoveryplanname" in terms:
-            plan = vault.plans.get(terms["recoveryplanname"].lower())
-            ids = {i.lower() for i in plan.item_ids()} if plan else set()
-            items = [i for i in items if i.id.lower() in ids]
         return list(items)
 
     def items_in_container(self, vault: Vault, fabric: str, container: str) -> list[ProtectedItem]:
