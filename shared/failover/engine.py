@@ -53,7 +53,7 @@ from shared.platform.retries import is_transient
 from shared.state import vm_status as st
 from shared.state.audit import audit
 from shared.state.drill_records import request_cleanup
-from shared.state.group_records import GroupState, get_group, update_group
+from shared.state.group_records import GroupRecord, GroupState, get_group, update_group
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +71,15 @@ PHASES: dict[str, Callable[[AppContext, Workflow], None]] = {
 # ------------------------------------------------------------------------------------------- starting
 
 
-def _failover_refusal(ctx: AppContext, group: Group, decision_id: str) -> Workflow | None:
-    """Refuse a failover the group cannot take now; the running workflow when it is this decision's."""
+def _failover_refusal(ctx: AppContext, group: Group, decision_id: str, record: GroupRecord | None = None) -> Workflow | None:
+    """Refuse a failover the group cannot take now; the running workflow when it is this decision's.
+    ``record``: the group's record when the caller read it already (one Table read fewer per decision)."""
     existing = load_workflow(ctx, group.name)
     if existing is not None and existing.active:
         if decision_id and existing.decision_id == decision_id:
             return existing  # the same decision delivered twice: one failover
         raise WorkflowRefused(f"group {group.name} already has a {existing.kind} in phase {existing.phase}")
-    record = get_group(ctx.store, group.name)
+    record = record if record is not None else get_group(ctx.store, group.name)
     if record.state != GroupState.PROTECTED:
         raise WorkflowRefused(f"group {group.name} is {record.state}, not protected: it cannot fail over now")
     not_ready = [m.vm_name for m in group.members if m.state != st.VmState.PROTECTED]
@@ -148,7 +149,8 @@ def _start_failover(
 ) -> Workflow:
     group = current_group(ctx, name)
     with group_lease(ctx, group.name):
-        running = _failover_refusal(ctx, group, decision_id)
+        record = get_group(ctx.store, group.name)  # read once under the lease: the checks and the locked VMs use it
+        running = _failover_refusal(ctx, group, decision_id, record)
         if running is not None:
             return running
         target = ctx.settings.target_region(group.source_region)
@@ -187,7 +189,7 @@ def _start_failover(
             state=GroupState.FAILING_OVER,
             workflow=wf.id,
             member_vm_ids=[m.vm_id for m in group.members],
-            recovery_vm_ids=_expected_recovery_vms(ctx, group),
+            recovery_vm_ids=_expected_recovery_vms(ctx, group, record),
             source_region=group.source_region,
             target_region=target,
         )
@@ -195,11 +197,11 @@ def _start_failover(
         return wf
 
 
-def _expected_recovery_vms(ctx: AppContext, group: Group) -> list[str]:
+def _expected_recovery_vms(ctx: AppContext, group: Group, record: GroupRecord) -> list[str]:
     """The VMs the failover job will create (ASR names each after its source VM, in the member's recovery resource
     group), locked from the start: they carry the source's tags, and a reconcile or an event about one before the
     workflow saw it must not take it for a new VM to protect. Placement verification adds the ids Azure reports."""
-    known = {normalize_arm_id(v) for v in get_group(ctx.store, group.name).recovery_vm_ids}
+    known = {normalize_arm_id(v) for v in record.recovery_vm_ids}
     for member in members(ctx, group.name):
         if member.subscription and member.target_resource_group and member.vm_name:
             known.add(
