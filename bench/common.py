@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -162,20 +163,54 @@ def request_arrival(entry: Mapping[str, Any]) -> float:
 # ------------------------------------------------------------------------------------ HTTP traffic
 
 
+def _covered(intervals: Sequence[tuple[float, float]]) -> float:
+    """The length of the union of ``(start, end)`` intervals."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end <= reach:
+            continue
+        total += end - max(start, reach)
+        reach = end
+    return total
+
+
+def _target(label: str, path: str) -> str:
+    """What a request is about: for Table storage the table (``/<account>/vmstatus(...)`` -> ``vmstatus``), for ARM
+    its resource kind (:func:`resource_kind`)."""
+    if label == "table":
+        parts = [p for p in path.split("/") if p]
+        return parts[-1].split("(", 1)[0] if parts else "/"
+    return resource_kind(path)
+
+
 class HttpTraffic:
     """Counts this process's HTTP requests per service and method, and the time spent waiting on them.
 
     Every azure-core client (management SDKs and Tables alike) sends through ``RequestsTransport.send``;
     each request is attributed to the service whose host and port it goes to (``{"arm": url, "table":
-    url}``). Wall time minus the time spent here is time spent in this process (Python). A context
-    manager that restores the transport on exit.
+    url}``). The time waiting is wall-clock time with at least one request in flight (the union of the
+    requests' intervals, not their sum): requests sent from several threads at once overlap, and a sum would
+    count that time twice. Wall time minus the time waiting on any service is time spent in this process
+    (Python). ``targets`` counts requests per service, method and resource (the Table name, the last ARM
+    collection). A context manager that restores the transport on exit.
     """
 
     def __init__(self, endpoints: Mapping[str, str]) -> None:
         self._labels = {urlsplit(url).netloc: label for label, url in endpoints.items()}
         self.requests: dict[str, Counter[str]] = {label: Counter() for label in endpoints}
-        self.seconds: dict[str, float] = dict.fromkeys(endpoints, 0.0)
+        self.targets: Counter[str] = Counter()
+        self._intervals: dict[str, list[tuple[float, float]]] = {label: [] for label in endpoints}
+        self._lock = threading.Lock()
         self._original: Callable[..., Any] | None = None
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        """Per service, the wall-clock seconds with at least one of its requests in flight."""
+        return {label: _covered(intervals) for label, intervals in self._intervals.items()}
+
+    def waiting(self) -> float:
+        """Wall-clock seconds with at least one request to any service in flight."""
+        return _covered([i for intervals in self._intervals.values() for i in intervals])
 
     def reads(self, label: str) -> int:
         return self.requests[label]["GET"]
@@ -201,8 +236,12 @@ class HttpTraffic:
             try:
                 return original(transport, request, **kwargs)
             finally:
-                traffic.seconds[label] += time.perf_counter() - started
-                traffic.requests[label][request.method.upper()] += 1
+                ended = time.perf_counter()
+                method = request.method.upper()
+                with traffic._lock:
+                    traffic._intervals[label].append((started, ended))
+                    traffic.requests[label][method] += 1
+                    traffic.targets[f"{label} {method} {_target(label, urlsplit(request.url).path)}"] += 1
 
         RequestsTransport.send = send  # type: ignore[method-assign,unused-ignore]
         return self

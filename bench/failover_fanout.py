@@ -42,6 +42,7 @@ Table storage requests and where the time went (waiting on ARM, on Table storage
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,6 +59,7 @@ from bench.common import (
     parse_args,
     print_table,
     ratio,
+    resource_kind,
     say,
     seed_protected_estate,
     seed_protected_items,
@@ -218,6 +220,7 @@ def measure_ppgdr(runner: LocalRunner, env: dict[str, str], ctx: Any, groups: Se
         for group in groups:
             wfl.start_failover(ctx, group.name, reason="bench: region outage")
         decision_seconds = time.perf_counter() - started
+        decision_targets = Counter(traffic.targets)
         last_end: float | None = None
         while pulses < MAX_PULSES:
             fire_timer("pulse")
@@ -236,7 +239,11 @@ def measure_ppgdr(runner: LocalRunner, env: dict[str, str], ctx: Any, groups: Se
     if not_started:
         raise RuntimeError(f"workflows not waiting on their failover job: {not_started}")
     count = count_requests(entries)
+    served_ms: Counter[str] = Counter()
+    for entry in entries:
+        served_ms[f"{entry['method']} {resource_kind(entry['path'])}"] += float(entry["duration_ms"])
     return {
+        "emulator_ms_by_kind": {kind: round(ms, 1) for kind, ms in served_ms.most_common()},
         "arm_requests": count.total,
         "arm_reads": count.gets,
         "arm_writes": count.writes,
@@ -250,10 +257,18 @@ def measure_ppgdr(runner: LocalRunner, env: dict[str, str], ctx: Any, groups: Se
         "drive_seconds": round(drive_seconds, 3),
         "drive_arm_wait_seconds": round(traffic.seconds["arm"], 3),
         "drive_table_wait_seconds": round(traffic.seconds["table"], 3),
-        "drive_python_seconds": round(drive_seconds - traffic.seconds["arm"] - traffic.seconds["table"], 3),
+        "drive_python_seconds": round(drive_seconds - traffic.waiting(), 3),
         "drive_table_reads": traffic.reads("table"),
         "drive_table_writes": traffic.writes("table"),
+        "decision_table_requests": _table_targets(decision_targets),
+        "pulse_table_requests": _table_targets(traffic.targets - decision_targets),
     }
+
+
+def _table_targets(targets: Counter[str]) -> str:
+    """Table requests by method and table, most first: ``GET vmstatus 20, PUT workflows 10``."""
+    rows = [(key.split(" ", 1)[1], n) for key, n in targets.most_common() if key.startswith("table ")]
+    return ", ".join(f"{what} {n}" for what, n in rows) or "none"
 
 
 def measure_baseline(runner: LocalRunner, ctx: Any, groups: Sequence[BenchGroup]) -> dict[str, Any]:
@@ -423,7 +438,16 @@ def report(f: dict[str, Any]) -> None:
             f"(start_failover x{s['groups']}) {p['decision_seconds']:.3f}s; decision + pulses {p['drive_seconds']:.3f}s = "
             f"ARM {p['drive_arm_wait_seconds']:.3f}s + Table {p['drive_table_wait_seconds']:.3f}s "
             f"({p['drive_table_reads']} reads, {p['drive_table_writes']} writes) + Python {p['drive_python_seconds']:.3f}s"
+            " (waits are wall-clock time with a request in flight: overlapping requests count once, and ARM and Table"
+            " waits overlap each other when groups advance side by side)"
         )
+        served = p.get("emulator_ms_by_kind") or {}
+        print(
+            f"    the emulator's own time serving them: {sum(served.values()):.0f} ms"
+            f" ({', '.join(f'{kind} {ms:.0f}' for kind, ms in served.items())})"
+        )
+        print(f"    Table requests of the decision: {p.get('decision_table_requests', 'n/a')}")
+        print(f"    Table requests of the pulses:   {p.get('pulse_table_requests', 'n/a')}")
     fleet = f["scenarios"].get("fleet")
     if fleet:
         seconds = fleet["ppgdr"]["seconds_to_all_started"]
