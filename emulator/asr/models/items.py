@@ -176,14 +176,6 @@ class ProtectedItem:
         )
 
 
-def _item_key(item_id: str) -> str:
-    """The vault key (fabric/container/name) of a protected item's ARM id; "" when the id is not an item's."""
-    fabric = segment_after(item_id, "replicationFabrics")
-    container = segment_after(item_id, "replicationProtectionContainers")
-    name = segment_after(item_id, "replicationProtectedItems")
-    return name_key(fabric, container, name) if fabric and container and name else ""
-
-
 @dataclass(frozen=True)
 class BulkItemSpec:
     """One item of a bulk seed that protects an existing VM (admin ``items/bulk`` with ``items``)."""
@@ -225,7 +217,7 @@ class ItemsMixin(VaultsMixin):
             # scan made the emulator a fifth of a fleet failover's measured time); an id that no longer names
             # an item exactly (moved by switch protection) matches nothing, as before.
             plan = vault.plans.get(terms["recoveryplanname"].lower())
-            found = [(ref, vault.items.get(_item_key(ref))) for ref in (plan.item_ids() if plan else [])]
+            found = [(ref, self.item_by_id(vault, ref)) for ref in (plan.item_ids() if plan else [])]
             items = [item for ref, item in found if item is not None and item.id.lower() == ref.lower()]
         if "sourcefabricname" in terms:
             items = [i for i in items if name_key(i.fabric) == name_key(terms["sourcefabricname"])]
