@@ -134,6 +134,7 @@ class RequestCount:
     gets: int = 0
     writes: int = 0
     by_kind: Counter[str] = field(default_factory=Counter)
+    served_ms: Counter[str] = field(default_factory=Counter)  # the emulator's own time per kind (the log's duration)
 
     @property
     def total(self) -> int:
@@ -150,7 +151,9 @@ def count_requests(entries: Sequence[Mapping[str, Any]]) -> RequestCount:
             count.gets += 1
         else:
             count.writes += 1
-        count.by_kind[f"{entry['method']} {resource_kind(entry['path'])}"] += 1
+        kind = f"{entry['method']} {resource_kind(entry['path'])}"
+        count.by_kind[kind] += 1
+        count.served_ms[kind] += float(entry["duration_ms"])
     return count
 
 

@@ -59,7 +59,6 @@ from bench.common import (
     parse_args,
     print_table,
     ratio,
-    resource_kind,
     say,
     seed_protected_estate,
     seed_protected_items,
@@ -239,11 +238,8 @@ def measure_ppgdr(runner: LocalRunner, env: dict[str, str], ctx: Any, groups: Se
     if not_started:
         raise RuntimeError(f"workflows not waiting on their failover job: {not_started}")
     count = count_requests(entries)
-    served_ms: Counter[str] = Counter()
-    for entry in entries:
-        served_ms[f"{entry['method']} {resource_kind(entry['path'])}"] += float(entry["duration_ms"])
     return {
-        "emulator_ms_by_kind": {kind: round(ms, 1) for kind, ms in served_ms.most_common()},
+        "emulator_ms_by_kind": {kind: round(ms, 1) for kind, ms in count.served_ms.most_common()},
         "arm_requests": count.total,
         "arm_reads": count.gets,
         "arm_writes": count.writes,
